@@ -1,0 +1,63 @@
+/*
+ * config.h - the agent's configuration: a plain struct with documented units and
+ * defaults, filled from a "key value" file (see doc/rearview.conf.example).
+ * Errors are reported as "file:line: message".
+ */
+#ifndef RV_CONFIG_H
+#define RV_CONFIG_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "common.h"
+
+typedef struct rv_config {
+	/* dnstap input */
+	char *dnstap_socket;          /* unix socket path named connects to */
+	unsigned socket_mode;         /* permission bits of the socket */
+	char *socket_group;           /* group owning the socket ("" = the agent's) */
+	size_t max_frame_bytes;       /* larger data frames drop the connection */
+	unsigned max_connections;     /* concurrent Frame Streams writers */
+	unsigned stall_timeout_ms;    /* writer stuck mid-frame this long is dropped */
+	unsigned max_chain_depth;     /* CNAME links followed */
+	/* table */
+	size_t max_addresses;
+	unsigned max_candidates;
+	/* RPZ output */
+	char *rpz_zone;
+	char *server;                 /* BIND address for UPDATEs */
+	uint16_t server_port;
+	char *key_file;               /* BIND-format TSIG key file */
+	char *key_name;               /* "" = the only key in key_file */
+	uint32_t record_ttl;          /* TTL of PTR/TXT records, seconds */
+	unsigned flush_interval_ms;
+	size_t batch_bytes;
+	unsigned update_timeout_ms;
+	unsigned retry_min_ms;
+	unsigned retry_max_ms;
+	bool dry_run;                 /* learn but never write to BIND (benchmarks, trials) */
+	/* process */
+	int log_level;
+	unsigned stats_interval_s;    /* 0 = no periodic statistics line */
+	unsigned shutdown_timeout_ms; /* how long SIGTERM waits for pending UPDATEs */
+} rv_config;
+
+/* Error sink: receives "file:line: message" lines. */
+typedef void (*rv_config_err_fn)(void *arg, const char *msg);
+
+/* Fills cfg with the documented defaults (allocates strings). -ENOMEM. */
+int rv_config_defaults(rv_config *cfg) RV_MUST_CHECK;
+/* Applies text (as read from file `name`, used in error messages) over cfg.
+ * Reports every error through err_fn and returns -EINVAL if there was any. */
+int rv_config_parse(rv_config *cfg, const char *name, const char *text, size_t len,
+		rv_config_err_fn err_fn, void *err_arg) RV_MUST_CHECK;
+/* Reads path and parses it; -errno if unreadable (reported through err_fn too). */
+int rv_config_load(rv_config *cfg, const char *path, rv_config_err_fn err_fn, void *err_arg) RV_MUST_CHECK;
+/* Cross-field checks (retry_min <= retry_max, batch_bytes <= 65535, ...). */
+int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn err_fn,
+		void *err_arg) RV_MUST_CHECK;
+void rv_config_clear(rv_config *cfg);
+/* Writes every option with its current value, in config-file syntax. */
+void rv_config_dump(const rv_config *cfg, FILE *out);
+
+#endif

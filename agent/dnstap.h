@@ -1,0 +1,39 @@
+/*
+ * dnstap.h - one dnstap protobuf frame -> an observation (who asked, when, which
+ * name, which addresses). Pure function over the frame bytes.
+ */
+#ifndef RV_DNSTAP_H
+#define RV_DNSTAP_H
+
+#include "common.h"
+#include "dnsmsg.h"
+
+/* dnstap Message.Type values we care about (from dnstap.proto). */
+enum {
+	RV_DNSTAP_AUTH_RESPONSE = 2,
+	RV_DNSTAP_CLIENT_RESPONSE = 6,
+};
+
+typedef struct rv_observation {
+	int msg_type;            /* dnstap Message.Type */
+	bool has_client;
+	rv_addr client;          /* query_address: the client that asked */
+	bool has_response_addr;
+	rv_addr response_addr;   /* response_address: where the query arrived (the view hint) */
+	uint16_t response_port;
+	bool has_time;
+	int64_t time_sec;        /* response_time; 0 if absent */
+	uint32_t time_nsec;
+	rv_answer answer;
+} rv_observation;
+
+/*
+ * Decodes a dnstap.Dnstap protobuf frame. Learns only from CLIENT_RESPONSE and
+ * AUTH_RESPONSE (see DESIGN.md 4.1: RESOLVER_* are upstream answers, UPDATE_* are
+ * ours). Returns 0 with *why = RV_LEARN, -ENOENT (skipped, *why says why) or
+ * -EBADMSG (RV_BAD_PROTOBUF / RV_BAD_DNS). Borrows frame; obs owns no memory.
+ */
+int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
+		rv_observation *obs, rv_verdict *why) RV_MUST_CHECK;
+
+#endif

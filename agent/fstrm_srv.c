@@ -1,0 +1,1 @@
+#include "fstrm_srv.h"

@@ -1,0 +1,96 @@
+/*
+ * rpz.h - keeps the RPZ equal to the table through RFC 2136 UPDATEs signed with
+ * TSIG (RFC 8945), sent over one persistent TCP connection to BIND.
+ *
+ * Record layout for address 1.2.3.4 and zone rpz.example:
+ *   4.3.2.1.in-addr.arpa.rpz.example. TTL IN PTR www.example.com.
+ *   4.3.2.1.in-addr.arpa.rpz.example. TTL IN TXT "first=.. last=.. count=.. depth=.."
+ * IPv6 uses the 32-nibble ip6.arpa name. Each change deletes the owner's PTR and
+ * TXT RRsets and adds the new ones in the same UPDATE, so readers never see a
+ * half-written address.
+ */
+#ifndef RV_RPZ_H
+#define RV_RPZ_H
+
+#include "common.h"
+#include "table.h"
+#include "tsig_key.h"
+
+struct event_base;
+
+/* Largest DNS message (RFC 1035 4.2.2 TCP length prefix); ldns aborts above it,
+ * so every message is sized before it is built. */
+#define RV_DNS_MSG_MAX 65535
+
+/* "4.3.2.1.in-addr.arpa.<zone>." into out; -ENOSPC if it does not fit. zone may
+ * be given with or without its trailing dot. */
+int rv_rpz_reverse_name(const rv_addr *a, const char *zone, char *out, size_t outlen) RV_MUST_CHECK;
+
+/* TXT metadata text (without quotes): "first=E last=E count=N depth=N". */
+int rv_rpz_format_txt(const rv_change *c, char *out, size_t outlen) RV_MUST_CHECK;
+
+/* ---- one UPDATE message ---- */
+
+typedef struct rv_rpz_msg rv_rpz_msg;
+
+typedef struct rv_rpz_build {
+	const char *zone;         /* the RPZ's name */
+	uint32_t ttl;             /* TTL of the PTR and TXT records */
+	size_t max_bytes;         /* budget for the whole signed message (<= RV_DNS_MSG_MAX) */
+	const rv_tsig_key *key;   /* NULL: unsigned (tests only) */
+} rv_rpz_build;
+
+/*
+ * Builds one signed UPDATE from changes[0..*n_used): as many as fit in
+ * b->max_bytes (checked before building, so never over 64 KiB). Random message ID.
+ * Returns 0; -EMSGSIZE if not even changes[0] fits; -EINVAL for an unusable name
+ * or zone; -ENOMEM. *msg is owned by the caller (rv_rpz_msg_free).
+ */
+int rv_rpz_msg_build(const rv_rpz_build *b, const rv_change *changes, size_t n,
+		size_t *n_used, rv_rpz_msg **msg) RV_MUST_CHECK;
+const uint8_t *rv_rpz_msg_wire(const rv_rpz_msg *m, size_t *len);
+uint16_t rv_rpz_msg_id(const rv_rpz_msg *m);
+void rv_rpz_msg_free(rv_rpz_msg **m);
+
+/*
+ * Checks BIND's reply to m: ID, QR, opcode UPDATE, TSIG (when m was signed; the
+ * reply must carry a valid TSIG computed over m's MAC), rcode.
+ * Returns 0 for a verified NOERROR; -EBADMSG malformed or not our reply;
+ * -EACCES TSIG missing/invalid or a TSIG error (BADKEY/BADSIG/BADTIME);
+ * -EREMOTEIO any other rcode (*rcode tells which). *rcode is -1 if unparsable.
+ * err receives a one-line description ("NOTAUTH, TSIG error BADKEY").
+ */
+int rv_rpz_check_reply(const rv_rpz_msg *m, const rv_tsig_key *key,
+		const uint8_t *wire, size_t len, int *rcode, char *err, size_t errlen) RV_MUST_CHECK;
+
+/* ---- the writer (libevent) ---- */
+
+typedef struct rv_rpz_writer_opts {
+	const char *server;          /* IPv4 or IPv6 address of BIND */
+	uint16_t port;
+	const char *zone;
+	uint32_t ttl;
+	unsigned flush_interval_ms;  /* queued changes wait at most this long... */
+	size_t batch_bytes;          /* ...unless a full batch of this many bytes is queued */
+	unsigned timeout_ms;         /* connect + reply timeout per UPDATE */
+	unsigned retry_min_ms;       /* backoff after a failure, doubling up to retry_max_ms */
+	unsigned retry_max_ms;
+} rv_rpz_writer_opts;
+
+typedef struct rv_rpz_writer rv_rpz_writer;
+
+/* Strings in opts are copied; key is copied; base and table are borrowed.
+ * Does not connect yet. NULL + *err on failure. */
+rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_opts *opts,
+		const rv_tsig_key *key, rv_table *table, int *err);
+void rv_rpz_writer_free(rv_rpz_writer **w);
+
+/* The table has new queued changes: flush within flush_interval_ms, or at once
+ * when batch_bytes worth are queued. Never blocks. */
+void rv_rpz_writer_kick(rv_rpz_writer *w);
+/* Flush everything queued now, ignoring the interval (not the backoff). */
+void rv_rpz_writer_flush_now(rv_rpz_writer *w);
+/* True when nothing is queued and no UPDATE is in flight. */
+bool rv_rpz_writer_idle(const rv_rpz_writer *w);
+
+#endif

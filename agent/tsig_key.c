@@ -1,0 +1,1 @@
+#include "tsig_key.h"
