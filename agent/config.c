@@ -1,1 +1,519 @@
+/*
+ * config.c - table-driven parser for the agent's "key value" config file.
+ *
+ * Every option is one row of the table below: name, type, bounds, default and a
+ * one-line description (also used by --help-config via rv_config_dump()).
+ * Values may be double-quoted ("" for an empty string). Durations take ms, s, m,
+ * h or d suffixes (no suffix = seconds); sizes take k or m (binary) suffixes.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "config.h"
+#include "log.h"
+
+enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_MS, T_MODE, T_LOGLEVEL };
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	uint64_t min, max;     /* bounds for numeric types, in the stored unit */
+	const char *def;       /* default, in config-file syntax */
+	const char *help;
+	size_t width;          /* sizeof the field for integers */
+};
+
+#define OFF(f) offsetof(rv_config, f), 0, 0
+#define NUM(f, lo, hi) offsetof(rv_config, f), (lo), (hi)
+#define W(f) sizeof(((rv_config *)0)->f)
+
+static const struct opt options[] = {
+	{"dnstap-socket", T_STR, OFF(dnstap_socket), "/run/rearview/dnstap.sock",
+	 "unix socket named's dnstap-output connects to", 0},
+	{"socket-mode", T_MODE, NUM(socket_mode, 0, 0777), "0660",
+	 "permissions of the socket (named must be able to write it)", W(socket_mode)},
+	{"socket-group", T_STR, OFF(socket_group), "bind",
+	 "group owning the socket; \"\" keeps the agent's group", 0},
+	{"max-frame-size", T_SIZE, NUM(max_frame_bytes, 1024, 16u << 20), "128k",
+	 "largest dnstap frame accepted; a larger one drops the connection", W(max_frame_bytes)},
+	{"max-connections", T_UINT, NUM(max_connections, 1, 100000), "64",
+	 "concurrent dnstap writers (named processes, reconnects)", W(max_connections)},
+	{"stall-timeout", T_MS, NUM(stall_timeout_ms, 100, 86400000), "30s",
+	 "a writer stuck in the middle of a frame this long is dropped", W(stall_timeout_ms)},
+	{"max-chain-depth", T_UINT, NUM(max_chain_depth, 0, 64), "16",
+	 "CNAME links followed from the question name to the addresses", W(max_chain_depth)},
+	{"max-addresses", T_UINT, NUM(max_addresses, 1, 1000000000), "1000000",
+	 "addresses tracked; the least recently seen is evicted beyond this", W(max_addresses)},
+	{"max-candidates", T_UINT, NUM(max_candidates, 1, 64), "8",
+	 "candidate names kept per address", W(max_candidates)},
+	{"rpz-zone", T_STR, OFF(rpz_zone), "rpz.rearview",
+	 "the response policy zone the agent writes", 0},
+	{"server", T_STR, OFF(server), "127.0.0.1",
+	 "address of the BIND server that takes the UPDATEs", 0},
+	{"port", T_UINT, NUM(server_port, 1, 65535), "53",
+	 "its port (TCP)", W(server_port)},
+	{"key-file", T_STR, OFF(key_file), "/etc/rearview/rearview.key",
+	 "BIND-format TSIG key file (tsig-keygen output)", 0},
+	{"key-name", T_STR, OFF(key_name), "\"\"",
+	 "key to use from key-file; \"\" = the only key in it", 0},
+	{"record-ttl", T_UINT, NUM(record_ttl, 0, 2147483647), "600",
+	 "TTL of the PTR and TXT records, seconds", W(record_ttl)},
+	{"flush-interval", T_MS, NUM(flush_interval_ms, 0, 3600000), "1s",
+	 "longest a learned change waits before it is sent", W(flush_interval_ms)},
+	{"batch-size", T_SIZE, NUM(batch_bytes, 512, 65535), "60000",
+	 "bytes per UPDATE message (a DNS message is at most 65535)", W(batch_bytes)},
+	{"update-timeout", T_MS, NUM(update_timeout_ms, 100, 600000), "5s",
+	 "connect + reply timeout of one UPDATE", W(update_timeout_ms)},
+	{"retry-min", T_MS, NUM(retry_min_ms, 10, 3600000), "1s",
+	 "first retry delay after a failed UPDATE (doubles each time)", W(retry_min_ms)},
+	{"retry-max", T_MS, NUM(retry_max_ms, 10, 3600000), "60s",
+	 "longest retry delay", W(retry_max_ms)},
+	{"dry-run", T_BOOL, NUM(dry_run, 0, 1), "no",
+	 "learn but never send UPDATEs (trials, benchmarks)", W(dry_run)},
+	{"log-level", T_LOGLEVEL, OFF(log_level), "notice",
+	 "crit, error, warning, notice, info or debug", W(log_level)},
+	{"stats-interval", T_MS, NUM(stats_interval_ms, 0, 86400000), "5m",
+	 "period of the statistics line at info level; 0 = never", W(stats_interval_ms)},
+	{"shutdown-timeout", T_MS, NUM(shutdown_timeout_ms, 0, 600000), "5s",
+	 "how long SIGTERM waits for pending UPDATEs to be acknowledged", W(shutdown_timeout_ms)},
+};
+
+static void report(rv_config_err_fn fn, void *arg, const char *file, unsigned line,
+		const char *fmt, ...) RV_PRINTF(5, 6);
+
+static void report(rv_config_err_fn fn, void *arg, const char *file, unsigned line,
+		const char *fmt, ...)
+{
+	char msg[512];
+	int off = line ? snprintf(msg, sizeof(msg), "%s:%u: ", file, line)
+		       : snprintf(msg, sizeof(msg), "%s: ", file);
+	if (off < 0 || (size_t)off >= sizeof(msg))
+		off = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg + off, sizeof(msg) - (size_t)off, fmt, ap);
+	va_end(ap);
+	if (fn)
+		fn(arg, msg);
+}
+
+static void store_uint(void *field, size_t width, uint64_t v)
+{
+	switch (width) {
+	case 1: *(uint8_t *)field = (uint8_t)v; break;
+	case 2: *(uint16_t *)field = (uint16_t)v; break;
+	case 4: *(uint32_t *)field = (uint32_t)v; break;
+	default: *(uint64_t *)field = v; break;
+	}
+}
+
+static uint64_t load_uint(const void *field, size_t width)
+{
+	switch (width) {
+	case 1: return *(const uint8_t *)field;
+	case 2: return *(const uint16_t *)field;
+	case 4: return *(const uint32_t *)field;
+	default: return *(const uint64_t *)field;
+	}
+}
+
+/* Parses a decimal number with an optional unit suffix; mult_for() maps the suffix
+ * to a multiplier (0 = unknown suffix). */
+static int parse_scaled(const char *s, uint64_t (*mult_for)(const char *), uint64_t *out)
+{
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	uint64_t mult = mult_for(end);
+	if (mult == 0)
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
+static uint64_t duration_mult(const char *suffix)
+{
+	static const struct { const char *s; uint64_t ms; } units[] = {
+		{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+	};
+	for (size_t i = 0; i < RV_ARRAY_LEN(units); i++)
+		if (strcmp(suffix, units[i].s) == 0)
+			return units[i].ms;
+	return 0;
+}
+
+static uint64_t size_mult(const char *suffix)
+{
+	if (strcmp(suffix, "") == 0)
+		return 1;
+	if (strcmp(suffix, "k") == 0 || strcmp(suffix, "K") == 0)
+		return 1024;
+	if (strcmp(suffix, "m") == 0 || strcmp(suffix, "M") == 0)
+		return 1024 * 1024;
+	return 0;
+}
+
+static uint64_t plain_mult(const char *suffix)
+{
+	return suffix[0] == '\0' ? 1 : 0;
+}
+
+/* Applies one value; returns NULL or a static error message. */
+static const char *apply(rv_config *cfg, const struct opt *o, const char *value)
+{
+	void *field = (char *)cfg + o->offset;
+	uint64_t v = 0;
+	int rc;
+
+	switch (o->type) {
+	case T_STR: {
+		char *copy = strdup(value);
+		if (!copy)
+			return "out of memory";
+		free(*(char **)field);
+		*(char **)field = copy;
+		return NULL;
+	}
+	case T_BOOL:
+		if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "on") ||
+		    !strcmp(value, "1"))
+			v = 1;
+		else if (!strcmp(value, "no") || !strcmp(value, "false") ||
+			 !strcmp(value, "off") || !strcmp(value, "0"))
+			v = 0;
+		else
+			return "expected yes or no";
+		store_uint(field, o->width, v);
+		return NULL;
+	case T_LOGLEVEL:
+		rc = rv_log_level_parse(value);
+		if (rc < 0)
+			return "expected crit, error, warning, notice, info or debug";
+		*(int *)field = rc;
+		return NULL;
+	case T_MODE: {
+		char *end;
+		errno = 0;
+		unsigned long m = strtoul(value, &end, 8);
+		if (errno || *end || value[0] == '\0' || m > o->max)
+			return "expected an octal mode such as 0660";
+		store_uint(field, o->width, m);
+		return NULL;
+	}
+	case T_UINT:
+		rc = parse_scaled(value, plain_mult, &v);
+		if (rc < 0)
+			return "expected a whole number";
+		break;
+	case T_SIZE:
+		rc = parse_scaled(value, size_mult, &v);
+		if (rc < 0)
+			return "expected a size such as 65535, 128k or 1m";
+		break;
+	case T_MS:
+		rc = parse_scaled(value, duration_mult, &v);
+		if (rc < 0)
+			return "expected a duration such as 500ms, 5s, 10m, 1h or 7d";
+		break;
+	}
+	if (v < o->min || v > o->max)
+		return "out of range";
+	store_uint(field, o->width, v);
+	return NULL;
+}
+
+static const struct opt *find_opt(const char *name)
+{
+	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++)
+		if (strcmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/* Splits one line into key and value, handling a quoted value and trailing
+ * comments. Modifies line in place. Returns 0 (key NULL for a blank line) or a
+ * static error message through *err. */
+static int split_line(char *line, char **key, char **value, const char **err)
+{
+	char *p = line;
+	*key = *value = NULL;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	*key = p;
+	while (*p && !isspace((unsigned char)*p))
+		p++;
+	if (*p)
+		*p++ = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '"') {
+		char *start = ++p, *dst = start;
+		for (; *p && *p != '"'; p++) {
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			*dst++ = *p;
+		}
+		if (*p != '"') {
+			*err = "unterminated quoted value";
+			return -EINVAL;
+		}
+		p++;
+		*dst = '\0';
+		*value = start;
+	} else {
+		*value = p;
+		while (*p && !isspace((unsigned char)*p) && *p != '#')
+			p++;
+		if (*p)
+			*p++ = '\0';
+		if (**value == '\0') {
+			*err = "missing value";
+			return -EINVAL;
+		}
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p && *p != '#') {
+		*err = "unexpected text after the value (quote values that contain spaces)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int rv_config_defaults(rv_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s %s", options[i].name, options[i].def);
+		char *key, *value;
+		const char *err = NULL;
+		/* Defaults go through the same parser as the file, so the documented
+		 * default text is exactly what is in force. */
+		if (split_line(buf, &key, &value, &err) < 0 || !key)
+			goto fail;
+		if (apply(cfg, &options[i], value) != NULL)
+			goto fail;
+		continue;
+	fail:
+		rv_config_clear(cfg);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int rv_config_parse(rv_config *cfg, const char *name, const char *text, size_t len,
+		rv_config_err_fn err_fn, void *err_arg)
+{
+	int rc = 0;
+	unsigned lineno = 0;
+	size_t pos = 0;
+	char *line = NULL;
+
+	while (pos < len) {
+		size_t end = pos;
+		while (end < len && text[end] != '\n')
+			end++;
+		lineno++;
+		size_t n = end - pos;
+		free(line);
+		line = malloc(n + 1);
+		if (!line) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		pos = end + 1;
+		if (memchr(line, '\0', n)) {
+			report(err_fn, err_arg, name, lineno, "NUL byte in line");
+			rc = -EINVAL;
+			continue;
+		}
+		if (n > 0 && line[n - 1] == '\r')
+			line[n - 1] = '\0';
+
+		char *key, *value;
+		const char *err = NULL;
+		if (split_line(line, &key, &value, &err) < 0) {
+			report(err_fn, err_arg, name, lineno, "%s", err);
+			rc = -EINVAL;
+			continue;
+		}
+		if (!key)
+			continue;
+		const struct opt *o = find_opt(key);
+		if (!o) {
+			report(err_fn, err_arg, name, lineno, "unknown option '%s'", key);
+			rc = -EINVAL;
+			continue;
+		}
+		err = apply(cfg, o, value);
+		if (err) {
+			report(err_fn, err_arg, name, lineno, "%s '%s': %s", o->name, value, err);
+			rc = -EINVAL;
+		}
+	}
+out:
+	free(line);
+	return rc;
+}
+
+int rv_config_load(rv_config *cfg, const char *path, rv_config_err_fn err_fn, void *err_arg)
+{
+	int rc = -EIO;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		report(err_fn, err_arg, path, 0, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		if (len == cap) {
+			/* A config file is small; refuse anything absurd rather than eat memory. */
+			if (cap >= (1u << 20)) {
+				report(err_fn, err_arg, path, 0, "file larger than 1 MiB");
+				rc = -EFBIG;
+				goto out;
+			}
+			cap = cap ? cap * 2 : 4096;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+		}
+		ssize_t r = read(fd, buf + len, cap - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			report(err_fn, err_arg, path, 0, "cannot read: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	rc = rv_config_parse(cfg, path, buf, len, err_fn, err_arg);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn err_fn,
+		void *err_arg)
+{
+	int rc = 0;
+	if (cfg->retry_min_ms > cfg->retry_max_ms) {
+		report(err_fn, err_arg, name, 0, "retry-min (%u ms) is larger than retry-max (%u ms)",
+				cfg->retry_min_ms, cfg->retry_max_ms);
+		rc = -EINVAL;
+	}
+	if (cfg->dnstap_socket[0] != '/') {
+		report(err_fn, err_arg, name, 0, "dnstap-socket must be an absolute path");
+		rc = -EINVAL;
+	}
+	if (strlen(cfg->dnstap_socket) >= 108) {
+		/* sizeof(sockaddr_un.sun_path) on Linux */
+		report(err_fn, err_arg, name, 0, "dnstap-socket path longer than 107 bytes");
+		rc = -EINVAL;
+	}
+	rv_addr a;
+	if (rv_addr_parse(cfg->server, &a) < 0) {
+		report(err_fn, err_arg, name, 0, "server '%s' is not an IPv4 or IPv6 address",
+				cfg->server);
+		rc = -EINVAL;
+	}
+	size_t zl = strlen(cfg->rpz_zone);
+	if (zl == 0 || zl > 200 || strchr(cfg->rpz_zone, ' ') || cfg->rpz_zone[0] == '.') {
+		report(err_fn, err_arg, name, 0, "rpz-zone '%s' is not a usable zone name",
+				cfg->rpz_zone);
+		rc = -EINVAL;
+	}
+	if (!cfg->dry_run && cfg->key_file[0] == '\0') {
+		report(err_fn, err_arg, name, 0, "key-file is required (UPDATEs are always signed)");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+void rv_config_clear(rv_config *cfg)
+{
+	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
+		if (options[i].type == T_STR) {
+			char **f = (char **)((char *)cfg + options[i].offset);
+			free(*f);
+			*f = NULL;
+		}
+	}
+}
+
+static void format_ms(uint64_t ms, char *buf, size_t len)
+{
+	if (ms == 0)
+		snprintf(buf, len, "0");
+	else if (ms % 86400000 == 0)
+		snprintf(buf, len, "%" PRIu64 "d", ms / 86400000);
+	else if (ms % 3600000 == 0)
+		snprintf(buf, len, "%" PRIu64 "h", ms / 3600000);
+	else if (ms % 60000 == 0)
+		snprintf(buf, len, "%" PRIu64 "m", ms / 60000);
+	else if (ms % 1000 == 0)
+		snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
+	else
+		snprintf(buf, len, "%" PRIu64 "ms", ms);
+}
+
+void rv_config_dump(const rv_config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
+		const struct opt *o = &options[i];
+		const void *field = (const char *)cfg + o->offset;
+		char val[300];
+		switch (o->type) {
+		case T_STR: {
+			const char *s = *(char *const *)field;
+			snprintf(val, sizeof(val), "%s", s && *s ? s : "\"\"");
+			break;
+		}
+		case T_BOOL:
+			snprintf(val, sizeof(val), "%s", load_uint(field, o->width) ? "yes" : "no");
+			break;
+		case T_LOGLEVEL:
+			snprintf(val, sizeof(val), "%s", rv_log_level_name(*(const int *)field));
+			break;
+		case T_MODE:
+			snprintf(val, sizeof(val), "0%03" PRIo64, load_uint(field, o->width));
+			break;
+		case T_MS:
+			format_ms(load_uint(field, o->width), val, sizeof(val));
+			break;
+		case T_UINT:
+		case T_SIZE:
+			snprintf(val, sizeof(val), "%" PRIu64, load_uint(field, o->width));
+			break;
+		}
+		fprintf(out, "# %s (default %s)\n%s %s\n", o->help, o->def, o->name, val);
+	}
+}

@@ -38,7 +38,7 @@ typedef struct rv_config {
 	bool dry_run;                 /* learn but never write to BIND (benchmarks, trials) */
 	/* process */
 	int log_level;
-	unsigned stats_interval_s;    /* 0 = no periodic statistics line */
+	unsigned stats_interval_ms;   /* 0 = no periodic statistics line */
 	unsigned shutdown_timeout_ms; /* how long SIGTERM waits for pending UPDATEs */
 } rv_config;
 

@@ -1,2 +1,443 @@
-/* main.c - placeholder until the wiring lands (same session). */
-int main(void) { return 1; }
+/*
+ * main.c - rearview-agent: command line, configuration, signals and wiring.
+ *
+ * One libevent loop runs everything: the Frame Streams server (dnstap in), the
+ * table, and the RPZ writer (UPDATEs out). Nothing on the ingest path waits for
+ * BIND: learned changes are queued in the table and the writer drains the queue
+ * on its own timers and socket events. Signals are loop events (evsignal), so no
+ * work happens in a signal handler.
+ */
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "dnstap.h"
+#include "fstrm_srv.h"
+#include "log.h"
+#include "rpz.h"
+#include "rv_config.h"
+#include "stats.h"
+#include "table.h"
+#include "tsig_key.h"
+
+#if RV_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#define CONTENT_TYPE "protobuf:dnstap.Dnstap"
+
+typedef struct agent {
+	rv_config cfg;
+	rv_tsig_key key;
+	struct event_base *base;
+	rv_table *table;
+	rv_rpz_writer *writer;
+	rv_fs_server *server;
+	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
+	struct event *stats_timer, *shutdown_timer, *drain_timer;
+	bool stopping;
+	int exit_code;
+} agent;
+
+static void print_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: rearview-agent [OPTIONS]\n"
+		"\n"
+		"Learns which name each address was resolved from (BIND dnstap) and publishes\n"
+		"it as PTR records in a response policy zone (TSIG-signed dynamic updates).\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE     configuration file (default %s)\n"
+		"  -t, --check-config    validate the configuration and key file, then exit\n"
+		"                        (0 = valid, 1 = errors, printed as file:line: message)\n"
+		"      --dump-config     print every option with its effective value and exit\n"
+		"  -l, --log-level LEVEL override log-level (crit, error, warning, notice, info, debug)\n"
+		"  -n, --dry-run         learn but never send updates\n"
+		"  -h, --help            show this help and exit\n"
+		"  -V, --version         show the version and exit\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1 logs statistics.\n"
+		"See rearview-agent(8) and the example configuration for every option.\n",
+		RV_DEFAULT_CONFIG);
+}
+
+static void config_error(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* ---- ingest ---- */
+
+static int64_t wall_clock(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void on_frame(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
+{
+	agent *ag = arg;
+	rv_observation obs;
+	rv_verdict why = RV_BAD_PROTOBUF;
+	int rc = rv_dnstap_decode(data, len, ag->cfg.max_chain_depth, &obs, &why);
+
+	if ((unsigned)why < RV_ARRAY_LEN(rv_stats.verdicts))
+		rv_stats.verdicts[why]++;
+	if (rc == -EBADMSG) {
+		/* Once per connection at error level; the rest are counted. */
+		if (peer->bad_frames++ == 0)
+			rv_err("dnstap", "%s: malformed frame (%s, %zu bytes); further ones from this "
+				"peer are only counted", peer->label, rv_verdict_name(why), len);
+		return;
+	}
+	if (rc < 0)
+		return;
+
+	int64_t when = obs.has_time && obs.time_sec > 0 ? obs.time_sec : wall_clock();
+	bool queued = false;
+	for (size_t i = 0; i < obs.answer.naddrs; i++) {
+		rv_stats.addresses_seen++;
+		int r = rv_table_observe(ag->table, &obs.answer.addrs[i], obs.answer.qname,
+				obs.answer.depth, when);
+		if (r < 0) {
+			rv_stats.table_full++;
+			continue;
+		}
+		queued |= r > 0;
+	}
+	if (queued && ag->writer)
+		rv_rpz_writer_kick(ag->writer);
+}
+
+/* ---- signals and shutdown ---- */
+
+static void finish_loop(agent *ag)
+{
+	event_base_loopexit(ag->base, NULL);
+}
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *ag = arg;
+	rv_err("agent", "shutdown timeout: %zu addresses not yet acknowledged by %s#%u "
+		"(zone %s); they will be relearned from new traffic",
+		rv_table_queued(ag->table), ag->cfg.server, ag->cfg.server_port, ag->cfg.rpz_zone);
+	finish_loop(ag);
+}
+
+/* Polls the writer during shutdown; cheap and keeps the writer API small. */
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *ag = arg;
+	if (!ag->writer || rv_rpz_writer_idle(ag->writer)) {
+		finish_loop(ag);
+		return;
+	}
+	struct timeval tv = {0, 20000};
+	event_add(ag->drain_timer, &tv);
+}
+
+static void begin_shutdown(agent *ag, const char *why)
+{
+	if (ag->stopping)
+		return;
+	ag->stopping = true;
+	rv_notice("agent", "%s: stopping; flushing %zu queued addresses", why,
+		rv_table_queued(ag->table));
+#if RV_HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	/* Close the dnstap side first: each open session gets no more reads, and named
+	 * reconnects to the next agent instance on its reopen interval. */
+	rv_fs_server_free(&ag->server);
+	if (ag->writer)
+		rv_rpz_writer_flush_now(ag->writer);
+	struct timeval tv = {ag->cfg.shutdown_timeout_ms / 1000,
+			     (ag->cfg.shutdown_timeout_ms % 1000) * 1000};
+	event_add(ag->shutdown_timer, &tv);
+	on_drain_check(-1, 0, ag);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	agent *ag = arg;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		begin_shutdown(ag, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	case SIGHUP:
+	case SIGUSR1:
+		rv_stats_log(RV_LOG_NOTICE, sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+		break;
+	}
+}
+
+static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *ag = arg;
+	rv_stats_log(RV_LOG_INFO, "periodic");
+	rv_debug("agent", "table: %zu addresses, %zu queued", rv_table_size(ag->table),
+		rv_table_queued(ag->table));
+}
+
+/* ---- setup ---- */
+
+static int load_config(agent *ag, const char *path, bool explicit_path, const char *log_level,
+		bool dry_run)
+{
+	int rc = rv_config_defaults(&ag->cfg);
+	if (rc < 0)
+		return rc;
+	if (explicit_path || access(path, F_OK) == 0) {
+		rc = rv_config_load(&ag->cfg, path, config_error, NULL);
+		if (rc < 0)
+			return rc;
+	} else {
+		fprintf(stderr, "%s: not found; using built-in defaults\n", path);
+	}
+	if (log_level) {
+		int lvl = rv_log_level_parse(log_level);
+		if (lvl < 0) {
+			fprintf(stderr, "--log-level '%s': expected crit, error, warning, notice, "
+				"info or debug\n", log_level);
+			return -EINVAL;
+		}
+		ag->cfg.log_level = lvl;
+	}
+	if (dry_run)
+		ag->cfg.dry_run = true;
+	rc = rv_config_validate(&ag->cfg, path, config_error, NULL);
+	if (rc < 0)
+		return rc;
+	if (!ag->cfg.dry_run) {
+		char err[512];
+		rc = rv_tsig_key_load(ag->cfg.key_file, ag->cfg.key_name, &ag->key, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "%s\n", err);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int resolve_group(const char *name, gid_t *gid)
+{
+	*gid = (gid_t)-1;
+	if (!name || !*name)
+		return 0;
+	struct group *gr = getgrnam(name);
+	if (!gr) {
+		rv_crit("agent", "socket-group '%s': no such group (set socket-group \"\" to keep "
+			"the agent's own group)", name);
+		return -ENOENT;
+	}
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+static struct event *add_signal(agent *ag, int sig)
+{
+	struct event *ev = evsignal_new(ag->base, sig, on_signal, ag);
+	if (ev)
+		evsignal_add(ev, NULL);
+	return ev;
+}
+
+static int start(agent *ag)
+{
+	int err = 0;
+	ag->base = event_base_new();
+	if (!ag->base)
+		return -ENOMEM;
+
+	rv_table_opts topts = {.max_addresses = ag->cfg.max_addresses,
+			       .max_candidates = ag->cfg.max_candidates};
+	ag->table = rv_table_new(&topts);
+	if (!ag->table)
+		return -ENOMEM;
+
+	if (!ag->cfg.dry_run) {
+		rv_rpz_writer_opts wopts = {
+			.server = ag->cfg.server,
+			.port = ag->cfg.server_port,
+			.zone = ag->cfg.rpz_zone,
+			.ttl = ag->cfg.record_ttl,
+			.flush_interval_ms = ag->cfg.flush_interval_ms,
+			.batch_bytes = ag->cfg.batch_bytes,
+			.timeout_ms = ag->cfg.update_timeout_ms,
+			.retry_min_ms = ag->cfg.retry_min_ms,
+			.retry_max_ms = ag->cfg.retry_max_ms,
+		};
+		ag->writer = rv_rpz_writer_new(ag->base, &wopts, &ag->key, ag->table, &err);
+		if (!ag->writer)
+			return err ? err : -ENOMEM;
+	}
+
+	gid_t gid;
+	err = resolve_group(ag->cfg.socket_group, &gid);
+	if (err < 0)
+		return err;
+	rv_fs_server_opts sopts = {
+		.path = ag->cfg.dnstap_socket,
+		.mode = (mode_t)ag->cfg.socket_mode,
+		.gid = gid,
+		.max_frame = ag->cfg.max_frame_bytes,
+		.max_connections = ag->cfg.max_connections,
+		.stall_timeout_ms = ag->cfg.stall_timeout_ms,
+		.content_type = CONTENT_TYPE,
+	};
+	ag->server = rv_fs_server_new(ag->base, &sopts, on_frame, ag, &err);
+	if (!ag->server)
+		return err ? err : -ENOMEM;
+
+	ag->sig_term = add_signal(ag, SIGTERM);
+	ag->sig_int = add_signal(ag, SIGINT);
+	ag->sig_hup = add_signal(ag, SIGHUP);
+	ag->sig_usr1 = add_signal(ag, SIGUSR1);
+	ag->shutdown_timer = evtimer_new(ag->base, on_shutdown_timeout, ag);
+	ag->drain_timer = evtimer_new(ag->base, on_drain_check, ag);
+	if (!ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1 ||
+	    !ag->shutdown_timer || !ag->drain_timer)
+		return -ENOMEM;
+	if (ag->cfg.stats_interval_ms > 0) {
+		ag->stats_timer = event_new(ag->base, -1, EV_PERSIST, on_stats_timer, ag);
+		if (!ag->stats_timer)
+			return -ENOMEM;
+		struct timeval tv = {ag->cfg.stats_interval_ms / 1000,
+				     (ag->cfg.stats_interval_ms % 1000) * 1000};
+		event_add(ag->stats_timer, &tv);
+	}
+	return 0;
+}
+
+static void teardown(agent *ag)
+{
+	rv_fs_server_free(&ag->server);
+	rv_rpz_writer_free(&ag->writer);
+	rv_table_free(&ag->table);
+	struct event **evs[] = {&ag->sig_term, &ag->sig_int, &ag->sig_hup, &ag->sig_usr1,
+				&ag->stats_timer, &ag->shutdown_timer, &ag->drain_timer};
+	for (size_t i = 0; i < RV_ARRAY_LEN(evs); i++) {
+		if (*evs[i])
+			event_free(*evs[i]);
+		*evs[i] = NULL;
+	}
+	if (ag->base)
+		event_base_free(ag->base);
+	ag->base = NULL;
+	rv_config_clear(&ag->cfg);
+	/* The key is secret material: do not leave it in freed memory. */
+	explicit_bzero(&ag->key, sizeof(ag->key));
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_DUMP = 1000 };
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 't'},
+		{"dump-config", no_argument, NULL, OPT_DUMP},
+		{"log-level", required_argument, NULL, 'l'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = RV_DEFAULT_CONFIG;
+	bool explicit_path = false, check_only = false, dump = false, dry_run = false;
+	const char *log_level = NULL;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:tl:nhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			explicit_path = true;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case OPT_DUMP:
+			dump = true;
+			break;
+		case 'l':
+			log_level = optarg;
+			break;
+		case 'n':
+			dry_run = true;
+			break;
+		case 'h':
+			print_usage(stdout);
+			return 0;
+		case 'V':
+			printf("rearview-agent %s\n", RV_VERSION);
+			return 0;
+		default:
+			print_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "rearview-agent: unexpected argument '%s'\n", argv[optind]);
+		print_usage(stderr);
+		return 2;
+	}
+
+	agent ag = {.exit_code = 0};
+	int rc = load_config(&ag, config_path, explicit_path, log_level, dry_run);
+	if (dump) {
+		rv_config_dump(&ag.cfg, stdout);
+		rv_config_clear(&ag.cfg);
+		return rc < 0 ? 1 : 0;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "rearview-agent: configuration %s is not valid\n", config_path);
+		rv_config_clear(&ag.cfg);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: OK\n", config_path);
+		rv_config_clear(&ag.cfg);
+		return 0;
+	}
+	rv_log_level = ag.cfg.log_level;
+	/* A dead UPDATE connection must be an error return, not a fatal signal. */
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = start(&ag);
+	if (rc < 0) {
+		rv_crit("agent", "startup failed: %s", strerror(-rc));
+		teardown(&ag);
+		return 1;
+	}
+	rv_notice("agent", "rearview-agent %s listening on %s; writing zone %s via %s#%u%s",
+		RV_VERSION, ag.cfg.dnstap_socket, ag.cfg.rpz_zone, ag.cfg.server,
+		ag.cfg.server_port, ag.cfg.dry_run ? " (dry run: no updates sent)" : "");
+#if RV_HAVE_SYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+	if (event_base_dispatch(ag.base) < 0) {
+		rv_crit("agent", "event loop failed");
+		ag.exit_code = 1;
+	}
+	rv_stats_log(RV_LOG_NOTICE, "exit");
+	teardown(&ag);
+	return ag.exit_code;
+}

@@ -1,0 +1,213 @@
+/* Unit tests for config.c: defaults, every value type, file:line errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+
+/* Collects reported errors so tests can assert on their exact text. */
+struct errs {
+	int n;
+	char text[16][512];
+};
+
+static void collect(void *arg, const char *msg)
+{
+	struct errs *e = arg;
+	if (e->n < 16)
+		snprintf(e->text[e->n], sizeof(e->text[0]), "%s", msg);
+	e->n++;
+}
+
+static int parse(rv_config *cfg, const char *text, struct errs *e)
+{
+	memset(e, 0, sizeof(*e));
+	return rv_config_parse(cfg, "t.conf", text, strlen(text), collect, e);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_string_equal(cfg.dnstap_socket, "/run/rearview/dnstap.sock");
+	assert_int_equal(cfg.socket_mode, 0660);
+	assert_string_equal(cfg.socket_group, "bind");
+	assert_int_equal(cfg.max_frame_bytes, 128 * 1024);
+	assert_int_equal(cfg.flush_interval_ms, 1000);
+	assert_int_equal(cfg.batch_bytes, 60000);
+	assert_int_equal(cfg.retry_max_ms, 60000);
+	assert_int_equal(cfg.stats_interval_ms, 300000);
+	assert_int_equal(cfg.server_port, 53);
+	assert_string_equal(cfg.key_name, "");
+	assert_string_equal(cfg.rpz_zone, "rpz.rearview");
+	assert_int_equal(cfg.max_addresses, 1000000);
+	assert_false(cfg.dry_run);
+	assert_int_equal(cfg.log_level, RV_LOG_NOTICE);
+	struct errs e = {0};
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
+	rv_config_clear(&cfg);
+}
+
+static void test_values(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e;
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	const char *text =
+		"# comment line\n"
+		"\n"
+		"dnstap-socket /tmp/x.sock   # trailing comment\n"
+		"socket-mode 0600\r\n"
+		"socket-group \"\"\n"
+		"flush-interval 250ms\n"
+		"update-timeout 2m\n"
+		"retry-max 1h\n"
+		"stats-interval 0\n"
+		"max-frame-size 1m\n"
+		"batch-size 4k\n"
+		"port 5353\n"
+		"dry-run yes\n"
+		"log-level debug\n"
+		"key-name \"my key\"\n";
+	assert_int_equal(parse(&cfg, text, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_string_equal(cfg.dnstap_socket, "/tmp/x.sock");
+	assert_int_equal(cfg.socket_mode, 0600);
+	assert_string_equal(cfg.socket_group, "");
+	assert_int_equal(cfg.flush_interval_ms, 250);
+	assert_int_equal(cfg.update_timeout_ms, 120000);
+	assert_int_equal(cfg.retry_max_ms, 3600000);
+	assert_int_equal(cfg.stats_interval_ms, 0);
+	assert_int_equal(cfg.max_frame_bytes, 1024 * 1024);
+	assert_int_equal(cfg.batch_bytes, 4096);
+	assert_int_equal(cfg.server_port, 5353);
+	assert_true(cfg.dry_run);
+	assert_int_equal(cfg.log_level, RV_LOG_DEBUG);
+	assert_string_equal(cfg.key_name, "my key");
+	rv_config_clear(&cfg);
+}
+
+static void test_errors_have_file_and_line(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e;
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	const char *text =
+		"port 5353\n"
+		"no-such-option 1\n"
+		"port 70000\n"
+		"batch-size 100000\n"
+		"flush-interval soon\n"
+		"dry-run maybe\n"
+		"socket-mode 0999\n"
+		"server\n"
+		"rpz-zone \"unterminated\n"
+		"log-level loud\n"
+		"port 53 extra\n";
+	assert_int_equal(parse(&cfg, text, &e), -EINVAL);
+	assert_int_equal(e.n, 10);
+	assert_string_equal(e.text[0], "t.conf:2: unknown option 'no-such-option'");
+	assert_string_equal(e.text[1], "t.conf:3: port '70000': out of range");
+	assert_string_equal(e.text[2], "t.conf:4: batch-size '100000': out of range");
+	assert_non_null(strstr(e.text[3], "t.conf:5: flush-interval 'soon': expected a duration"));
+	assert_non_null(strstr(e.text[4], "t.conf:6: dry-run 'maybe'"));
+	assert_non_null(strstr(e.text[5], "t.conf:7: socket-mode '0999'"));
+	assert_string_equal(e.text[6], "t.conf:8: missing value");
+	assert_string_equal(e.text[7], "t.conf:9: unterminated quoted value");
+	assert_non_null(strstr(e.text[8], "t.conf:10: log-level 'loud'"));
+	assert_non_null(strstr(e.text[9], "t.conf:11: unexpected text after the value"));
+	/* Valid lines still applied; invalid ones left the default in place. */
+	assert_int_equal(cfg.server_port, 5353);
+	assert_int_equal(cfg.batch_bytes, 60000);
+	rv_config_clear(&cfg);
+}
+
+static void test_validate(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e;
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_int_equal(parse(&cfg, "retry-min 10s\nretry-max 5s\nserver bind.example\n"
+				"dnstap-socket relative.sock\n", &e), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), -EINVAL);
+	assert_int_equal(e.n, 3);
+	assert_non_null(strstr(e.text[0], "retry-min (10000 ms) is larger than retry-max"));
+	assert_non_null(strstr(e.text[1], "dnstap-socket must be an absolute path"));
+	assert_non_null(strstr(e.text[2], "server 'bind.example' is not an IPv4 or IPv6"));
+	rv_config_clear(&cfg);
+}
+
+static void test_load_missing_file(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e = {0};
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_int_equal(rv_config_load(&cfg, "/nonexistent/rearview.conf", collect, &e), -ENOENT);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.text[0], "/nonexistent/rearview.conf: cannot open: No such file or directory");
+	rv_config_clear(&cfg);
+}
+
+static void test_nul_byte(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e = {0};
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	static const char text[] = "port 1\0\nport 2\n";
+	assert_int_equal(rv_config_parse(&cfg, "t.conf", text, sizeof(text) - 1, collect, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.text[0], "t.conf:1: NUL byte in line");
+	assert_int_equal(cfg.server_port, 2);
+	rv_config_clear(&cfg);
+}
+
+/* The dump is valid config text that parses back to the same values. */
+static void test_dump_round_trip(void **state)
+{
+	(void)state;
+	rv_config a, b;
+	struct errs e;
+	assert_int_equal(rv_config_defaults(&a), 0);
+	assert_int_equal(parse(&a, "flush-interval 1500ms\nport 99\nsocket-group \"\"\n", &e), 0);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	rv_config_dump(&a, f);
+	fclose(f);
+	assert_int_equal(rv_config_defaults(&b), 0);
+	assert_int_equal(parse(&b, buf, &e), 0);
+	assert_int_equal(b.flush_interval_ms, 1500);
+	assert_int_equal(b.server_port, 99);
+	assert_string_equal(b.socket_group, "");
+	assert_string_equal(b.dnstap_socket, a.dnstap_socket);
+	free(buf);
+	rv_config_clear(&a);
+	rv_config_clear(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_errors_have_file_and_line),
+		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_load_missing_file),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_dump_round_trip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
