@@ -1,1 +1,960 @@
+/*
+ * fstrm_srv.c - Frame Streams receiver: an I/O-free session state machine and
+ * the libevent server that feeds it from a unix socket (see fstrm_srv.h).
+ *
+ * Buffering: the server reads into one shared 64 KiB buffer (the loop is
+ * single-threaded) and hands it to the session, which delivers every complete
+ * frame straight from that buffer. Only the incomplete frame at the end of a
+ * read is copied into the session's own buffer, which grows geometrically up
+ * to max_frame and is then kept, so the steady state does no allocation and
+ * touches each payload byte only in the frame callback.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <fstrm.h>
+
 #include "fstrm_srv.h"
+#include "log.h"
+#include "stats.h"
+
+#define LOG_SUB "fstrm"
+
+/* Frame Streams: a control frame is the 4-byte escape (a zero data length),
+ * the 4-byte control length, then at most 512 bytes of control payload. */
+#define CTRL_HDR 8u
+#define CTRL_MAX FSTRM_CONTROL_FRAME_LENGTH_MAX
+#define DATA_HDR 4u
+
+/* Room for the two frames a session can owe its peer (ACCEPT, FINISH). */
+#define OUT_MAX (2 * (CTRL_HDR + CTRL_MAX))
+
+/* First allocation of the partial-frame buffer: control frames and typical
+ * dnstap frames (~125 bytes) fit without ever growing it. */
+#define PBUF_INITIAL 1024u
+
+enum fs_state {
+	FS_HANDSHAKE,  /* expecting READY (bidirectional) or START (unidirectional) */
+	FS_WAIT_START, /* ACCEPT queued, expecting START */
+	FS_DATA,       /* data frames until STOP */
+	FS_FINISHED,   /* STOP received, FINISH queued */
+	FS_FAILED,     /* protocol error; err and errmsg say why */
+};
+
+struct rv_fs_session {
+	enum fs_state state;
+	int err;
+	rv_fs_frame_cb cb;
+	void *cb_arg;
+	rv_fs_peer *peer;
+	size_t max_frame;
+	char *ctype;
+	size_t ctype_len;
+	/* Reused for every control frame we decode or encode. */
+	struct fstrm_control *ctl;
+	/* The incomplete frame, header included: have bytes so far, want is how
+	 * many we need before we learn more (the header or the whole frame). */
+	uint8_t *pbuf;
+	size_t pcap;
+	size_t have;
+	size_t want;
+	/* Pending output is out[out_off, out_len). */
+	size_t out_off;
+	size_t out_len;
+	uint8_t out[OUT_MAX];
+	char errmsg[256];
+};
+
+static const char *const ctl_names[] = {
+	[FSTRM_CONTROL_ACCEPT] = "ACCEPT", [FSTRM_CONTROL_START] = "START",
+	[FSTRM_CONTROL_STOP] = "STOP",     [FSTRM_CONTROL_READY] = "READY",
+	[FSTRM_CONTROL_FINISH] = "FINISH",
+};
+
+static const char *const state_names[] = {
+	[FS_HANDSHAKE] = "expecting READY or START",
+	[FS_WAIT_START] = "expecting START after ACCEPT",
+	[FS_DATA] = "receiving data frames",
+	[FS_FINISHED] = "finished",
+	[FS_FAILED] = "failed",
+};
+
+static inline uint32_t load_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int fail(rv_fs_session *s, int err, const char *fmt, ...) RV_PRINTF(3, 4);
+
+static int fail(rv_fs_session *s, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+	va_end(ap);
+	s->state = FS_FAILED;
+	s->err = err;
+	return err;
+}
+
+/* Peer-supplied content types go into log lines: keep them printable and short. */
+static void printable(char *dst, size_t dstlen, const uint8_t *src, size_t len)
+{
+	size_t i, max = dstlen - 1;
+	bool cut = len > max;
+
+	if (cut && max >= 3)
+		max -= 3;
+	for (i = 0; i < len && i < max; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f && src[i] != '\'') ? (char)src[i] : '?';
+	if (cut && dstlen > 3) {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+}
+
+rv_fs_session *rv_fs_session_new(const char *content_type, size_t max_frame,
+		rv_fs_frame_cb cb, void *cb_arg, rv_fs_peer *peer)
+{
+	rv_fs_session *s = NULL;
+	size_t ctlen = strlen(content_type);
+
+	/* A longer type could not be sent in ACCEPT; it is a caller bug, not input. */
+	if (ctlen > FSTRM_CONTROL_FIELD_CONTENT_TYPE_LENGTH_MAX)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		goto fail;
+	s->state = FS_HANDSHAKE;
+	s->cb = cb;
+	s->cb_arg = cb_arg;
+	s->peer = peer;
+	s->max_frame = max_frame;
+	s->ctype_len = ctlen;
+	s->ctype = strdup(content_type);
+	s->ctl = fstrm_control_init();
+	s->pcap = PBUF_INITIAL;
+	s->pbuf = malloc(s->pcap);
+	if (s->ctype == NULL || s->ctl == NULL || s->pbuf == NULL)
+		goto fail;
+	return s;
+fail:
+	rv_fs_session_free(&s);
+	return NULL;
+}
+
+void rv_fs_session_free(rv_fs_session **sp)
+{
+	rv_fs_session *s = *sp;
+
+	if (s == NULL)
+		return;
+	if (s->ctl != NULL)
+		fstrm_control_destroy(&s->ctl);
+	free(s->ctype);
+	free(s->pbuf);
+	free(s);
+	*sp = NULL;
+}
+
+/* Encodes a control frame (with its escape header) onto the output queue. */
+static int queue_control(rv_fs_session *s, fstrm_control_type type, bool with_ctype)
+{
+	size_t room;
+
+	if (s->out_off > 0) {
+		memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
+		s->out_len -= s->out_off;
+		s->out_off = 0;
+	}
+	room = sizeof(s->out) - s->out_len;
+	fstrm_control_reset(s->ctl);
+	if (fstrm_control_set_type(s->ctl, type) != fstrm_res_success ||
+	    (with_ctype && fstrm_control_add_field_content_type(s->ctl,
+				(const uint8_t *)s->ctype, s->ctype_len) != fstrm_res_success) ||
+	    fstrm_control_encode(s->ctl, s->out + s->out_len, &room,
+				FSTRM_CONTROL_FLAG_WITH_HEADER) != fstrm_res_success)
+		return fail(s, -ENOBUFS, "cannot encode %s control frame", ctl_names[type]);
+	s->out_len += room;
+	return 0;
+}
+
+/* READY offered types we do not speak: name them all, the operator needs them. */
+static int fail_ready_types(rv_fs_session *s)
+{
+	char list[160], one[48];
+	size_t n = 0, off = 0;
+
+	list[0] = '\0';
+	(void)fstrm_control_get_num_field_content_type(s->ctl, &n);
+	for (size_t i = 0; i < n && off < sizeof(list); i++) {
+		const uint8_t *ct;
+		size_t ctlen;
+		int w;
+
+		if (fstrm_control_get_field_content_type(s->ctl, i, &ct, &ctlen) != fstrm_res_success)
+			break;
+		printable(one, sizeof(one), ct, ctlen);
+		w = snprintf(list + off, sizeof(list) - off, "%s'%s'", i ? ", " : "", one);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	return fail(s, -EPROTO, "READY offers content type(s) %s but not '%s'", list, s->ctype);
+}
+
+static int handle_control(rv_fs_session *s, const uint8_t *f, size_t total)
+{
+	uint32_t type = load_be32(f + CTRL_HDR);
+	char ct[64];
+
+	/* Checked before decoding so the error names the real problem. */
+	if (type < FSTRM_CONTROL_ACCEPT || type > FSTRM_CONTROL_FINISH)
+		return fail(s, -EBADMSG, "unknown control frame type %u (%zu bytes)", type, total);
+	if (fstrm_control_decode(s->ctl, f, total, FSTRM_CONTROL_FLAG_WITH_HEADER) !=
+	    fstrm_res_success)
+		return fail(s, -EBADMSG, "malformed %s control frame (%zu bytes)",
+				ctl_names[type], total - CTRL_HDR);
+
+	switch (type) {
+	case FSTRM_CONTROL_READY:
+		if (s->state != FS_HANDSHAKE)
+			break;
+		/* libfstrm treats a READY without any content type as "anything"; so do
+		 * we, and answer with ours. */
+		if (fstrm_control_match_field_content_type(s->ctl, (const uint8_t *)s->ctype,
+					s->ctype_len) != fstrm_res_success)
+			return fail_ready_types(s);
+		if (queue_control(s, FSTRM_CONTROL_ACCEPT, true) < 0)
+			return s->err;
+		s->state = FS_WAIT_START;
+		return 0;
+	case FSTRM_CONTROL_START:
+		if (s->state != FS_HANDSHAKE && s->state != FS_WAIT_START)
+			break;
+		if (fstrm_control_match_field_content_type(s->ctl, (const uint8_t *)s->ctype,
+					s->ctype_len) != fstrm_res_success) {
+			const uint8_t *p = NULL;
+			size_t plen = 0;
+
+			(void)fstrm_control_get_field_content_type(s->ctl, 0, &p, &plen);
+			printable(ct, sizeof(ct), p, p ? plen : 0);
+			return fail(s, -EPROTO, "START has content type '%s', expected '%s'",
+					ct, s->ctype);
+		}
+		s->state = FS_DATA;
+		return 0;
+	case FSTRM_CONTROL_STOP:
+		if (s->state != FS_DATA)
+			break;
+		/* named waits in exclusive mode for FINISH: queue it now (DESIGN 4.1). */
+		if (queue_control(s, FSTRM_CONTROL_FINISH, false) < 0)
+			return s->err;
+		s->state = FS_FINISHED;
+		return 0;
+	default:
+		break;
+	}
+	return fail(s, -EBADMSG, "unexpected %s control frame while %s", ctl_names[type],
+			state_names[s->state]);
+}
+
+/*
+ * Looks at a frame header (n >= 4 bytes at p) and returns the total length the
+ * frame needs: the whole frame once known, else the control header size (8).
+ * Lengths are checked here, before anything is buffered, so a hostile length
+ * never causes an allocation.
+ */
+static long frame_need(rv_fs_session *s, const uint8_t *p, size_t n)
+{
+	uint32_t len = load_be32(p), clen;
+
+	if (len != 0) {
+		/* Checked first: garbage at the start of a connection is "not Frame
+		 * Streams", which says more than an absurd size. */
+		if (s->state != FS_DATA)
+			return fail(s, -EBADMSG, "data frame (%u bytes) while %s%s", len,
+					state_names[s->state], s->state == FS_HANDSHAKE ?
+					" (not a Frame Streams writer?)" : "");
+		if (len > s->max_frame)
+			return fail(s, -EMSGSIZE, "data frame of %u bytes exceeds max-frame-size %zu",
+					len, s->max_frame);
+		return (long)DATA_HDR + len;
+	}
+	if (n < CTRL_HDR)
+		return CTRL_HDR;
+	clen = load_be32(p + DATA_HDR);
+	if (clen > CTRL_MAX)
+		return fail(s, -EMSGSIZE, "control frame of %u bytes exceeds the %u-byte limit",
+				clen, CTRL_MAX);
+	if (clen < 4)
+		return fail(s, -EBADMSG, "control frame of %u bytes is too short for a type", clen);
+	return (long)(CTRL_HDR + clen);
+}
+
+static inline int handle_frame(rv_fs_session *s, const uint8_t *f, size_t total)
+{
+	if (load_be32(f) == 0)
+		return handle_control(s, f, total);
+	if (s->peer != NULL)
+		s->peer->frames++;
+	if (s->cb != NULL)
+		s->cb(s->cb_arg, s->peer, f + DATA_HDR, total - DATA_HDR);
+	return 0;
+}
+
+static int pbuf_reserve(rv_fs_session *s, size_t need)
+{
+	size_t cap = s->pcap;
+	uint8_t *p;
+
+	size_t limit = s->max_frame + DATA_HDR;
+
+	if (need <= cap)
+		return 0;
+	/* Geometric growth, so a peer with growing frames costs few reallocs, but
+	 * never past the largest frame frame_need() admits. */
+	if (limit < CTRL_HDR + CTRL_MAX)
+		limit = CTRL_HDR + CTRL_MAX;
+	while (cap < need)
+		cap *= 2;
+	if (cap > limit)
+		cap = limit > need ? limit : need;
+	p = realloc(s->pbuf, cap);
+	if (p == NULL)
+		return fail(s, -ENOMEM, "out of memory buffering a %zu-byte frame", need);
+	s->pbuf = p;
+	s->pcap = cap;
+	return 0;
+}
+
+int rv_fs_session_feed(rv_fs_session *s, const uint8_t *buf, size_t len)
+{
+	long need;
+	int rc;
+
+	if (s->state == FS_FAILED)
+		return s->err;
+	while (len > 0) {
+		if (s->state == FS_FINISHED)
+			return fail(s, -EBADMSG, "%zu bytes after STOP", len);
+		if (s->have == 0) {
+			/* Fast path: complete frames straight from the caller's buffer. */
+			if (len >= DATA_HDR) {
+				need = frame_need(s, buf, len);
+				if (need < 0)
+					return (int)need;
+				if ((size_t)need <= len) {
+					rc = handle_frame(s, buf, (size_t)need);
+					if (rc < 0)
+						return rc;
+					buf += need;
+					len -= (size_t)need;
+					continue;
+				}
+			}
+			s->want = DATA_HDR;
+		}
+		/* Slow path: collect the header, then the rest of the frame. */
+		size_t take = s->want - s->have;
+
+		if (take > len)
+			take = len;
+		rc = pbuf_reserve(s, s->want);
+		if (rc < 0)
+			return rc;
+		memcpy(s->pbuf + s->have, buf, take);
+		s->have += take;
+		buf += take;
+		len -= take;
+		if (s->have < s->want)
+			break;
+		need = frame_need(s, s->pbuf, s->have);
+		if (need < 0)
+			return (int)need;
+		if ((size_t)need > s->have) {
+			s->want = (size_t)need;
+			continue;
+		}
+		rc = handle_frame(s, s->pbuf, s->have);
+		s->have = 0;
+		s->want = 0;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+const uint8_t *rv_fs_session_output(const rv_fs_session *s, size_t *len)
+{
+	*len = s->out_len - s->out_off;
+	return s->out + s->out_off;
+}
+
+void rv_fs_session_consume_output(rv_fs_session *s, size_t n)
+{
+	if (n > s->out_len - s->out_off)
+		n = s->out_len - s->out_off;
+	s->out_off += n;
+	if (s->out_off == s->out_len)
+		s->out_off = s->out_len = 0;
+}
+
+bool rv_fs_session_finished(const rv_fs_session *s)
+{
+	return s->state == FS_FINISHED;
+}
+
+bool rv_fs_session_mid_frame(const rv_fs_session *s)
+{
+	return s->have > 0;
+}
+
+const char *rv_fs_session_error(const rv_fs_session *s)
+{
+	return s->state == FS_FAILED ? s->errmsg : "no error";
+}
+
+/* ---- libevent server ---- */
+
+/* One read() per 64 KiB; at most 256 KiB per callback so one busy peer cannot
+ * starve the others (the read event is level-triggered and fires again). */
+#define RBUF_SIZE (64 * 1024)
+#define READ_BUDGET (256 * 1024)
+#define ACCEPT_BATCH 32
+/* After EMFILE and friends the listener stays readable; pause it instead of spinning. */
+#define ACCEPT_PAUSE_MS 1000
+
+struct fs_conn {
+	struct fs_conn *prev, *next;
+	rv_fs_server *srv;
+	int fd;
+	struct event *ev_read;
+	struct event *ev_write;
+	struct event *ev_stall;
+	rv_fs_session *sess;
+	rv_fs_peer peer;
+};
+
+struct rv_fs_server {
+	struct event_base *base;
+	char *path;
+	char *ctype;
+	size_t max_frame;
+	unsigned max_connections;
+	unsigned stall_timeout_ms;
+	rv_fs_frame_cb cb;
+	void *cb_arg;
+	int lfd;
+	struct event *ev_listen;
+	struct event *ev_resume;
+	/* Identity of the socket file we bound: free() unlinks only that one, not a
+	 * newer instance's socket at the same path. */
+	dev_t sock_dev;
+	ino_t sock_ino;
+	bool path_bound;
+	struct fs_conn *conns;
+	unsigned nconns;
+	uint64_t refused_burst;
+	uint8_t rbuf[RBUF_SIZE];
+};
+
+static void conn_close(struct fs_conn *c)
+{
+	rv_fs_server *srv = c->srv;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	rv_stats.fs_active--;
+	if (c->ev_read != NULL)
+		event_free(c->ev_read);
+	if (c->ev_write != NULL)
+		event_free(c->ev_write);
+	if (c->ev_stall != NULL)
+		event_free(c->ev_stall);
+	rv_fs_session_free(&c->sess);
+	close(c->fd);
+	free(c);
+}
+
+static void conn_drop(struct fs_conn *c)
+{
+	rv_stats.fs_dropped++;
+	conn_close(c);
+}
+
+static void stall_arm(struct fs_conn *c)
+{
+	unsigned ms = c->srv->stall_timeout_ms;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	if (ms > 0)
+		evtimer_add(c->ev_stall, &tv);
+}
+
+/* Writes pending output without blocking. Returns 1 when drained, 0 when the
+ * rest waits for EV_WRITE, -1 when the connection was closed. */
+static int conn_flush(struct fs_conn *c)
+{
+	const uint8_t *p;
+	size_t len;
+	ssize_t n;
+
+	for (p = rv_fs_session_output(c->sess, &len); len > 0;
+	     p = rv_fs_session_output(c->sess, &len)) {
+		/* MSG_NOSIGNAL: a peer that vanished must not SIGPIPE the daemon. */
+		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				event_add(c->ev_write, NULL);
+				return 0;
+			}
+			rv_notice(LOG_SUB, "%s: write failed: %s; closing", c->peer.label,
+					strerror(errno));
+			conn_close(c);
+			return -1;
+		}
+		rv_fs_session_consume_output(c->sess, (size_t)n);
+	}
+	return 1;
+}
+
+static void conn_finish_close(struct fs_conn *c)
+{
+	rv_info(LOG_SUB, "%s: STOP after %llu frames, FINISH sent; closing", c->peer.label,
+			(unsigned long long)c->peer.frames);
+	conn_close(c);
+}
+
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fs_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (conn_flush(c) == 1 && rv_fs_session_finished(c->sess))
+		conn_finish_close(c);
+}
+
+static void conn_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fs_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (rv_fs_session_finished(c->sess))
+		rv_warn(LOG_SUB, "%s: peer did not read FINISH within %u ms; dropping",
+				c->peer.label, c->srv->stall_timeout_ms);
+	else
+		rv_warn(LOG_SUB, "%s: stalled mid-frame for %u ms; dropping", c->peer.label,
+				c->srv->stall_timeout_ms);
+	conn_drop(c);
+}
+
+static void conn_eof(struct fs_conn *c)
+{
+	if (rv_fs_session_mid_frame(c->sess))
+		rv_notice(LOG_SUB, "%s: closed without STOP in the middle of a frame after %llu frames",
+				c->peer.label, (unsigned long long)c->peer.frames);
+	else
+		rv_notice(LOG_SUB, "%s: closed without STOP after %llu frames", c->peer.label,
+				(unsigned long long)c->peer.frames);
+	conn_close(c);
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fs_conn *c = arg;
+	rv_fs_server *srv = c->srv;
+	size_t budget = READ_BUDGET;
+	bool got = false;
+	ssize_t n;
+	int rc;
+
+	(void)what;
+	while (budget > 0) {
+		n = read(fd, srv->rbuf, sizeof(srv->rbuf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			rv_notice(LOG_SUB, "%s: read failed: %s; closing", c->peer.label,
+					strerror(errno));
+			conn_close(c);
+			return;
+		}
+		if (n == 0) {
+			conn_eof(c);
+			return;
+		}
+		got = true;
+		rv_stats.fs_bytes += (uint64_t)n;
+		uint64_t before = c->peer.frames;
+		rc = rv_fs_session_feed(c->sess, srv->rbuf, (size_t)n);
+		rv_stats.fs_frames += c->peer.frames - before;
+		if (rc < 0) {
+			rv_err(LOG_SUB, "%s: dropping connection: %s", c->peer.label,
+					rv_fs_session_error(c->sess));
+			conn_drop(c);
+			return;
+		}
+		rc = conn_flush(c);
+		if (rc < 0)
+			return;
+		if (rv_fs_session_finished(c->sess)) {
+			rv_stats.fs_finished++;
+			if (rc == 1) {
+				conn_finish_close(c);
+				return;
+			}
+			/* Nothing more may arrive; wait for FINISH to drain, bounded. */
+			event_del(c->ev_read);
+			stall_arm(c);
+			return;
+		}
+		/* A short read means the socket is drained: skip the EAGAIN read. */
+		if ((size_t)n < sizeof(srv->rbuf))
+			break;
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+	}
+	if (!got)
+		return;
+	/* Re-armed on every read that ends mid-frame: the timeout counts from the
+	 * last byte received, not from the start of the frame. */
+	if (rv_fs_session_mid_frame(c->sess))
+		stall_arm(c);
+	else if (evtimer_pending(c->ev_stall, NULL))
+		evtimer_del(c->ev_stall);
+}
+
+static void peer_label(int fd, char *buf, size_t len)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+		snprintf(buf, len, "fd %d pid %ld uid %lu", fd, (long)cred.pid,
+				(unsigned long)cred.uid);
+	else
+		snprintf(buf, len, "fd %d", fd);
+}
+
+static int conn_new(rv_fs_server *srv, int fd)
+{
+	struct fs_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		goto fail;
+	c->srv = srv;
+	c->fd = fd;
+	peer_label(fd, c->peer.label, sizeof(c->peer.label));
+	c->sess = rv_fs_session_new(srv->ctype, srv->max_frame, srv->cb, srv->cb_arg, &c->peer);
+	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->ev_write = event_new(srv->base, fd, EV_WRITE, conn_write_cb, c);
+	c->ev_stall = evtimer_new(srv->base, conn_stall_cb, c);
+	if (c->sess == NULL || c->ev_read == NULL || c->ev_write == NULL ||
+	    c->ev_stall == NULL || event_add(c->ev_read, NULL) < 0)
+		goto fail;
+	c->next = srv->conns;
+	if (c->next != NULL)
+		c->next->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	rv_stats.fs_accepted++;
+	rv_stats.fs_active++;
+	rv_info(LOG_SUB, "%s: connected (%u active)", c->peer.label, srv->nconns);
+	return 0;
+fail:
+	if (c != NULL) {
+		if (c->ev_read != NULL)
+			event_free(c->ev_read);
+		if (c->ev_write != NULL)
+			event_free(c->ev_write);
+		if (c->ev_stall != NULL)
+			event_free(c->ev_stall);
+		rv_fs_session_free(&c->sess);
+		free(c);
+	}
+	return -ENOMEM;
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	rv_fs_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (srv->ev_listen != NULL)
+		event_add(srv->ev_listen, NULL);
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	rv_fs_server *srv = arg;
+	int fd;
+
+	(void)what;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				struct timeval tv = { ACCEPT_PAUSE_MS / 1000,
+						      (ACCEPT_PAUSE_MS % 1000) * 1000 };
+
+				rv_warn(LOG_SUB, "accept on %s: %s; pausing accepts for %d ms",
+						srv->path, strerror(errno), ACCEPT_PAUSE_MS);
+				event_del(srv->ev_listen);
+				evtimer_add(srv->ev_resume, &tv);
+				return;
+			}
+			rv_err(LOG_SUB, "accept on %s: %s", srv->path, strerror(errno));
+			return;
+		}
+		if (srv->nconns >= srv->max_connections) {
+			/* Accept-and-close rather than leave it in the backlog: the
+			 * client learns at once and retries later. */
+			close(fd);
+			rv_stats.fs_refused++;
+			if (srv->refused_burst++ == 0)
+				rv_warn(LOG_SUB, "max-connections (%u) reached on %s; refusing new connections",
+						srv->max_connections, srv->path);
+			continue;
+		}
+		if (srv->refused_burst > 0) {
+			rv_notice(LOG_SUB, "accepting again on %s after refusing %llu connection(s)",
+					srv->path, (unsigned long long)srv->refused_burst);
+			srv->refused_burst = 0;
+		}
+		if (conn_new(srv, fd) < 0) {
+			rv_err(LOG_SUB, "out of memory for a new connection on %s", srv->path);
+			close(fd);
+		}
+	}
+}
+
+/*
+ * Makes path free for bind(): absent, or a socket nobody listens on (left by a
+ * crash), which is removed. Anything else is refused.
+ */
+static int clear_stale_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd = -1, rc;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		rc = -errno;
+		rv_err(LOG_SUB, "cannot examine socket path %s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		rv_err(LOG_SUB, "%s exists and is not a socket; refusing to replace it", path);
+		return -EEXIST;
+	}
+	/* Non-blocking, so a listener with a full backlog answers EAGAIN instead
+	 * of blocking us: that also means "in use". */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "socket(AF_UNIX): %s", strerror(errno));
+		return rc;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN ||
+	    errno == EINPROGRESS) {
+		rv_err(LOG_SUB, "%s is in use: another process is listening on it "
+				"(another rearview-agent?)", path);
+		rc = -EADDRINUSE;
+		goto out;
+	}
+	if (errno != ECONNREFUSED) {
+		rc = -errno;
+		rv_err(LOG_SUB, "cannot check whether %s is in use: %s", path, strerror(errno));
+		goto out;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		rc = -errno;
+		rv_err(LOG_SUB, "cannot remove stale socket %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rv_notice(LOG_SUB, "removed stale socket %s", path);
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+static int listen_socket(rv_fs_server *srv, mode_t mode, gid_t gid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = srv->path;
+	size_t plen = strlen(path);
+	struct stat st;
+	int rc;
+
+	if (plen == 0 || plen >= sizeof(sa.sun_path)) {
+		rv_err(LOG_SUB, "socket path '%s' is empty or too long (%zu bytes, max %zu)",
+				path, plen, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, plen + 1);
+	rc = clear_stale_socket(path);
+	if (rc < 0)
+		return rc;
+	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (srv->lfd < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "socket(AF_UNIX): %s", strerror(errno));
+		return rc;
+	}
+	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "cannot create socket %s: %s%s", path, strerror(errno),
+				errno == ENOENT ? " (does the directory exist?)" :
+				errno == EACCES ? " (is the directory writable by this user?)" : "");
+		return rc;
+	}
+	if (lstat(path, &st) == 0) {
+		srv->sock_dev = st.st_dev;
+		srv->sock_ino = st.st_ino;
+		srv->path_bound = true;
+	}
+	/* Permissions before listen(): nobody can connect with the umask's mode. */
+	if (chmod(path, mode) < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "chmod %04o %s: %s", (unsigned)mode, path, strerror(errno));
+		return rc;
+	}
+	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "chown :%lu %s: %s", (unsigned long)gid, path, strerror(errno));
+		return rc;
+	}
+	if (listen(srv->lfd, SOMAXCONN) < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "listen on %s: %s", path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts *opts,
+		rv_fs_frame_cb cb, void *cb_arg, int *err)
+{
+	rv_fs_server *srv = NULL;
+	int rc = -EINVAL;
+
+	if (opts->path == NULL || opts->content_type == NULL || opts->max_frame == 0 ||
+	    opts->max_frame > UINT32_MAX || opts->max_connections == 0 ||
+	    strlen(opts->content_type) > FSTRM_CONTROL_FIELD_CONTENT_TYPE_LENGTH_MAX) {
+		rv_err(LOG_SUB, "invalid server options (path, content type, max-frame-size "
+				"1..4G, max-connections >= 1)");
+		goto fail;
+	}
+	rc = -ENOMEM;
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		goto fail;
+	srv->lfd = -1;
+	srv->base = base;
+	srv->max_frame = opts->max_frame;
+	srv->max_connections = opts->max_connections;
+	srv->stall_timeout_ms = opts->stall_timeout_ms;
+	srv->cb = cb;
+	srv->cb_arg = cb_arg;
+	srv->path = strdup(opts->path);
+	srv->ctype = strdup(opts->content_type);
+	if (srv->path == NULL || srv->ctype == NULL)
+		goto fail;
+	rc = listen_socket(srv, opts->mode, opts->gid);
+	if (rc < 0)
+		goto fail;
+	rc = -ENOMEM;
+	srv->ev_listen = event_new(base, srv->lfd, EV_READ | EV_PERSIST, accept_cb, srv);
+	srv->ev_resume = evtimer_new(base, resume_cb, srv);
+	if (srv->ev_listen == NULL || srv->ev_resume == NULL ||
+	    event_add(srv->ev_listen, NULL) < 0)
+		goto fail;
+	rv_notice(LOG_SUB, "listening on %s (mode %04o, max %u connections, max frame %zu bytes)",
+			srv->path, (unsigned)opts->mode, srv->max_connections, srv->max_frame);
+	*err = 0;
+	return srv;
+fail:
+	if (rc == -ENOMEM)
+		rv_err(LOG_SUB, "out of memory creating the Frame Streams server");
+	rv_fs_server_free(&srv);
+	*err = rc;
+	return NULL;
+}
+
+static void close_listener(rv_fs_server *srv)
+{
+	if (srv->ev_listen != NULL) {
+		event_free(srv->ev_listen);
+		srv->ev_listen = NULL;
+	}
+	if (srv->ev_resume != NULL) {
+		event_free(srv->ev_resume);
+		srv->ev_resume = NULL;
+	}
+	if (srv->lfd >= 0) {
+		close(srv->lfd);
+		srv->lfd = -1;
+	}
+}
+
+void rv_fs_server_stop_accepting(rv_fs_server *srv)
+{
+	/* Closing (not just disabling) the listener makes new connects fail with
+	 * ECONNREFUSED at once; a connection parked in the backlog would leave named
+	 * waiting for an ACCEPT that never comes. The path stays until free. */
+	if (srv != NULL && srv->lfd >= 0) {
+		close_listener(srv);
+		rv_notice(LOG_SUB, "no longer accepting connections on %s (%u still open)",
+				srv->path, srv->nconns);
+	}
+}
+
+void rv_fs_server_free(rv_fs_server **sp)
+{
+	rv_fs_server *srv = *sp;
+	struct stat st;
+
+	if (srv == NULL)
+		return;
+	close_listener(srv);
+	while (srv->conns != NULL)
+		conn_close(srv->conns);
+	if (srv->path_bound && lstat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
+	    st.st_ino == srv->sock_ino && unlink(srv->path) < 0)
+		rv_warn(LOG_SUB, "cannot remove %s: %s", srv->path, strerror(errno));
+	free(srv->path);
+	free(srv->ctype);
+	free(srv);
+	*sp = NULL;
+}

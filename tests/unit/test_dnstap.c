@@ -1,0 +1,604 @@
+/*
+ * test_dnstap.c - rv_dnstap_decode(): dnstap protobuf frame -> observation.
+ *
+ * Frames are packed here with the protobuf-c code generated from
+ * proto/dnstap.proto; a real BIND capture (tests/data/named-capture.fstrm,
+ * see tests/data/README.md) checks that we read what named actually sends.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <ldns/ldns.h>
+
+#include "dnstap.h"
+#include "dnstap.pb-c.h"
+
+#define DEPTH 8
+
+static const uint8_t client4[4] = { 192, 0, 2, 99 };
+static const uint8_t client6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+				     0, 0, 0, 0, 0, 0, 0, 0x63 };
+static const uint8_t server4[4] = { 127, 0, 0, 1 };
+
+/* A compressed DNS response: one question and one answer RR (or none). */
+static uint8_t *dns_wire(const char *question, const char *answer,
+			 ldns_pkt_rcode rcode, size_t *len)
+{
+	ldns_pkt *p = ldns_pkt_new();
+	ldns_rr *rr;
+	uint8_t *wire = NULL;
+
+	assert_non_null(p);
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_rd(p, true);
+	ldns_pkt_set_rcode(p, (uint8_t)rcode);
+	assert_int_equal(ldns_rr_new_question_frm_str(&rr, question, NULL, NULL),
+			 LDNS_STATUS_OK);
+	ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, rr);
+	if (answer != NULL) {
+		assert_int_equal(ldns_rr_new_frm_str(&rr, answer, 300, NULL, NULL),
+				 LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+	}
+	assert_int_equal(ldns_pkt2wire(&wire, p, len), LDNS_STATUS_OK);
+	ldns_pkt_free(p);
+	return wire;
+}
+
+struct frame {
+	uint8_t *buf;
+	size_t len;
+};
+
+static struct frame pack(const Dnstap__Dnstap *d)
+{
+	struct frame f;
+
+	f.len = dnstap__dnstap__get_packed_size(d);
+	f.buf = malloc(f.len ? f.len : 1);
+	assert_non_null(f.buf);
+	assert_int_equal(dnstap__dnstap__pack(d, f.buf), f.len);
+	return f;
+}
+
+/* A typical BIND frame of the given Message.Type answering www.example.com A
+ * with 192.0.2.1; client and response_message optional. */
+static struct frame make_frame(Dnstap__Message__Type type,
+			       const uint8_t *client, size_t client_len,
+			       bool with_response)
+{
+	Dnstap__Dnstap d;
+	Dnstap__Message m;
+	size_t wlen = 0;
+	uint8_t *wire = dns_wire("www.example.com. IN A",
+				 "Www.Example.com. 300 IN A 192.0.2.1",
+				 LDNS_RCODE_NOERROR, &wlen);
+	struct frame f;
+
+	dnstap__dnstap__init(&d);
+	dnstap__message__init(&m);
+	d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	d.has_identity = true;
+	d.identity.data = (uint8_t *)"resolver1";
+	d.identity.len = 9;
+	d.message = &m;
+	m.type = type;
+	m.has_socket_family = true;
+	m.socket_family = client_len == 16 ? DNSTAP__SOCKET_FAMILY__INET6
+					   : DNSTAP__SOCKET_FAMILY__INET;
+	m.has_socket_protocol = true;
+	m.socket_protocol = DNSTAP__SOCKET_PROTOCOL__UDP;
+	if (client != NULL) {
+		m.has_query_address = true;
+		m.query_address.data = (uint8_t *)client;
+		m.query_address.len = client_len;
+		m.has_query_port = true;
+		m.query_port = 40000;
+	}
+	m.has_response_address = true;
+	m.response_address.data = (uint8_t *)server4;
+	m.response_address.len = sizeof(server4);
+	m.has_response_port = true;
+	m.response_port = 53;
+	m.has_response_time_sec = true;
+	m.response_time_sec = 1700000000;
+	m.has_response_time_nsec = true;
+	m.response_time_nsec = 123456789;
+	if (with_response) {
+		m.has_response_message = true;
+		m.response_message.data = wire;
+		m.response_message.len = wlen;
+	}
+	f = pack(&d);
+	free(wire);
+	return f;
+}
+
+static int decode(const struct frame *f, rv_observation *obs, rv_verdict *why)
+{
+	int rc = rv_dnstap_decode(f->buf, f->len, DEPTH, obs, why);
+
+	/* The result and the verdict always agree. */
+	if (rc == 0)
+		assert_int_equal(*why, RV_LEARN);
+	else if (rc == -EBADMSG)
+		assert_true(*why == RV_BAD_PROTOBUF || *why == RV_BAD_DNS);
+	else
+		assert_int_equal(rc, -ENOENT);
+	return rc;
+}
+
+static void assert_addr(const rv_addr *a, const char *text)
+{
+	rv_addr want;
+
+	assert_int_equal(rv_addr_parse(text, &want), 0);
+	assert_memory_equal(a, &want, sizeof(want));
+}
+
+static void test_client_response(void **state)
+{
+	struct frame f = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE,
+				    client4, sizeof(client4), true);
+	rv_observation obs;
+	rv_verdict why;
+
+	(void)state;
+	assert_int_equal(decode(&f, &obs, &why), 0);
+	assert_int_equal(why, RV_LEARN);
+	assert_int_equal(obs.msg_type, RV_DNSTAP_CLIENT_RESPONSE);
+	assert_true(obs.has_client);
+	assert_addr(&obs.client, "192.0.2.99");
+	assert_true(obs.has_response_addr);
+	assert_addr(&obs.response_addr, "127.0.0.1");
+	assert_int_equal(obs.response_port, 53);
+	assert_true(obs.has_time);
+	assert_int_equal(obs.time_sec, 1700000000);
+	assert_int_equal(obs.time_nsec, 123456789);
+	assert_string_equal(obs.answer.qname, "www.example.com");
+	assert_int_equal(obs.answer.qtype, 1);
+	assert_int_equal(obs.answer.naddrs, 1);
+	assert_addr(&obs.answer.addrs[0], "192.0.2.1");
+	free(f.buf);
+}
+
+static void test_auth_response(void **state)
+{
+	struct frame f = make_frame(DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE,
+				    client4, sizeof(client4), true);
+	rv_observation obs;
+	rv_verdict why;
+
+	(void)state;
+	assert_int_equal(decode(&f, &obs, &why), 0);
+	assert_int_equal(obs.msg_type, RV_DNSTAP_AUTH_RESPONSE);
+	assert_string_equal(obs.answer.qname, "www.example.com");
+	assert_int_equal(obs.answer.naddrs, 1);
+	free(f.buf);
+}
+
+static void test_ipv6_client(void **state)
+{
+	struct frame f = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE,
+				    client6, sizeof(client6), true);
+	rv_observation obs;
+	rv_verdict why;
+	char buf[RV_ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(decode(&f, &obs, &why), 0);
+	assert_true(obs.has_client);
+	assert_int_equal(obs.client.family, AF_INET6);
+	assert_string_equal(rv_addr_str(&obs.client, buf, sizeof(buf)),
+			    "2001:db8::63");
+	free(f.buf);
+}
+
+static void test_odd_client_address(void **state)
+{
+	static const uint8_t five[5] = { 1, 2, 3, 4, 5 };
+	struct frame f = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE,
+				    five, sizeof(five), true);
+	rv_observation obs;
+	rv_verdict why;
+
+	(void)state;
+	/* A bad address is dropped, the answer is still learnt. */
+	assert_int_equal(decode(&f, &obs, &why), 0);
+	assert_false(obs.has_client);
+	free(f.buf);
+
+	f = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE, NULL, 0, true);
+	assert_int_equal(decode(&f, &obs, &why), 0);
+	assert_false(obs.has_client);
+	free(f.buf);
+}
+
+static void test_skipped_types(void **state)
+{
+	static const Dnstap__Message__Type skipped[] = {
+		DNSTAP__MESSAGE__TYPE__RESOLVER_RESPONSE,
+		DNSTAP__MESSAGE__TYPE__UPDATE_RESPONSE,
+		DNSTAP__MESSAGE__TYPE__CLIENT_QUERY,
+		DNSTAP__MESSAGE__TYPE__AUTH_QUERY,
+		DNSTAP__MESSAGE__TYPE__FORWARDER_RESPONSE,
+	};
+	rv_observation obs;
+	rv_verdict why;
+
+	(void)state;
+	for (size_t i = 0; i < RV_ARRAY_LEN(skipped); i++) {
+		struct frame f = make_frame(skipped[i], client4, sizeof(client4),
+					    true);
+
+		assert_int_equal(decode(&f, &obs, &why), -ENOENT);
+		assert_int_equal(why, RV_SKIP_MSG_TYPE);
+		assert_int_equal(obs.msg_type, (int)skipped[i]);
+		assert_int_equal(obs.answer.naddrs, 0);
+		free(f.buf);
+	}
+}
+
+static void test_no_message(void **state)
+{
+	Dnstap__Dnstap d;
+	struct frame f;
+	rv_observation obs;
+	rv_verdict why;
+
+	(void)state;
+	dnstap__dnstap__init(&d);
+	d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	f = pack(&d);
+	assert_int_equal(decode(&f, &obs, &why), -ENOENT);
+	assert_int_equal(why, RV_SKIP_NO_MESSAGE);
+	free(f.buf);
+
+	/* A Dnstap.Type this schema does not know yet. */
+	d.type = (Dnstap__Dnstap__Type)7;
+	f = pack(&d);
+	assert_int_equal(decode(&f, &obs, &why), -ENOENT);
+	assert_int_equal(why, RV_SKIP_NO_MESSAGE);
+	free(f.buf);
+}
+
+static void test_no_response_message(void **state)
+{
+	struct frame f = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE,
+				    client4, sizeof(client4), false);
+	rv_observation obs;
+	rv_verdict why;
+
+	(void)state;
+	assert_int_equal(decode(&f, &obs, &why), -ENOENT);
+	assert_int_equal(why, RV_SKIP_NO_MESSAGE);
+	free(f.buf);
+}
+
+static void test_bad_dns_inside(void **state)
+{
+	Dnstap__Dnstap d;
+	Dnstap__Message m;
+	struct frame f;
+	rv_observation obs;
+	rv_verdict why;
+	uint8_t junk[7] = { 1, 2, 3, 4, 5, 6, 7 };
+
+	(void)state;
+	dnstap__dnstap__init(&d);
+	dnstap__message__init(&m);
+	d.message = &m;
+	m.type = DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE;
+	m.has_response_message = true;
+	m.response_message.data = junk;
+	m.response_message.len = sizeof(junk);
+	f = pack(&d);
+	assert_int_equal(decode(&f, &obs, &why), -EBADMSG);
+	assert_int_equal(why, RV_BAD_DNS);
+	free(f.buf);
+
+	/* Present but empty. */
+	m.response_message.len = 0;
+	f = pack(&d);
+	assert_int_equal(decode(&f, &obs, &why), -EBADMSG);
+	assert_int_equal(why, RV_BAD_DNS);
+	free(f.buf);
+}
+
+static void test_dns_verdict_passes_through(void **state)
+{
+	Dnstap__Dnstap d;
+	Dnstap__Message m;
+	struct frame f;
+	rv_observation obs;
+	rv_verdict why;
+	size_t wlen;
+	uint8_t *wire = dns_wire("nx.example.com. IN A", NULL,
+				 LDNS_RCODE_NXDOMAIN, &wlen);
+
+	(void)state;
+	dnstap__dnstap__init(&d);
+	dnstap__message__init(&m);
+	d.message = &m;
+	m.type = DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE;
+	m.has_response_message = true;
+	m.response_message.data = wire;
+	m.response_message.len = wlen;
+	f = pack(&d);
+	assert_int_equal(decode(&f, &obs, &why), -ENOENT);
+	assert_int_equal(why, RV_SKIP_RCODE);
+	assert_string_equal(obs.answer.qname, "nx.example.com");
+	assert_false(obs.has_time);
+	assert_false(obs.has_client);
+	free(f.buf);
+	free(wire);
+}
+
+/* xorshift32: deterministic garbage. */
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static void test_garbage(void **state)
+{
+	static const uint8_t not_protobuf[] = "this is not a protobuf";
+	struct frame f;
+	rv_observation obs;
+	rv_verdict why;
+	uint32_t seed = 0xdeadbeef;
+
+	(void)state;
+	f.buf = (uint8_t *)not_protobuf;
+	f.len = sizeof(not_protobuf);
+	assert_int_equal(decode(&f, &obs, &why), -EBADMSG);
+	assert_int_equal(why, RV_BAD_PROTOBUF);
+
+	/* Empty: the required Dnstap.type is missing. */
+	assert_int_equal(rv_dnstap_decode(NULL, 0, DEPTH, &obs, &why), -EBADMSG);
+	assert_int_equal(why, RV_BAD_PROTOBUF);
+
+	for (int i = 0; i < 20000; i++) {
+		size_t n = rnd(&seed) % 300;
+		uint8_t *w = malloc(n ? n : 1);
+
+		assert_non_null(w);
+		for (size_t j = 0; j < n; j++)
+			w[j] = (uint8_t)rnd(&seed);
+		f.buf = w;
+		f.len = n;
+		(void)decode(&f, &obs, &why);
+		free(w);
+	}
+
+	/* A valid frame with a few bytes flipped. */
+	f = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE, client4,
+		       sizeof(client4), true);
+	for (int i = 0; i < 20000; i++) {
+		struct frame g = { malloc(f.len), f.len };
+
+		assert_non_null(g.buf);
+		memcpy(g.buf, f.buf, f.len);
+		for (int k = 0; k < 1 + (int)(rnd(&seed) % 4); k++)
+			g.buf[rnd(&seed) % g.len] = (uint8_t)rnd(&seed);
+		(void)decode(&g, &obs, &why);
+		free(g.buf);
+	}
+	free(f.buf);
+}
+
+static void test_truncated_every_length(void **state)
+{
+	struct frame f = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE,
+				    client6, sizeof(client6), true);
+	rv_observation obs;
+	rv_verdict why;
+
+	(void)state;
+	for (size_t n = 0; n < f.len; n++) {
+		/* Exact-size copy so valgrind/ASan catch any overread. */
+		struct frame g = { malloc(n ? n : 1), n };
+
+		assert_non_null(g.buf);
+		memcpy(g.buf, f.buf, n);
+		(void)decode(&g, &obs, &why);
+		free(g.buf);
+	}
+	assert_int_equal(decode(&f, &obs, &why), 0);
+	free(f.buf);
+}
+
+/*
+ * The real capture. Frame Streams file format (fstrm "content type" file):
+ * an escape (BE32 0), a control frame (BE32 length + payload: BE32 type START
+ * and a CONTENT_TYPE field), then data frames (BE32 length > 0 + payload) until
+ * an escape followed by a STOP control frame.
+ */
+enum { FSTRM_CONTROL_START = 2, FSTRM_CONTROL_STOP = 3 };
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+struct expect {
+	const char *qname;
+	uint16_t qtype;
+	int msg_type;
+	const char *client;
+	unsigned depth;
+	uint32_t min_ttl;
+	const char *addrs[3];
+	int seen;
+};
+
+static void check_learned(struct expect *e, size_t ne, const rv_observation *o)
+{
+	char buf[RV_ADDR_STRLEN];
+
+	for (size_t i = 0; i < ne; i++) {
+		size_t n = 0;
+
+		if (strcmp(e[i].qname, o->answer.qname) != 0 ||
+		    e[i].qtype != o->answer.qtype || e[i].msg_type != o->msg_type)
+			continue;
+		e[i].seen++;
+		assert_true(o->has_client);
+		assert_string_equal(rv_addr_str(&o->client, buf, sizeof(buf)),
+				    e[i].client);
+		assert_true(o->has_time);
+		assert_true(o->time_sec > 1600000000);
+		assert_int_equal(o->answer.depth, e[i].depth);
+		assert_int_equal(o->answer.min_ttl, e[i].min_ttl);
+		/* Same set of addresses; the server picks the order. */
+		while (n < RV_ARRAY_LEN(e[i].addrs) && e[i].addrs[n] != NULL)
+			n++;
+		assert_int_equal(o->answer.naddrs, n);
+		for (size_t k = 0; k < n; k++) {
+			bool found = false;
+
+			for (size_t j = 0; j < o->answer.naddrs; j++)
+				if (strcmp(rv_addr_str(&o->answer.addrs[j], buf,
+						       sizeof(buf)),
+					   e[i].addrs[k]) == 0)
+					found = true;
+			assert_true(found);
+		}
+		return;
+	}
+	fail_msg("unexpected learn: %s type %u", o->answer.qname,
+		 o->answer.qtype);
+}
+
+static void test_named_capture(void **state)
+{
+	/* See tests/data/README.md for the zones and the queries. */
+	struct expect learned[] = {
+		{ "plain.example.test", 1, RV_DNSTAP_CLIENT_RESPONSE, "127.0.0.1",
+		  0, 300, { "192.0.2.30" }, 0 },
+		{ "plain.example.test", 1, RV_DNSTAP_AUTH_RESPONSE, "127.0.0.1",
+		  0, 300, { "192.0.2.30" }, 0 },
+		{ "www.example.test", 1, RV_DNSTAP_CLIENT_RESPONSE, "127.0.0.1",
+		  1, 60, { "192.0.2.10" }, 0 },
+		{ "www.example.test", 28, RV_DNSTAP_CLIENT_RESPONSE, "::1",
+		  1, 60, { "2001:db8::10" }, 0 },
+		{ "deep.example.test", 1, RV_DNSTAP_CLIENT_RESPONSE, "127.0.0.1",
+		  3, 30, { "192.0.2.20", "192.0.2.21" }, 0 },
+		{ "deep.example.test", 28, RV_DNSTAP_CLIENT_RESPONSE, "127.0.0.1",
+		  3, 120, { "2001:db8::20" }, 0 },
+		{ "mixed.example.test", 1, RV_DNSTAP_CLIENT_RESPONSE, "127.0.0.1",
+		  1, 30, { "192.0.2.20", "192.0.2.21" }, 0 },
+		{ "www.old.example.test", 1, RV_DNSTAP_CLIENT_RESPONSE,
+		  "127.0.0.1", 1, 300, { "192.0.2.40" }, 0 },
+	};
+	static const struct {
+		const char *qname;
+		rv_verdict why;
+	} skipped[] = {
+		{ "nx.example.test", RV_SKIP_RCODE },
+		{ "plain.example.test", RV_SKIP_NO_ADDRESS }, /* AAAA: NODATA */
+		{ "example.test", RV_SKIP_QTYPE },            /* MX */
+		{ "loop1.example.test", RV_SKIP_RCODE },      /* named: SERVFAIL */
+	};
+	static const char ctype[] = "protobuf:dnstap.Dnstap";
+	char path[4096];
+	uint8_t *buf;
+	size_t len, off, nframes = 0, nlearn = 0, nskip = 0;
+	uint32_t clen;
+	long size;
+	FILE *fp;
+	bool stopped = false;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/named-capture.fstrm", RV_TEST_DATA);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	size = ftell(fp);
+	assert_true(size > 0 && size < 1 << 20);
+	rewind(fp);
+	len = (size_t)size;
+	buf = malloc(len);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, len, fp), len);
+	fclose(fp);
+
+	/* START control frame with our content type. */
+	assert_true(len >= 12);
+	assert_int_equal(be32(buf), 0);
+	clen = be32(buf + 4);
+	assert_true(clen >= 4 && clen <= len - 8);
+	assert_int_equal(be32(buf + 8), FSTRM_CONTROL_START);
+	assert_non_null(memmem(buf + 8, clen, ctype, sizeof(ctype) - 1));
+	off = 8 + clen;
+
+	while (off + 4 <= len) {
+		uint32_t flen = be32(buf + off);
+		rv_observation obs;
+		rv_verdict why;
+		int rc;
+
+		off += 4;
+		if (flen == 0) {
+			assert_true(off + 8 <= len);
+			assert_int_equal(be32(buf + off), 4);
+			assert_int_equal(be32(buf + off + 4), FSTRM_CONTROL_STOP);
+			off += 8;
+			stopped = true;
+			break;
+		}
+		assert_true(flen <= len - off);
+		rc = rv_dnstap_decode(buf + off, flen, DEPTH, &obs, &why);
+		off += flen;
+		nframes++;
+		if (rc == 0) {
+			nlearn++;
+			check_learned(learned, RV_ARRAY_LEN(learned), &obs);
+			continue;
+		}
+		assert_int_equal(rc, -ENOENT);
+		for (size_t i = 0; i < RV_ARRAY_LEN(skipped); i++)
+			if (strcmp(skipped[i].qname, obs.answer.qname) == 0 &&
+			    skipped[i].why == why)
+				nskip++;
+	}
+	assert_true(stopped);
+	assert_int_equal(off, len);
+	assert_int_equal(nframes, 12);
+	assert_int_equal(nlearn, RV_ARRAY_LEN(learned));
+	assert_int_equal(nskip, RV_ARRAY_LEN(skipped));
+	for (size_t i = 0; i < RV_ARRAY_LEN(learned); i++)
+		assert_int_equal(learned[i].seen, 1);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client_response),
+		cmocka_unit_test(test_auth_response),
+		cmocka_unit_test(test_ipv6_client),
+		cmocka_unit_test(test_odd_client_address),
+		cmocka_unit_test(test_skipped_types),
+		cmocka_unit_test(test_no_message),
+		cmocka_unit_test(test_no_response_message),
+		cmocka_unit_test(test_bad_dns_inside),
+		cmocka_unit_test(test_dns_verdict_passes_through),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_truncated_every_length),
+		cmocka_unit_test(test_named_capture),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
