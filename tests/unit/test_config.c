@@ -198,6 +198,33 @@ static void test_dump_round_trip(void **state)
 	rv_config_clear(&b);
 }
 
+/* The shipped example documents every option with its default: parsing it must
+ * give exactly the built-in defaults, so the two can never drift apart. */
+static void test_example_file_matches_defaults(void **state)
+{
+	(void)state;
+	rv_config def, ex;
+	struct errs e = {0};
+	assert_int_equal(rv_config_defaults(&def), 0);
+	assert_int_equal(rv_config_defaults(&ex), 0);
+	/* Start the example's parse from values that differ from every default. */
+	assert_int_equal(parse(&ex, "port 1\nflush-interval 7ms\nsocket-group x\n", &e), 0);
+	assert_int_equal(rv_config_load(&ex, RV_SRCDIR "/doc/rearview.conf.example", collect, &e), 0);
+	assert_int_equal(e.n, 0);
+	char *a = NULL, *b = NULL;
+	size_t alen = 0, blen = 0;
+	FILE *fa = open_memstream(&a, &alen), *fb = open_memstream(&b, &blen);
+	rv_config_dump(&def, fa);
+	rv_config_dump(&ex, fb);
+	fclose(fa);
+	fclose(fb);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	rv_config_clear(&def);
+	rv_config_clear(&ex);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_dump_round_trip),
+		cmocka_unit_test(test_example_file_matches_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
