@@ -45,6 +45,10 @@ typedef struct rv_rpz_build {
  * b->max_bytes (checked before building, so never over 64 KiB). Random message ID.
  * Returns 0; -EMSGSIZE if not even changes[0] fits; -EINVAL for an unusable name
  * or zone; -ENOMEM. *msg is owned by the caller (rv_rpz_msg_free).
+ * Unusable names: if changes[0] has one, -EINVAL with *n_used = 1 (the caller
+ * drops and logs that change); a later one ends the batch just before it (0,
+ * and it leads the next call). -EINVAL with *n_used = 0: the zone or the key
+ * is unusable.
  */
 int rv_rpz_msg_build(const rv_rpz_build *b, const rv_change *changes, size_t n,
 		size_t *n_used, rv_rpz_msg **msg) RV_MUST_CHECK;
@@ -80,9 +84,12 @@ typedef struct rv_rpz_writer_opts {
 typedef struct rv_rpz_writer rv_rpz_writer;
 
 /* Strings in opts are copied; key is copied; base and table are borrowed.
- * Does not connect yet. NULL + *err on failure. */
+ * Does not connect yet. NULL + *err on failure. The process must ignore SIGPIPE
+ * (a write to a connection BIND has reset would otherwise kill it). */
 rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_opts *opts,
 		const rv_tsig_key *key, rv_table *table, int *err);
+/* Changes popped but not acknowledged go back to the table (rv_table_requeue):
+ * free the writer before the table. */
 void rv_rpz_writer_free(rv_rpz_writer **w);
 
 /* The table has new queued changes: flush within flush_interval_ms, or at once

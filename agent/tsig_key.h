@@ -22,7 +22,8 @@ typedef struct rv_tsig_key {
 /*
  * Parses key file text. When want_name is NULL or "", the file must hold exactly
  * one key; otherwise the key of that name is picked. Supported algorithms:
- * hmac-sha256 (recommended), hmac-sha512, hmac-sha224, hmac-sha1, hmac-md5.
+ * hmac-sha256 (recommended), hmac-sha512, hmac-sha1, hmac-md5 (hmac-sha224 and
+ * hmac-sha384 are refused: ldns 1.8.3 cannot sign with them).
  * Returns 0, or -EBADMSG / -ENOENT with err = "line N: message" (or a message
  * about the key set as a whole). Pure.
  */
