@@ -107,7 +107,7 @@ static void on_frame(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t le
 	for (size_t i = 0; i < obs.answer.naddrs; i++) {
 		rv_stats.addresses_seen++;
 		int r = rv_table_observe(ag->table, &obs.answer.addrs[i], obs.answer.qname,
-				obs.answer.depth, when);
+				obs.answer.depth, obs.answer.min_ttl, when);
 		if (r < 0) {
 			rv_stats.table_full++;
 			continue;

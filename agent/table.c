@@ -1,54 +1,176 @@
 /*
- * table.c - address -> candidate names, best-name choice, RPZ write queue.
+ * table.c - address -> candidate names, scoring, eviction, expiry, RPZ write queue.
  *
- * Layout: a chained hash table keyed by rv_addr (xxHash3 with a random seed, so
- * hostile traffic cannot aim for one bucket), an LRU list for eviction under
- * max_addresses, and a FIFO of addresses whose best name differs from what the
- * RPZ holds. All three are intrusive lists in the entry: no per-operation
- * allocation beyond the entry and its names.
+ * Memory layout (budget: <= 200 bytes per address plus name bytes):
+ *  - entry: one malloc per address holding the address, hash-chain and LRU links,
+ *    what the RPZ holds, and the first candidate inline (most addresses only
+ *    ever have one name); further candidates live in a small array.
+ *  - names are interned (refcounted, one copy however many addresses use them).
+ *  - the write queue is a ring of (address, remove) items, not links in every
+ *    entry: only queued addresses pay for it. Items are validated at pop time
+ *    (the entry may have been evicted or already written), so stale items are
+ *    harmless and eviction never has to search the queue.
  *
- * Best name (first version): the candidate seen most often for the address; ties
- * go to the most recently seen, then to the lexicographically smaller name so the
- * choice is deterministic.
+ * Scoring (README "Scoring"): each candidate keeps an exponentially decayed
+ * frequency f (half-life h): at a sighting f = f * 2^-(dt/h) + 1. Its score at
+ * time now is  f * 2^-((now - last)/h) * 2^(depth_weight * depth).  Comparing two
+ * candidates of one address at the same `now`, now cancels out, so the ranking key
+ *     log2(f) + last/h + depth_weight * depth
+ * is time-invariant: the best name only changes at a sighting, never on a timer.
+ * Ties: more recent last, then the lexicographically smaller name.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <xxhash.h>
 
 #include "table.h"
 
-typedef struct candidate {
-	char *name;
-	int64_t first;
-	int64_t last;
-	uint64_t count;
-	unsigned depth;
-} candidate;
+/* ---- interned names ---- */
+
+typedef struct iname iname;
+struct iname {
+	iname *next;
+	uint32_t refs;
+	uint32_t hash;
+	char s[];
+};
+
+typedef struct names {
+	iname **buckets;
+	size_t nbuckets; /* power of two */
+	size_t count;
+	size_t bytes;
+} names;
+
+/* ---- entries ---- */
+
+typedef struct cand {
+	iname *name;
+	uint32_t first;   /* epoch seconds; uint32 is good until 2106 and saves 8 bytes */
+	uint32_t last;
+	uint32_t count;   /* saturates */
+	float freq;
+	uint32_t ttl;
+	uint8_t depth;
+} cand;
+
+enum {
+	F_QUEUED = 1,      /* a live item for this entry is in the ring */
+	F_RECON_SEEN = 2,  /* seen in the zone during the current reconcile pass */
+};
 
 typedef struct entry entry;
 struct entry {
+	entry *hnext;
+	entry *lru_prev, *lru_next;  /* most recently seen at the head */
+	iname *committed;            /* name the RPZ holds, or NULL (none / unknown) */
+	uint32_t committed_count;    /* count and last written in the TXT */
+	uint32_t committed_last;
 	rv_addr addr;
-	entry *hnext;               /* hash chain */
-	entry *lru_prev, *lru_next; /* most recently seen at the head */
-	entry *q_prev, *q_next;     /* write queue, oldest at the head */
-	bool queued;
-	unsigned ncand;
-	char *committed;            /* name the RPZ holds (BIND acknowledged), or NULL */
-	candidate cand[];           /* max_candidates slots */
+	uint8_t ncand;
+	uint8_t extra_cap;
+	uint8_t flags;
+	cand *extra;                 /* candidates 1..ncand-1 */
+	cand c0;
 };
+
+typedef struct qitem {
+	rv_addr addr;
+	bool remove;
+} qitem;
 
 struct rv_table {
 	rv_table_opts opts;
 	uint64_t seed;
 	entry **buckets;
-	size_t nbuckets;            /* power of two */
+	size_t nbuckets;
 	size_t size;
 	entry *lru_head, *lru_tail;
-	entry *q_head, *q_tail;
-	size_t queued;
+	names names;
+	qitem *ring;
+	size_t ring_cap, ring_head, ring_len;
 };
+
+static uint32_t clamp_time(int64_t t)
+{
+	if (t < 0)
+		return 0;
+	if (t > UINT32_MAX)
+		return UINT32_MAX;
+	return (uint32_t)t;
+}
+
+/* ---- names ---- */
+
+static iname *name_intern(rv_table *t, const char *s)
+{
+	names *n = &t->names;
+	size_t len = strlen(s);
+	uint32_t h = (uint32_t)XXH3_64bits_withSeed(s, len, t->seed);
+	for (iname *p = n->buckets[h & (n->nbuckets - 1)]; p; p = p->next) {
+		if (p->hash == h && strcmp(p->s, s) == 0) {
+			p->refs++;
+			return p;
+		}
+	}
+	if (n->count >= n->nbuckets) {
+		size_t nb = n->nbuckets * 2;
+		iname **b = calloc(nb, sizeof(*b));
+		if (!b)
+			return NULL;
+		for (size_t i = 0; i < n->nbuckets; i++) {
+			iname *p = n->buckets[i];
+			while (p) {
+				iname *next = p->next;
+				p->next = b[p->hash & (nb - 1)];
+				b[p->hash & (nb - 1)] = p;
+				p = next;
+			}
+		}
+		free(n->buckets);
+		n->buckets = b;
+		n->nbuckets = nb;
+	}
+	iname *p = malloc(sizeof(*p) + len + 1);
+	if (!p)
+		return NULL;
+	p->refs = 1;
+	p->hash = h;
+	memcpy(p->s, s, len + 1);
+	p->next = n->buckets[h & (n->nbuckets - 1)];
+	n->buckets[h & (n->nbuckets - 1)] = p;
+	n->count++;
+	n->bytes += len + 1;
+	return p;
+}
+
+static iname *name_ref(iname *p)
+{
+	if (p)
+		p->refs++;
+	return p;
+}
+
+static void name_unref(rv_table *t, iname *p)
+{
+	if (!p || --p->refs > 0)
+		return;
+	names *n = &t->names;
+	iname **pp = &n->buckets[p->hash & (n->nbuckets - 1)];
+	while (*pp && *pp != p)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = p->next;
+	n->count--;
+	n->bytes -= strlen(p->s) + 1;
+	free(p);
+}
+
+/* ---- hash of entries ---- */
 
 static size_t bucket_of(const rv_table *t, const rv_addr *a)
 {
@@ -87,7 +209,16 @@ static int grow(rv_table *t)
 	return 0;
 }
 
-/* ---- intrusive lists ---- */
+static void unlink_hash(rv_table *t, entry *e)
+{
+	entry **pp = &t->buckets[bucket_of(t, &e->addr)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+}
+
+/* ---- LRU ---- */
 
 static void lru_unlink(rv_table *t, entry *e)
 {
@@ -113,103 +244,192 @@ static void lru_push_head(rv_table *t, entry *e)
 	t->lru_head = e;
 }
 
-static void queue_unlink(rv_table *t, entry *e)
-{
-	if (!e->queued)
-		return;
-	if (e->q_prev)
-		e->q_prev->q_next = e->q_next;
-	else
-		t->q_head = e->q_next;
-	if (e->q_next)
-		e->q_next->q_prev = e->q_prev;
-	else
-		t->q_tail = e->q_prev;
-	e->q_prev = e->q_next = NULL;
-	e->queued = false;
-	t->queued--;
-}
+/* ---- write queue (ring) ---- */
 
-static void queue_push(rv_table *t, entry *e, bool front)
+static int ring_push(rv_table *t, const rv_addr *a, bool remove, bool front)
 {
-	if (e->queued)
-		return;
-	if (front) {
-		e->q_prev = NULL;
-		e->q_next = t->q_head;
-		if (t->q_head)
-			t->q_head->q_prev = e;
-		else
-			t->q_tail = e;
-		t->q_head = e;
-	} else {
-		e->q_next = NULL;
-		e->q_prev = t->q_tail;
-		if (t->q_tail)
-			t->q_tail->q_next = e;
-		else
-			t->q_head = e;
-		t->q_tail = e;
+	if (t->ring_len == t->ring_cap) {
+		size_t ncap = t->ring_cap ? t->ring_cap * 2 : 1024;
+		qitem *nr = malloc(ncap * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->ring_len; i++)
+			nr[i] = t->ring[(t->ring_head + i) % t->ring_cap];
+		free(t->ring);
+		t->ring = nr;
+		t->ring_cap = ncap;
+		t->ring_head = 0;
 	}
-	e->queued = true;
-	t->queued++;
+	size_t pos;
+	if (front) {
+		t->ring_head = (t->ring_head + t->ring_cap - 1) % t->ring_cap;
+		pos = t->ring_head;
+	} else {
+		pos = (t->ring_head + t->ring_len) % t->ring_cap;
+	}
+	t->ring[pos].addr = *a;
+	t->ring[pos].remove = remove;
+	t->ring_len++;
+	return 0;
 }
 
-/* ---- candidates ---- */
-
-static bool better(const candidate *a, const candidate *b)
+static bool ring_pop(rv_table *t, qitem *out)
 {
-	if (a->count != b->count)
-		return a->count > b->count;
+	if (t->ring_len == 0)
+		return false;
+	*out = t->ring[t->ring_head];
+	t->ring_head = (t->ring_head + 1) % t->ring_cap;
+	t->ring_len--;
+	if (t->ring_len == 0)
+		t->ring_head = 0;
+	return true;
+}
+
+static int queue_entry(rv_table *t, entry *e, bool front)
+{
+	if (e->flags & F_QUEUED)
+		return 0;
+	int rc = ring_push(t, &e->addr, false, front);
+	if (rc == 0)
+		e->flags |= F_QUEUED;
+	return rc;
+}
+
+/* ---- candidates and scoring ---- */
+
+static cand *cand_at(entry *e, unsigned i)
+{
+	return i == 0 ? &e->c0 : &e->extra[i - 1];
+}
+
+static const cand *cand_at_c(const entry *e, unsigned i)
+{
+	return i == 0 ? &e->c0 : &e->extra[i - 1];
+}
+
+static double rank_key(const rv_table_opts *o, const cand *c)
+{
+	double f = c->freq > 0 ? c->freq : 1e-30;
+	return log2(f) + (double)c->last / (double)o->half_life_s + o->depth_weight * c->depth;
+}
+
+/* True if a ranks above b (deterministic total order). */
+static bool better(const rv_table_opts *o, const cand *a, const cand *b)
+{
+	double ka = rank_key(o, a), kb = rank_key(o, b);
+	if (ka != kb)
+		return ka > kb;
 	if (a->last != b->last)
 		return a->last > b->last;
-	return strcmp(a->name, b->name) < 0;
+	return strcmp(a->name->s, b->name->s) < 0;
 }
 
-static const candidate *best_of(const entry *e)
+static const cand *best_of(const rv_table_opts *o, const entry *e)
 {
-	const candidate *best = NULL;
-	for (unsigned i = 0; i < e->ncand; i++)
-		if (!best || better(&e->cand[i], best))
-			best = &e->cand[i];
+	const cand *best = NULL;
+	for (unsigned i = 0; i < e->ncand; i++) {
+		const cand *c = cand_at_c(e, i);
+		if (!best || better(o, c, best))
+			best = c;
+	}
 	return best;
 }
 
-static bool needs_write(const entry *e)
+static uint32_t entry_last(const entry *e)
 {
-	const candidate *b = best_of(e);
-	if (!b)
-		return false;
-	return !e->committed || strcmp(e->committed, b->name) != 0;
+	uint32_t last = 0;
+	for (unsigned i = 0; i < e->ncand; i++)
+		if (cand_at_c(e, i)->last > last)
+			last = cand_at_c(e, i)->last;
+	return last;
 }
 
-static void entry_free(entry *e)
+/* Does the RPZ need a write for e: another best name, or metadata that moved
+ * materially (bounded: at most every txt_refresh_s or per growth by txt_refresh_ratio). */
+static bool needs_write(const rv_table *t, const entry *e)
+{
+	const cand *b = best_of(&t->opts, e);
+	if (!b)
+		return false;
+	if (e->committed != b->name)
+		return true;
+	if (t->opts.txt_refresh_s > 0 && b->last >= (uint64_t)e->committed_last + t->opts.txt_refresh_s)
+		return true;
+	if (t->opts.txt_refresh_ratio > 1.0 &&
+	    (double)b->count >= (double)e->committed_count * t->opts.txt_refresh_ratio &&
+	    b->count > e->committed_count)
+		return true;
+	return false;
+}
+
+static void entry_free(rv_table *t, entry *e)
 {
 	for (unsigned i = 0; i < e->ncand; i++)
-		free(e->cand[i].name);
-	free(e->committed);
+		name_unref(t, cand_at(e, i)->name);
+	name_unref(t, e->committed);
+	free(e->extra);
 	free(e);
 }
 
-static void unlink_hash(rv_table *t, entry *e)
+/* Removes e from the table; if the RPZ holds something for it, queues a removal. */
+static void drop_entry(rv_table *t, entry *e)
 {
-	entry **pp = &t->buckets[bucket_of(t, &e->addr)];
-	while (*pp && *pp != e)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = e->hnext;
+	lru_unlink(t, e);
+	unlink_hash(t, e);
+	t->size--;
+	if (e->committed)
+		(void)ring_push(t, &e->addr, true, false);
+	entry_free(t, e);
 }
 
-static void evict_one(rv_table *t)
+static entry *entry_new(rv_table *t, const rv_addr *addr)
 {
-	entry *victim = t->lru_tail;
-	if (!victim)
-		return;
-	lru_unlink(t, victim);
-	queue_unlink(t, victim);
-	unlink_hash(t, victim);
-	t->size--;
-	entry_free(victim);
+	if (t->size >= t->opts.max_addresses && t->lru_tail)
+		drop_entry(t, t->lru_tail);
+	if (t->size + 1 > t->nbuckets && grow(t) < 0)
+		return NULL;
+	entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->addr = *addr;
+	size_t b = bucket_of(t, addr);
+	e->hnext = t->buckets[b];
+	t->buckets[b] = e;
+	t->size++;
+	lru_push_head(t, e);
+	return e;
+}
+
+/* A free candidate slot, or the weakest one (its name released), or NULL (ENOMEM). */
+static cand *cand_slot(rv_table *t, entry *e)
+{
+	if (e->ncand == 0) {
+		e->ncand = 1;
+		return &e->c0;
+	}
+	if (e->ncand < t->opts.max_candidates) {
+		unsigned need = e->ncand; /* extra slots needed after adding one */
+		if (need > e->extra_cap) {
+			unsigned ncap = e->extra_cap ? e->extra_cap * 2u : 1u;
+			if (ncap > t->opts.max_candidates - 1)
+				ncap = t->opts.max_candidates - 1;
+			cand *nx = realloc(e->extra, ncap * sizeof(*nx));
+			if (!nx)
+				return NULL;
+			e->extra = nx;
+			e->extra_cap = (uint8_t)ncap;
+		}
+		return cand_at(e, e->ncand++);
+	}
+	/* Full: the newcomer replaces the weakest candidate and starts from one
+	 * sighting, so a flood of one-off names cannot push out a popular one. */
+	cand *weak = cand_at(e, 0);
+	for (unsigned i = 1; i < e->ncand; i++)
+		if (better(&t->opts, weak, cand_at(e, i)))
+			weak = cand_at(e, i);
+	name_unref(t, weak->name);
+	weak->name = NULL;
+	return weak;
 }
 
 /* ---- API ---- */
@@ -222,9 +442,19 @@ rv_table *rv_table_new(const rv_table_opts *opts)
 	t->opts = *opts;
 	if (t->opts.max_candidates == 0)
 		t->opts.max_candidates = 1;
+	if (t->opts.max_candidates > 64)
+		t->opts.max_candidates = 64;
+	if (t->opts.max_addresses == 0)
+		t->opts.max_addresses = 1;
+	if (t->opts.half_life_s == 0)
+		t->opts.half_life_s = 86400;
 	t->nbuckets = 1024;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets) {
+	t->names.nbuckets = 1024;
+	t->names.buckets = calloc(t->names.nbuckets, sizeof(*t->names.buckets));
+	if (!t->buckets || !t->names.buckets) {
+		free(t->buckets);
+		free(t->names.buckets);
 		free(t);
 		return NULL;
 	}
@@ -243,73 +473,85 @@ void rv_table_free(rv_table **tp)
 	entry *e = t->lru_head;
 	while (e) {
 		entry *next = e->lru_next;
-		entry_free(e);
+		entry_free(t, e);
 		e = next;
 	}
 	free(t->buckets);
+	free(t->names.buckets);
+	free(t->ring);
 	free(t);
 	*tp = NULL;
 }
 
-int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigned depth,
-		int64_t now)
+double rv_table_score(const rv_table_opts *o, const rv_candidate *c, int64_t now)
 {
+	double idle = now > c->last ? (double)(now - c->last) : 0.0;
+	double h = o->half_life_s ? (double)o->half_life_s : 86400.0;
+	return c->freq * exp2(-idle / h) * exp2(o->depth_weight * (double)c->depth);
+}
+
+int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigned depth,
+		uint32_t ttl, int64_t now)
+{
+	uint32_t ts = clamp_time(now);
 	entry *e = find(t, addr);
 	if (!e) {
-		if (t->size >= t->opts.max_addresses)
-			evict_one(t);
-		if (t->size + 1 > t->nbuckets && grow(t) < 0)
-			return -ENOMEM;
-		e = calloc(1, sizeof(*e) + t->opts.max_candidates * sizeof(candidate));
+		e = entry_new(t, addr);
 		if (!e)
 			return -ENOMEM;
-		e->addr = *addr;
-		size_t b = bucket_of(t, addr);
-		e->hnext = t->buckets[b];
-		t->buckets[b] = e;
-		t->size++;
-	} else {
+	} else if (t->lru_head != e) {
 		lru_unlink(t, e);
+		lru_push_head(t, e);
 	}
-	lru_push_head(t, e);
 
-	candidate *c = NULL;
+	cand *c = NULL;
 	for (unsigned i = 0; i < e->ncand; i++) {
-		if (strcmp(e->cand[i].name, name) == 0) {
-			c = &e->cand[i];
+		if (strcmp(cand_at(e, i)->name->s, name) == 0) {
+			c = cand_at(e, i);
 			break;
 		}
 	}
+	double h = (double)t->opts.half_life_s;
 	if (!c) {
-		char *copy = strdup(name);
-		if (!copy)
-			return -ENOMEM;
-		if (e->ncand < t->opts.max_candidates) {
-			c = &e->cand[e->ncand++];
-		} else {
-			/* Replace the weakest candidate; the newcomer starts from one
-			 * sighting and must earn its place like any other. */
-			c = &e->cand[0];
-			for (unsigned i = 1; i < e->ncand; i++)
-				if (better(c, &e->cand[i]))
-					c = &e->cand[i];
-			free(c->name);
+		iname *n = name_intern(t, name);
+		if (!n)
+			goto nomem;
+		c = cand_slot(t, e);
+		if (!c) {
+			name_unref(t, n);
+			goto nomem;
 		}
-		*c = (candidate){.name = copy, .first = now, .last = now, .count = 0, .depth = depth};
+		*c = (cand){.name = n, .first = ts, .last = ts, .count = 1, .freq = 1.0f,
+			    .ttl = ttl, .depth = (uint8_t)(depth > 255 ? 255 : depth)};
+	} else {
+		if (ts >= c->last) {
+			c->freq = (float)((double)c->freq * exp2(-(double)(ts - c->last) / h) + 1.0);
+			c->last = ts;
+			c->ttl = ttl;
+		} else {
+			/* dnstap frames arrive out of order (one queue per named worker):
+			 * credit the sighting decayed to the candidate's current `last`. */
+			c->freq = (float)((double)c->freq + exp2(-(double)(c->last - ts) / h));
+			if (ts < c->first)
+				c->first = ts;
+		}
+		if (c->count < UINT32_MAX)
+			c->count++;
+		if (depth > c->depth)
+			c->depth = (uint8_t)(depth > 255 ? 255 : depth);
 	}
-	c->count++;
-	if (now > c->last)
-		c->last = now;
-	if (now < c->first)
-		c->first = now; /* dnstap frames arrive out of order (one queue per worker) */
-	if (depth > c->depth)
-		c->depth = depth;
 
-	if (needs_write(e) && !e->queued) {
-		queue_push(t, e, false);
+	if (!(e->flags & F_QUEUED) && needs_write(t, e)) {
+		if (queue_entry(t, e, false) < 0)
+			return -ENOMEM;
 		return 1;
 	}
 	return 0;
+nomem:
+	/* Never leave an entry without candidates behind. */
+	if (e->ncand == 0)
+		drop_entry(t, e);
+	return -ENOMEM;
 }
 
 size_t rv_table_size(const rv_table *t)
@@ -319,31 +561,52 @@ size_t rv_table_size(const rv_table *t)
 
 size_t rv_table_queued(const rv_table *t)
 {
-	return t->queued;
+	return t->ring_len;
 }
 
-static void fill_change(const entry *e, rv_change *out)
+size_t rv_table_names(const rv_table *t, size_t *bytes)
 {
-	const candidate *b = best_of(e);
+	if (bytes)
+		*bytes = t->names.bytes;
+	return t->names.count;
+}
+
+static void fill_change(const rv_table *t, const entry *e, rv_change *out)
+{
+	const cand *b = best_of(&t->opts, e);
 	memset(out, 0, offsetof(rv_change, name));
 	out->addr = e->addr;
-	out->remove = false;
-	snprintf(out->name, sizeof(out->name), "%s", b->name);
+	snprintf(out->name, sizeof(out->name), "%s", b->name->s);
 	out->first = b->first;
 	out->last = b->last;
 	out->count = b->count;
 	out->depth = b->depth;
+	rv_candidate rc = {.freq = b->freq, .last = b->last, .depth = b->depth};
+	/* Score as of the last sighting: deterministic, independent of write time. */
+	out->score = rv_table_score(&t->opts, &rc, b->last);
+	out->country[0] = '\0';
 }
 
 int rv_table_pop_queued(rv_table *t, rv_change *out)
 {
-	while (t->q_head) {
-		entry *e = t->q_head;
-		queue_unlink(t, e);
-		/* The best name may have flipped back to the committed one while queued. */
-		if (!needs_write(e))
-			continue;
-		fill_change(e, out);
+	qitem it;
+	while (ring_pop(t, &it)) {
+		entry *e = find(t, &it.addr);
+		if (it.remove) {
+			/* Seen again since: the entry's own write replaces the records. */
+			if (e)
+				continue;
+			memset(out, 0, sizeof(*out));
+			out->addr = it.addr;
+			out->remove = true;
+			return 0;
+		}
+		if (!e || !(e->flags & F_QUEUED))
+			continue; /* evicted, or a duplicate item */
+		e->flags &= (uint8_t)~F_QUEUED;
+		if (!needs_write(t, e))
+			continue; /* flipped back to what the RPZ holds */
+		fill_change(t, e, out);
 		return 0;
 	}
 	return -ENOENT;
@@ -351,22 +614,45 @@ int rv_table_pop_queued(rv_table *t, rv_change *out)
 
 void rv_table_committed(rv_table *t, const rv_change *c)
 {
+	if (c->remove)
+		return;
 	entry *e = find(t, &c->addr);
 	if (!e)
-		return; /* evicted while in flight */
-	char *copy = c->remove ? NULL : strdup(c->name);
-	free(e->committed);
-	e->committed = copy;
+		return; /* evicted while in flight; its removal is queued */
+	iname *n = name_intern(t, c->name);
+	name_unref(t, e->committed);
+	e->committed = n; /* NULL on ENOMEM: "unknown", written again later */
+	e->committed_count = c->count > UINT32_MAX ? UINT32_MAX : (uint32_t)c->count;
+	e->committed_last = clamp_time(c->last);
 	/* Seen a better name while the UPDATE was in flight: write again. */
-	if (needs_write(e))
-		queue_push(t, e, false);
+	if (needs_write(t, e))
+		(void)queue_entry(t, e, false);
 }
 
 void rv_table_requeue(rv_table *t, const rv_change *c)
 {
 	entry *e = find(t, &c->addr);
-	if (e && needs_write(e))
-		queue_push(t, e, true);
+	if (c->remove) {
+		if (!e)
+			(void)ring_push(t, &c->addr, true, true);
+		return;
+	}
+	if (e && needs_write(t, e))
+		(void)queue_entry(t, e, true);
+}
+
+void rv_table_rejected(rv_table *t, const rv_change *c)
+{
+	entry *e = find(t, &c->addr);
+	if (!e || c->remove)
+		return;
+	/* Pretend it is written so it is not retried; a new best name (a different
+	 * interned pointer) makes needs_write() true again. */
+	iname *n = name_intern(t, c->name);
+	name_unref(t, e->committed);
+	e->committed = n;
+	e->committed_count = UINT32_MAX;
+	e->committed_last = UINT32_MAX;
 }
 
 const char *rv_table_best(const rv_table *t, const rv_addr *addr)
@@ -374,6 +660,155 @@ const char *rv_table_best(const rv_table *t, const rv_addr *addr)
 	const entry *e = find(t, addr);
 	if (!e)
 		return NULL;
-	const candidate *b = best_of(e);
-	return b ? b->name : NULL;
+	const cand *b = best_of(&t->opts, e);
+	return b ? b->name->s : NULL;
+}
+
+size_t rv_table_expire(rv_table *t, int64_t cutoff)
+{
+	size_t n = 0;
+	uint32_t cut = clamp_time(cutoff);
+	/* The LRU tail is the least recently *observed*; observation order follows
+	 * dnstap time closely (frames are at most ~1 s out of order), so stopping at
+	 * the first fresh entry is accurate to within that. */
+	while (t->lru_tail && entry_last(t->lru_tail) < cut) {
+		drop_entry(t, t->lru_tail);
+		n++;
+	}
+	return n;
+}
+
+/* ---- persistence and reconciliation ---- */
+
+static void to_public(const cand *c, rv_candidate *out)
+{
+	*out = (rv_candidate){.name = c->name->s, .first = c->first, .last = c->last,
+			      .count = c->count, .freq = c->freq, .depth = c->depth,
+			      .ttl = c->ttl};
+}
+
+int rv_table_foreach(const rv_table *t, rv_table_visit_fn fn, void *arg)
+{
+	rv_candidate cands[64];
+	for (const entry *e = t->lru_tail; e; e = e->lru_prev) {
+		for (unsigned i = 0; i < e->ncand; i++)
+			to_public(cand_at_c(e, i), &cands[i]);
+		int rc = fn(arg, &e->addr, cands, e->ncand);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands, unsigned n)
+{
+	if (n == 0 || (addr->family != AF_INET && addr->family != AF_INET6))
+		return -EINVAL;
+	entry *e = find(t, addr);
+	if (e)
+		drop_entry(t, e);
+	e = entry_new(t, addr);
+	if (!e)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		if (!cands[i].name || !cands[i].name[0]) {
+			drop_entry(t, e);
+			return -EINVAL;
+		}
+		iname *nm = name_intern(t, cands[i].name);
+		if (!nm)
+			goto nomem;
+		cand *c = cand_slot(t, e);
+		if (!c) {
+			name_unref(t, nm);
+			goto nomem;
+		}
+		*c = (cand){.name = nm, .first = clamp_time(cands[i].first),
+			    .last = clamp_time(cands[i].last),
+			    .count = cands[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)cands[i].count,
+			    .freq = (float)cands[i].freq, .ttl = cands[i].ttl,
+			    .depth = (uint8_t)(cands[i].depth > 255 ? 255 : cands[i].depth)};
+	}
+	return 0;
+nomem:
+	drop_entry(t, e);
+	return -ENOMEM;
+}
+
+void rv_table_reconcile_begin(rv_table *t)
+{
+	for (entry *e = t->lru_head; e; e = e->lru_next)
+		e->flags &= (uint8_t)~F_RECON_SEEN;
+}
+
+int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_name,
+		const rv_candidate *meta, bool adopt, int64_t now)
+{
+	entry *e = find(t, addr);
+	if (!e) {
+		if (!adopt) {
+			if (ring_push(t, addr, true, false) < 0)
+				return -ENOMEM;
+			return RV_RECONCILE_REMOVE;
+		}
+		rv_candidate c = {.name = ptr_name, .first = now, .last = now, .count = 1,
+				  .freq = 1.0, .depth = 0, .ttl = 0};
+		if (meta) {
+			c.first = meta->first;
+			c.last = meta->last;
+			c.count = meta->count ? meta->count : 1;
+			c.depth = meta->depth;
+			/* The decayed frequency is not in the TXT: start from one sighting. */
+		}
+		int rc = rv_table_restore(t, addr, &c, 1);
+		if (rc < 0)
+			return rc;
+		e = find(t, addr);
+		e->committed = name_intern(t, ptr_name);
+		e->committed_count = (uint32_t)(c.count > UINT32_MAX ? UINT32_MAX : c.count);
+		e->committed_last = clamp_time(c.last);
+		e->flags |= F_RECON_SEEN;
+		return RV_RECONCILE_ADOPTED;
+	}
+	e->flags |= F_RECON_SEEN;
+	const cand *b = best_of(&t->opts, e);
+	if (b && strcmp(b->name->s, ptr_name) == 0) {
+		name_unref(t, e->committed);
+		e->committed = name_ref(b->name);
+		if (meta) {
+			e->committed_count = (uint32_t)(meta->count > UINT32_MAX ? UINT32_MAX : meta->count);
+			e->committed_last = clamp_time(meta->last);
+		} else {
+			/* TXT missing or not ours: force a rewrite of the metadata. */
+			e->committed_count = 0;
+			e->committed_last = 0;
+		}
+		if (needs_write(t, e)) {
+			if (queue_entry(t, e, false) < 0)
+				return -ENOMEM;
+			return RV_RECONCILE_REWRITE;
+		}
+		return RV_RECONCILE_MATCH;
+	}
+	/* The zone holds another name: remember that (so the write is a replace) and
+	 * let the table win. */
+	name_unref(t, e->committed);
+	e->committed = name_intern(t, ptr_name);
+	if (queue_entry(t, e, false) < 0)
+		return -ENOMEM;
+	return RV_RECONCILE_REWRITE;
+}
+
+size_t rv_table_reconcile_end(rv_table *t)
+{
+	size_t missing = 0;
+	for (entry *e = t->lru_head; e; e = e->lru_next) {
+		if (e->flags & F_RECON_SEEN)
+			continue;
+		name_unref(t, e->committed);
+		e->committed = NULL;
+		if (needs_write(t, e) && queue_entry(t, e, false) == 0)
+			missing++;
+	}
+	return missing;
 }

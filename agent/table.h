@@ -1,10 +1,15 @@
 /*
- * table.h - the best-guess table: address -> the name clients asked for.
+ * table.h - the best-guess table: address -> the names clients asked for.
  *
- * Each address keeps a few candidate names with their statistics; the best
- * candidate is what the RPZ should say. Addresses whose best name differs from
- * what the RPZ holds are queued (once each: changes coalesce per address) for
- * the RPZ writer, which pops them, and reports back committed or requeue.
+ * Per address: up to max_candidates names with their statistics; a score picks
+ * the best (see "Scoring" in README.md). Addresses whose best name (or, at a
+ * bounded rate, whose metadata) differs from what the RPZ holds are queued once
+ * each (changes coalesce per address) for the RPZ writer, which pops them and
+ * reports back committed or requeue. Addresses that leave the table (evicted by
+ * the max_addresses cap, expired after max_idle) are queued as removals.
+ *
+ * Times are epoch seconds. Names are lower-case presentation form without the
+ * trailing dot; they are interned (stored once however many addresses use them).
  */
 #ifndef RV_TABLE_H
 #define RV_TABLE_H
@@ -13,18 +18,35 @@
 
 typedef struct rv_table_opts {
 	size_t max_addresses;     /* cap on tracked addresses; least recently seen evicted first */
-	unsigned max_candidates;  /* candidate names kept per address */
+	unsigned max_candidates;  /* candidate names kept per address (1..64) */
+	uint32_t half_life_s;     /* decay half-life of a candidate's frequency */
+	double depth_weight;      /* score bonus per CNAME link (see README "Scoring") */
+	uint32_t txt_refresh_s;   /* rewrite an unchanged PTR's TXT at most this often... */
+	double txt_refresh_ratio; /* ...and only once count grew by this factor (or last moved by txt_refresh_s) */
 } rv_table_opts;
+
+/* Statistics of one candidate name of one address (a copy, or borrowed where said). */
+typedef struct rv_candidate {
+	const char *name;
+	int64_t first;            /* first / last sighting of this name for this address */
+	int64_t last;
+	uint64_t count;           /* sightings */
+	double freq;              /* decayed frequency as of `last` (see README "Scoring") */
+	unsigned depth;           /* longest CNAME chain seen from name to the address */
+	uint32_t ttl;             /* TTL of the last answer that carried it */
+} rv_candidate;
 
 /* What the RPZ should hold for one address: a self-contained copy. */
 typedef struct rv_change {
 	rv_addr addr;
 	bool remove;              /* delete the address's records instead */
-	char name[RV_NAME_MAX];   /* best name, lower-case, no trailing dot */
-	int64_t first;            /* epoch seconds the name was first / last seen for addr */
+	char name[RV_NAME_MAX];   /* best name */
+	int64_t first;
 	int64_t last;
-	uint64_t count;           /* sightings of this name for addr */
-	unsigned depth;           /* longest CNAME chain seen from name to addr */
+	uint64_t count;
+	unsigned depth;
+	double score;             /* score of the best name at pop time */
+	char country[3];          /* ISO 3166 code or "" (filled by the writer's owner) */
 } rv_change;
 
 typedef struct rv_table rv_table;
@@ -34,27 +56,82 @@ rv_table *rv_table_new(const rv_table_opts *opts);
 void rv_table_free(rv_table **t);
 
 /*
- * Records one sighting: a client asked for name (lower-case, no trailing dot)
- * and got addr at the end of a chain of depth CNAMEs, at time now (epoch s).
- * Returns 1 if addr's best name changed and it is now queued for the RPZ, 0 if
- * not, -ENOMEM. name is copied.
+ * Records one sighting: a client asked for name and got addr at the end of a
+ * chain of depth CNAMEs, with answer TTL ttl, at time now.
+ * Returns 1 if addr is now queued for the RPZ (new best name or material
+ * metadata change), 0 if not, -ENOMEM. name is copied (interned).
  */
 int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name,
-		unsigned depth, int64_t now) RV_MUST_CHECK;
+		unsigned depth, uint32_t ttl, int64_t now) RV_MUST_CHECK;
 
 size_t rv_table_size(const rv_table *t);
-/* Addresses queued for the RPZ writer (not counting those in flight). */
+/* Addresses and removals queued for the RPZ writer (not counting those in flight). */
 size_t rv_table_queued(const rv_table *t);
+/* Interned names alive and their bytes (for memory accounting). */
+size_t rv_table_names(const rv_table *t, size_t *bytes);
 
-/* Moves the longest-queued address out of the queue into *out (the entry stays in
- * the table). Returns 0, or -ENOENT when the queue is empty. */
+/* Moves the longest-queued change out of the queue into *out (entries stay in the
+ * table). Returns 0, or -ENOENT when the queue is empty. */
 int rv_table_pop_queued(rv_table *t, rv_change *out) RV_MUST_CHECK;
-/* BIND acknowledged c: the RPZ now holds c's name for c's address. */
+/* BIND acknowledged c. */
 void rv_table_committed(rv_table *t, const rv_change *c);
-/* Writing c failed: queue its address again (at the front) unless it already is. */
+/* Writing c failed: queue it again (at the front) unless already queued or obsolete. */
 void rv_table_requeue(rv_table *t, const rv_change *c);
+/* c was dropped for good (e.g. its name cannot be encoded): do not retry it until
+ * its best name changes. */
+void rv_table_rejected(rv_table *t, const rv_change *c);
 
 /* Current best name for addr (borrowed until the next mutating call), or NULL. */
 const char *rv_table_best(const rv_table *t, const rv_addr *addr);
+
+/* Score of a candidate at time now: the decayed frequency plus the depth bonus. */
+double rv_table_score(const rv_table_opts *opts, const rv_candidate *c, int64_t now);
+
+/* Removes every address last seen before cutoff; each one the RPZ holds is
+ * queued for removal. Returns how many were removed. O(removed). */
+size_t rv_table_expire(rv_table *t, int64_t cutoff);
+
+/* ---- persistence and reconciliation ---- */
+
+/* Calls fn for every address, most recently seen LAST (so a restore in that order
+ * rebuilds the same recency order). cands are borrowed for the call. Stops and
+ * returns fn's value if it returns non-zero. */
+typedef int (*rv_table_visit_fn)(void *arg, const rv_addr *addr, const rv_candidate *cands,
+		unsigned ncands);
+int rv_table_foreach(const rv_table *t, rv_table_visit_fn fn, void *arg);
+
+/* Adds (or replaces) addr with the given candidates, as loaded from a snapshot:
+ * not queued, and with nothing known about what the RPZ holds (reconcile tells).
+ * Candidates beyond max_candidates are dropped (weakest first). -ENOMEM, -EINVAL. */
+int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands,
+		unsigned ncands) RV_MUST_CHECK;
+
+/*
+ * Reconciliation against the zone's contents (from an AXFR):
+ *   rv_table_reconcile_begin(t);
+ *   for each address record in the zone: rv_table_reconcile_record(t, ...);
+ *   rv_table_reconcile_end(t, ...);
+ * record(): ptr_name is the zone's PTR target (lower-case, no trailing dot),
+ * meta the statistics parsed from its TXT (NULL if none or unparsable).
+ *   - known address, same best name: marked committed (nothing to send; the TXT is
+ *     rewritten only if meta is NULL, i.e. missing or not ours);
+ *   - known address, other name: queued (the table wins);
+ *   - unknown address: adopt == true -> added with ptr_name as its only candidate
+ *     (stats from meta, or first=last=now, count 1) and marked committed;
+ *     adopt == false -> queued for removal.
+ * Returns RV_RECONCILE_* describing what was done, or -ENOMEM.
+ * end(): every address not seen in the zone since begin() is queued (re-sent).
+ */
+enum {
+	RV_RECONCILE_MATCH = 0,
+	RV_RECONCILE_REWRITE = 1,
+	RV_RECONCILE_ADOPTED = 2,
+	RV_RECONCILE_REMOVE = 3,
+};
+void rv_table_reconcile_begin(rv_table *t);
+int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_name,
+		const rv_candidate *meta, bool adopt, int64_t now) RV_MUST_CHECK;
+/* Returns how many addresses the zone lacked (queued for sending). */
+size_t rv_table_reconcile_end(rv_table *t);
 
 #endif

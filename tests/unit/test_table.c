@@ -17,7 +17,8 @@ static rv_addr A(const char *s)
 
 static rv_table *mk(size_t max, unsigned cands)
 {
-	rv_table_opts o = {.max_addresses = max, .max_candidates = cands};
+	rv_table_opts o = {.max_addresses = max, .max_candidates = cands, .half_life_s = 86400,
+			   .depth_weight = 0.25};
 	rv_table *t = rv_table_new(&o);
 	assert_non_null(t);
 	return t;
@@ -28,9 +29,9 @@ static void test_first_sighting_queues(void **state)
 	(void)state;
 	rv_table *t = mk(100, 4);
 	rv_addr a = A("192.0.2.1");
-	assert_int_equal(rv_table_observe(t, &a, "www.example.com", 1, 1000), 1);
+	assert_int_equal(rv_table_observe(t, &a, "www.example.com", 1, 60, 1000), 1);
 	/* The same name again: coalesced, not queued twice. */
-	assert_int_equal(rv_table_observe(t, &a, "www.example.com", 2, 1005), 0);
+	assert_int_equal(rv_table_observe(t, &a, "www.example.com", 2, 60, 1005), 0);
 	assert_int_equal(rv_table_queued(t), 1);
 	rv_change c;
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
@@ -52,12 +53,12 @@ static void test_committed_then_unchanged(void **state)
 	rv_table *t = mk(100, 4);
 	rv_addr a = A("2001:db8::1");
 	rv_change c;
-	assert_int_equal(rv_table_observe(t, &a, "v6.example", 0, 10), 1);
+	assert_int_equal(rv_table_observe(t, &a, "v6.example", 0, 60, 10), 1);
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
 	rv_table_committed(t, &c);
 	/* More sightings of the committed name do not cause writes. */
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(rv_table_observe(t, &a, "v6.example", 0, 11 + i), 0);
+		assert_int_equal(rv_table_observe(t, &a, "v6.example", 0, 60, 11 + i), 0);
 	assert_int_equal(rv_table_queued(t), 0);
 	rv_table_free(&t);
 }
@@ -68,19 +69,19 @@ static void test_best_name_changes(void **state)
 	rv_table *t = mk(100, 4);
 	rv_addr a = A("198.51.100.7");
 	rv_change c;
-	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 100), 1);
+	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 60, 100), 1);
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
 	rv_table_committed(t, &c);
 	/* One sighting of a new name ties on count and wins on recency. */
-	assert_int_equal(rv_table_observe(t, &a, "new.example", 0, 200), 1);
+	assert_int_equal(rv_table_observe(t, &a, "new.example", 0, 60, 200), 1);
 	assert_string_equal(rv_table_best(t, &a), "new.example");
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
 	assert_string_equal(c.name, "new.example");
 	rv_table_committed(t, &c);
 	/* The old name seen once more overtakes by count (2 vs 1). */
-	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 300), 1);
+	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 60, 300), 1);
 	assert_string_equal(rv_table_best(t, &a), "old.example");
-	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 301), 0);
+	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 60, 301), 0);
 	rv_table_free(&t);
 }
 
@@ -90,8 +91,8 @@ static void test_requeue_keeps_change(void **state)
 	rv_table *t = mk(100, 4);
 	rv_addr a = A("192.0.2.1"), b = A("192.0.2.2");
 	rv_change c;
-	assert_int_equal(rv_table_observe(t, &a, "a.example", 0, 1), 1);
-	assert_int_equal(rv_table_observe(t, &b, "b.example", 0, 2), 1);
+	assert_int_equal(rv_table_observe(t, &a, "a.example", 0, 60, 1), 1);
+	assert_int_equal(rv_table_observe(t, &b, "b.example", 0, 60, 2), 1);
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
 	assert_string_equal(c.name, "a.example");
 	/* The UPDATE failed: a goes back to the front, nothing lost. */
@@ -110,11 +111,11 @@ static void test_change_while_in_flight(void **state)
 	rv_table *t = mk(100, 4);
 	rv_addr a = A("192.0.2.9");
 	rv_change inflight, c;
-	assert_int_equal(rv_table_observe(t, &a, "first.example", 0, 1), 1);
+	assert_int_equal(rv_table_observe(t, &a, "first.example", 0, 60, 1), 1);
 	assert_int_equal(rv_table_pop_queued(t, &inflight), 0);
 	/* A better name arrives while the UPDATE is in flight. */
-	assert_int_equal(rv_table_observe(t, &a, "second.example", 0, 2), 1);
-	assert_int_equal(rv_table_observe(t, &a, "second.example", 0, 3), 0);
+	assert_int_equal(rv_table_observe(t, &a, "second.example", 0, 60, 2), 1);
+	assert_int_equal(rv_table_observe(t, &a, "second.example", 0, 60, 3), 0);
 	rv_table_committed(t, &inflight);
 	assert_int_equal(rv_table_queued(t), 1);
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
@@ -128,18 +129,26 @@ static void test_eviction_lru(void **state)
 	(void)state;
 	rv_table *t = mk(3, 2);
 	rv_addr a = A("10.0.0.1"), b = A("10.0.0.2"), c = A("10.0.0.3"), d = A("10.0.0.4");
-	assert_int_equal(rv_table_observe(t, &a, "a", 0, 1), 1);
-	assert_int_equal(rv_table_observe(t, &b, "b", 0, 2), 1);
-	assert_int_equal(rv_table_observe(t, &c, "c", 0, 3), 1);
+	assert_int_equal(rv_table_observe(t, &a, "a", 0, 60, 1), 1);
+	assert_int_equal(rv_table_observe(t, &b, "b", 0, 60, 2), 1);
+	assert_int_equal(rv_table_observe(t, &c, "c", 0, 60, 3), 1);
 	/* Touch a, so b is now the least recently seen. */
-	assert_int_equal(rv_table_observe(t, &a, "a", 0, 4), 0);
-	assert_int_equal(rv_table_observe(t, &d, "d", 0, 5), 1);
+	assert_int_equal(rv_table_observe(t, &a, "a", 0, 60, 4), 0);
+	assert_int_equal(rv_table_observe(t, &d, "d", 0, 60, 5), 1);
 	assert_int_equal(rv_table_size(t), 3);
 	assert_null(rv_table_best(t, &b));
 	assert_string_equal(rv_table_best(t, &a), "a");
 	assert_string_equal(rv_table_best(t, &d), "d");
-	/* The evicted address left the queue too. */
-	assert_int_equal(rv_table_queued(t), 3);
+	/* The evicted address is not written, and since the RPZ never held it,
+	 * no removal is queued for it either. */
+	rv_change ch;
+	int popped = 0;
+	while (rv_table_pop_queued(t, &ch) == 0) {
+		assert_false(ch.remove);
+		assert_false(rv_addr_equal(&ch.addr, &b));
+		popped++;
+	}
+	assert_int_equal(popped, 3);
 	rv_table_free(&t);
 }
 
@@ -148,14 +157,14 @@ static void test_candidate_cap(void **state)
 	(void)state;
 	rv_table *t = mk(10, 2);
 	rv_addr a = A("10.1.1.1");
-	assert_int_equal(rv_table_observe(t, &a, "popular", 0, 1), 1);
-	assert_int_equal(rv_table_observe(t, &a, "popular", 0, 2), 0);
-	assert_int_equal(rv_table_observe(t, &a, "popular", 0, 3), 0);
+	assert_int_equal(rv_table_observe(t, &a, "popular", 0, 60, 1), 1);
+	assert_int_equal(rv_table_observe(t, &a, "popular", 0, 60, 2), 0);
+	assert_int_equal(rv_table_observe(t, &a, "popular", 0, 60, 3), 0);
 	/* A stream of one-off names never displaces the popular one. */
 	char name[32];
 	for (int i = 0; i < 50; i++) {
 		snprintf(name, sizeof(name), "oneoff%d", i);
-		assert_true(rv_table_observe(t, &a, name, 0, 10 + i) >= 0);
+		assert_true(rv_table_observe(t, &a, name, 0, 60, 10 + i) >= 0);
 	}
 	assert_string_equal(rv_table_best(t, &a), "popular");
 	rv_table_free(&t);
@@ -170,7 +179,7 @@ static void test_many_addresses_grow(void **state)
 		rv_addr a;
 		snprintf(buf, sizeof(buf), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
 		a = A(buf);
-		assert_int_equal(rv_table_observe(t, &a, "n.example", 0, i), 1);
+		assert_int_equal(rv_table_observe(t, &a, "n.example", 0, 60, i), 1);
 	}
 	assert_int_equal(rv_table_size(t), 50000);
 	rv_addr probe = A("10.0.195.79"); /* i = 49999, the last one added */
