@@ -18,7 +18,7 @@
 #include "config.h"
 #include "log.h"
 
-enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_MS, T_MODE, T_LOGLEVEL };
+enum opt_type { T_STR, T_LIST, T_BOOL, T_UINT, T_SIZE, T_MS, T_MODE, T_LOGLEVEL, T_DOUBLE };
 
 struct opt {
 	const char *name;
@@ -53,6 +53,31 @@ static const struct opt options[] = {
 	 "addresses tracked; the least recently seen is evicted beyond this", W(max_addresses)},
 	{"max-candidates", T_UINT, NUM(max_candidates, 1, 64), "8",
 	 "candidate names kept per address", W(max_candidates)},
+	{"max-idle", T_MS, NUM(max_idle_ms, 60000, 4000000000u), "7d",
+	 "an address not seen this long is removed from the table and the zone", W(max_idle_ms)},
+	{"score-half-life", T_MS, NUM(score_half_life_ms, 1000, 4000000000u), "1d",
+	 "a name's sighting frequency halves after this long without sightings", W(score_half_life_ms)},
+	{"score-depth-weight", T_DOUBLE, OFF(score_depth_weight), "0.25",
+	 "score bonus per CNAME link, as a power of two (0 = none; 1 = each link doubles)", 0},
+	{"txt-refresh-interval", T_MS, NUM(txt_refresh_ms, 0, 4000000000u), "1h",
+	 "rewrite an address's TXT metadata when last-seen moved this much (0 = never)", W(txt_refresh_ms)},
+	{"txt-refresh-growth", T_DOUBLE, OFF(txt_refresh_growth), "2",
+	 "...or when its count grew by this factor (0 = never)", 0},
+	{"geoip-database", T_STR, OFF(geoip_database), "\"\"",
+	 "MaxMind .mmdb for country=CC in the TXT metadata; \"\" = none", 0},
+	{"ignore-cidr", T_LIST, OFF(ignore_cidrs),
+	 "\"0.0.0.0/8 127.0.0.0/8 169.254.0.0/16 224.0.0.0/4 255.255.255.255/32 ::/128 ::1/128 fe80::/10 ff00::/8\"",
+	 "never learn these addresses (space-separated CIDRs; repeat the option to add)", 0},
+	{"ignore-suffix", T_LIST, OFF(ignore_suffixes), "\"\"",
+	 "never learn names equal to or under these domains", 0},
+	{"ignore-response-address", T_LIST, OFF(ignore_response_addresses), "\"\"",
+	 "ignore answers sent from these server addresses (ADDR or ADDR#PORT), e.g. the xray view's", 0},
+	{"snapshot-file", T_STR, OFF(snapshot_file), "/var/lib/rearview/state.snap",
+	 "all candidates are saved here (atomically) and loaded at start; \"\" = off", 0},
+	{"snapshot-interval", T_MS, NUM(snapshot_interval_ms, 0, 86400000), "5m",
+	 "period of background snapshots (also written at SIGTERM); 0 = only at SIGTERM", W(snapshot_interval_ms)},
+	{"reconcile-interval", T_MS, NUM(reconcile_interval_ms, 0, 604800000), "1h",
+	 "period of the AXFR comparison that repairs drift in the zone; 0 = only at start", W(reconcile_interval_ms)},
 	{"rpz-zone", T_STR, OFF(rpz_zone), "rpz.rearview",
 	 "the response policy zone the agent writes", 0},
 	{"server", T_STR, OFF(server), "127.0.0.1",
@@ -187,6 +212,18 @@ static const char *apply(rv_config *cfg, const struct opt *o, const char *value)
 		*(char **)field = copy;
 		return NULL;
 	}
+	case T_LIST:
+		/* Handled by the caller (first use replaces, later uses append). */
+		return "internal: list option";
+	case T_DOUBLE: {
+		char *end;
+		errno = 0;
+		double d = strtod(value, &end);
+		if (errno || *end || value[0] == '\0' || !(d >= 0.0 && d <= 1e6))
+			return "expected a number from 0 to 1000000";
+		*(double *)field = d;
+		return NULL;
+	}
 	case T_BOOL:
 		if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "on") ||
 		    !strcmp(value, "1"))
@@ -232,6 +269,22 @@ static const char *apply(rv_config *cfg, const struct opt *o, const char *value)
 	if (v < o->min || v > o->max)
 		return "out of range";
 	store_uint(field, o->width, v);
+	return NULL;
+}
+
+/* The first use of a list option in a file replaces the default; later uses append,
+ * so long lists can be split over several lines. */
+static const char *append_list(rv_config *cfg, const struct opt *o, const char *value, bool first)
+{
+	char **field = (char **)((char *)cfg + o->offset);
+	const char *old = (!first && *field) ? *field : "";
+	size_t n = strlen(old) + strlen(value) + 2;
+	char *joined = malloc(n);
+	if (!joined)
+		return "out of memory";
+	snprintf(joined, n, "%s%s%s", old, old[0] && value[0] ? " " : "", value);
+	free(*field);
+	*field = joined;
 	return NULL;
 }
 
@@ -307,7 +360,9 @@ int rv_config_defaults(rv_config *cfg)
 		 * default text is exactly what is in force. */
 		if (split_line(buf, &key, &value, &err) < 0 || !key)
 			goto fail;
-		if (apply(cfg, &options[i], value) != NULL)
+		const char *e2 = options[i].type == T_LIST
+			? append_list(cfg, &options[i], value, true) : apply(cfg, &options[i], value);
+		if (e2 != NULL)
 			goto fail;
 		continue;
 	fail:
@@ -324,6 +379,7 @@ int rv_config_parse(rv_config *cfg, const char *name, const char *text, size_t l
 	unsigned lineno = 0;
 	size_t pos = 0;
 	char *line = NULL;
+	bool list_seen[RV_ARRAY_LEN(options)] = {false};
 
 	while (pos < len) {
 		size_t end = pos;
@@ -363,7 +419,12 @@ int rv_config_parse(rv_config *cfg, const char *name, const char *text, size_t l
 			rc = -EINVAL;
 			continue;
 		}
-		err = apply(cfg, o, value);
+		if (o->type == T_LIST) {
+			err = append_list(cfg, o, value, !list_seen[o - options]);
+			list_seen[o - options] = true;
+		} else {
+			err = apply(cfg, o, value);
+		}
 		if (err) {
 			report(err_fn, err_arg, name, lineno, "%s '%s': %s", o->name, value, err);
 			rc = -EINVAL;
@@ -461,7 +522,7 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 void rv_config_clear(rv_config *cfg)
 {
 	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
-		if (options[i].type == T_STR) {
+		if (options[i].type == T_STR || options[i].type == T_LIST) {
 			char **f = (char **)((char *)cfg + options[i].offset);
 			free(*f);
 			*f = NULL;
@@ -492,11 +553,18 @@ void rv_config_dump(const rv_config *cfg, FILE *out)
 		const void *field = (const char *)cfg + o->offset;
 		char val[300];
 		switch (o->type) {
-		case T_STR: {
+		case T_STR:
+		case T_LIST: {
+			/* Printed directly: a list can be longer than any fixed buffer. */
 			const char *s = *(char *const *)field;
-			snprintf(val, sizeof(val), "%s", s && *s ? s : "\"\"");
-			break;
+			bool quote = !s || !*s || strchr(s, ' ');
+			fprintf(out, "# %s (default %s)\n%s %s%s%s\n", o->help, o->def, o->name,
+				quote ? "\"" : "", s ? s : "", quote ? "\"" : "");
+			continue;
 		}
+		case T_DOUBLE:
+			snprintf(val, sizeof(val), "%g", *(const double *)field);
+			break;
 		case T_BOOL:
 			snprintf(val, sizeof(val), "%s", load_uint(field, o->width) ? "yes" : "no");
 			break;

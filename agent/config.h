@@ -23,6 +23,20 @@ typedef struct rv_config {
 	/* table */
 	size_t max_addresses;
 	unsigned max_candidates;
+	unsigned max_idle_ms;         /* addresses not seen this long are removed */
+	unsigned score_half_life_ms;
+	double score_depth_weight;
+	unsigned txt_refresh_ms;
+	double txt_refresh_growth;
+	char *geoip_database;         /* "" = no country codes */
+	/* guards: space-separated lists */
+	char *ignore_cidrs;
+	char *ignore_suffixes;
+	char *ignore_response_addresses;
+	/* persistence */
+	char *snapshot_file;          /* "" = no snapshots */
+	unsigned snapshot_interval_ms;
+	unsigned reconcile_interval_ms; /* 0 = only at start */
 	/* RPZ output */
 	char *rpz_zone;
 	char *server;                 /* BIND address for UPDATEs */

@@ -22,6 +22,7 @@ static const char *const verdict_names[RV_VERDICT_COUNT] = {
 	[RV_SKIP_NO_ADDRESS] = "skip-no-address",
 	[RV_SKIP_CHAIN] = "skip-chain",
 	[RV_SKIP_IGNORED] = "skip-ignored",
+	[RV_SKIP_RPZ] = "skip-rpz",
 	[RV_BAD_PROTOBUF] = "bad-protobuf",
 	[RV_BAD_DNS] = "bad-dns",
 };
@@ -272,6 +273,18 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 	    ldns_rr_get_class(q) != LDNS_RR_CLASS_IN) {
 		*why = RV_SKIP_QTYPE;
 		goto out;
+	}
+
+	/* BIND adds the policy zone's SOA to the additional section of every answer
+	 * a response policy rewrote (response-policy add-soa, on by default); an
+	 * ordinary answer never carries an SOA there. A rewritten answer says what a
+	 * policy wanted, not what the name resolves to: never learn from it. */
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ldns_pkt_additional(pkt)); i++) {
+		if (ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_additional(pkt), i)) ==
+		    LDNS_RR_TYPE_SOA) {
+			*why = RV_SKIP_RPZ;
+			goto out;
+		}
 	}
 
 	/*

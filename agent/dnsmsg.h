@@ -19,6 +19,7 @@ typedef enum rv_verdict {
 	RV_SKIP_NO_ADDRESS,    /* NOERROR but no A/AAAA at the end of the CNAME chain (NODATA) */
 	RV_SKIP_CHAIN,         /* CNAME loop or chain longer than the configured limit */
 	RV_SKIP_IGNORED,       /* dropped by a configured guard (ignored response address, ...) */
+	RV_SKIP_RPZ,           /* answer rewritten by a response policy (SOA in the additional section) */
 	RV_BAD_PROTOBUF,       /* frame is not a valid dnstap protobuf */
 	RV_BAD_DNS,            /* response_message is not a valid DNS message */
 	RV_VERDICT_COUNT

@@ -21,6 +21,8 @@
 #include "config.h"
 #include "dnstap.h"
 #include "fstrm_srv.h"
+#include "geo.h"
+#include "guard.h"
 #include "log.h"
 #include "rpz.h"
 #include "rv_config.h"
@@ -41,6 +43,9 @@ typedef struct agent {
 	rv_table *table;
 	rv_rpz_writer *writer;
 	rv_fs_server *server;
+	rv_guard *guard;
+	rv_geo *geo;
+	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer, *shutdown_timer, *drain_timer;
 	bool stopping;
@@ -83,6 +88,15 @@ static int64_t wall_clock(void)
 	return (int64_t)time(NULL);
 }
 
+/* True if a configured guard says not to learn from this answer at all. */
+static bool guarded(const agent *ag, const rv_observation *obs)
+{
+	if (obs->has_response_addr &&
+	    rv_guard_ignore_response(ag->guard, &obs->response_addr, obs->response_port))
+		return true;
+	return rv_guard_ignore_name(ag->guard, obs->answer.qname);
+}
+
 static void on_frame(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
 {
 	agent *ag = arg;
@@ -90,6 +104,10 @@ static void on_frame(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t le
 	rv_verdict why = RV_BAD_PROTOBUF;
 	int rc = rv_dnstap_decode(data, len, ag->cfg.max_chain_depth, &obs, &why);
 
+	if (rc == 0 && guarded(ag, &obs)) {
+		rc = -ENOENT;
+		why = RV_SKIP_IGNORED;
+	}
 	if ((unsigned)why < RV_ARRAY_LEN(rv_stats.verdicts))
 		rv_stats.verdicts[why]++;
 	if (rc == -EBADMSG) {
@@ -105,6 +123,10 @@ static void on_frame(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t le
 	int64_t when = obs.has_time && obs.time_sec > 0 ? obs.time_sec : wall_clock();
 	bool queued = false;
 	for (size_t i = 0; i < obs.answer.naddrs; i++) {
+		if (rv_guard_ignore_addr(ag->guard, &obs.answer.addrs[i])) {
+			rv_stats.addresses_ignored++;
+			continue;
+		}
 		rv_stats.addresses_seen++;
 		int r = rv_table_observe(ag->table, &obs.answer.addrs[i], obs.answer.qname,
 				obs.answer.depth, obs.answer.min_ttl, when);
@@ -197,6 +219,29 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
 		rv_table_queued(ag->table));
 }
 
+static void on_expire_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *ag = arg;
+	int64_t cutoff = wall_clock() - (int64_t)(ag->cfg.max_idle_ms / 1000);
+	size_t n = rv_table_expire(ag->table, cutoff);
+	if (n > 0) {
+		rv_stats.table_expired += n;
+		rv_info("table", "expired %zu addresses idle for more than %u s", n,
+			ag->cfg.max_idle_ms / 1000);
+		if (ag->writer)
+			rv_rpz_writer_kick(ag->writer);
+	}
+}
+
+static void country_of(void *arg, const rv_addr *addr, char cc[3])
+{
+	agent *ag = arg;
+	if (rv_geo_country(ag->geo, addr, cc) == -EBADMSG)
+		rv_stats.geo_errors++;
+}
+
 /* ---- setup ---- */
 
 static int load_config(agent *ag, const char *path, bool explicit_path, const char *log_level,
@@ -267,11 +312,33 @@ static int start(agent *ag)
 	if (!ag->base)
 		return -ENOMEM;
 
-	rv_table_opts topts = {.max_addresses = ag->cfg.max_addresses,
-			       .max_candidates = ag->cfg.max_candidates};
+	rv_table_opts topts = {
+		.max_addresses = ag->cfg.max_addresses,
+		.max_candidates = ag->cfg.max_candidates,
+		.half_life_s = ag->cfg.score_half_life_ms / 1000,
+		.depth_weight = ag->cfg.score_depth_weight,
+		.txt_refresh_s = ag->cfg.txt_refresh_ms / 1000,
+		.txt_refresh_ratio = ag->cfg.txt_refresh_growth,
+	};
 	ag->table = rv_table_new(&topts);
 	if (!ag->table)
 		return -ENOMEM;
+
+	char errbuf[512];
+	ag->guard = rv_guard_new(ag->cfg.ignore_cidrs, ag->cfg.ignore_suffixes,
+			ag->cfg.ignore_response_addresses, &err, errbuf, sizeof(errbuf));
+	if (!ag->guard) {
+		rv_crit("agent", "%s", errbuf);
+		return err;
+	}
+	if (ag->cfg.geoip_database[0]) {
+		ag->geo = rv_geo_open(ag->cfg.geoip_database, &err, errbuf, sizeof(errbuf));
+		if (!ag->geo) {
+			rv_crit("agent", "geoip-database: %s", errbuf);
+			return err;
+		}
+		rv_table_set_country_fn(ag->table, country_of, ag);
+	}
 
 	if (!ag->cfg.dry_run) {
 		rv_rpz_writer_opts wopts = {
@@ -313,7 +380,14 @@ static int start(agent *ag)
 	ag->sig_usr1 = add_signal(ag, SIGUSR1);
 	ag->shutdown_timer = evtimer_new(ag->base, on_shutdown_timeout, ag);
 	ag->drain_timer = evtimer_new(ag->base, on_drain_check, ag);
-	if (!ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1 ||
+	/* Expiry runs every minute (or every max-idle if shorter): removal is O(expired). */
+	ag->expire_timer = event_new(ag->base, -1, EV_PERSIST, on_expire_timer, ag);
+	if (ag->expire_timer) {
+		unsigned ms = ag->cfg.max_idle_ms < 60000 ? ag->cfg.max_idle_ms : 60000;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		event_add(ag->expire_timer, &tv);
+	}
+	if (!ag->expire_timer || !ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1 ||
 	    !ag->shutdown_timer || !ag->drain_timer)
 		return -ENOMEM;
 	if (ag->cfg.stats_interval_ms > 0) {
@@ -332,8 +406,11 @@ static void teardown(agent *ag)
 	rv_fs_server_free(&ag->server);
 	rv_rpz_writer_free(&ag->writer);
 	rv_table_free(&ag->table);
+	rv_guard_free(&ag->guard);
+	rv_geo_free(&ag->geo);
 	struct event **evs[] = {&ag->sig_term, &ag->sig_int, &ag->sig_hup, &ag->sig_usr1,
-				&ag->stats_timer, &ag->shutdown_timer, &ag->drain_timer};
+				&ag->stats_timer, &ag->shutdown_timer, &ag->drain_timer,
+				&ag->expire_timer};
 	for (size_t i = 0; i < RV_ARRAY_LEN(evs); i++) {
 		if (*evs[i])
 			event_free(*evs[i]);

@@ -13,7 +13,7 @@ void rv_stats_log(int level, const char *why)
 		return;
 	const uint64_t *v = rv_stats.verdicts;
 	uint64_t skipped = 0, bad = v[RV_BAD_PROTOBUF] + v[RV_BAD_DNS];
-	for (int i = RV_SKIP_MSG_TYPE; i <= RV_SKIP_IGNORED; i++)
+	for (int i = RV_SKIP_MSG_TYPE; i <= RV_SKIP_RPZ; i++)
 		skipped += v[i];
 	rv_log_write(level, "stats",
 		"%s: conns active=%" PRIu64 " accepted=%" PRIu64 " dropped=%" PRIu64

@@ -20,10 +20,13 @@ struct rv_stats {
 	/* decoding (indexed by rv_verdict, see dnstap.h) */
 	uint64_t verdicts[16];
 	uint64_t addresses_seen;      /* addresses extracted from learnable answers */
+	uint64_t addresses_ignored;   /* addresses dropped by ignore-cidr */
+	uint64_t geo_errors;          /* country lookups that hit bad data in the .mmdb */
 	/* table */
 	uint64_t table_new;           /* addresses added */
 	uint64_t table_changed;       /* best name of an existing address changed */
 	uint64_t table_evicted;       /* addresses evicted by the size cap */
+	uint64_t table_expired;       /* addresses removed after max-idle */
 	uint64_t table_full;          /* observations dropped: table full and nothing evictable */
 	/* RPZ writer */
 	uint64_t rpz_updates_sent;

@@ -93,6 +93,8 @@ struct rv_table {
 	names names;
 	qitem *ring;
 	size_t ring_cap, ring_head, ring_len;
+	rv_country_fn country_fn;
+	void *country_arg;
 };
 
 static uint32_t clamp_time(int64_t t)
@@ -584,7 +586,15 @@ static void fill_change(const rv_table *t, const entry *e, rv_change *out)
 	rv_candidate rc = {.freq = b->freq, .last = b->last, .depth = b->depth};
 	/* Score as of the last sighting: deterministic, independent of write time. */
 	out->score = rv_table_score(&t->opts, &rc, b->last);
-	out->country[0] = '\0';
+	memset(out->country, 0, sizeof(out->country));
+	if (t->country_fn)
+		t->country_fn(t->country_arg, &e->addr, out->country);
+}
+
+void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg)
+{
+	t->country_fn = fn;
+	t->country_arg = arg;
 }
 
 int rv_table_pop_queued(rv_table *t, rv_change *out)

@@ -81,6 +81,11 @@ void rv_table_requeue(rv_table *t, const rv_change *c);
  * its best name changes. */
 void rv_table_rejected(rv_table *t, const rv_change *c);
 
+/* Optional: fills rv_change.country for changes popped for writing (a lookup per
+ * write, not per sighting). fn gets cc[3] zeroed and may leave it "". */
+typedef void (*rv_country_fn)(void *arg, const rv_addr *addr, char cc[3]);
+void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg);
+
 /* Current best name for addr (borrowed until the next mutating call), or NULL. */
 const char *rv_table_best(const rv_table *t, const rv_addr *addr);
 

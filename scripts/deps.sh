@@ -5,7 +5,7 @@
 RV_BUILD_DEPS=(
 	meson ninja-build pkg-config gcc
 	libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libldns-dev
-	libmaxminddb-dev libevent-dev libxxhash-dev libsystemd-dev
+	libmaxminddb-dev libevent-dev libxxhash-dev libsystemd-dev libssl-dev
 )
 RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin)
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils)

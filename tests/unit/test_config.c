@@ -219,6 +219,21 @@ static void test_example_file_matches_defaults(void **state)
 	fclose(fa);
 	fclose(fb);
 	assert_string_equal(a, b);
+	/* ...and every option is written out in it, with its default value. */
+	FILE *ef = fopen(RV_SRCDIR "/doc/rearview.conf.example", "r");
+	assert_non_null(ef);
+	static char example[65536];
+	size_t elen = fread(example, 1, sizeof(example) - 1, ef);
+	fclose(ef);
+	example[elen] = '\0';
+	for (char *line = strtok(a, "\n"); line; line = strtok(NULL, "\n")) {
+		if (line[0] == '#')
+			continue;
+		char needle[1024];
+		snprintf(needle, sizeof(needle), "\n%s\n", line);
+		if (!strstr(example, needle))
+			fail_msg("doc/rearview.conf.example lacks the line '%s'", line);
+	}
 	free(a);
 	free(b);
 	rv_config_clear(&def);

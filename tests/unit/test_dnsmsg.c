@@ -53,9 +53,15 @@ static struct msg vbuild(bool compress, ldns_pkt_rcode rcode,
 		assert_true(ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, rr));
 	}
 	while ((s = va_arg(ap, const char *)) != NULL) {
+		/* "ADD:" puts the record in the additional section. */
+		ldns_pkt_section sec = LDNS_SECTION_ANSWER;
+		if (strncmp(s, "ADD:", 4) == 0) {
+			sec = LDNS_SECTION_ADDITIONAL;
+			s += 4;
+		}
 		assert_int_equal(ldns_rr_new_frm_str(&rr, s, 3600, NULL, NULL),
 				 LDNS_STATUS_OK);
-		assert_true(ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr));
+		assert_true(ldns_pkt_push_rr(p, sec, rr));
 	}
 	if (compress)
 		assert_int_equal(ldns_pkt2buffer_wire(buf, p), LDNS_STATUS_OK);
@@ -384,6 +390,23 @@ static void test_nxdomain(void **state)
 	expect_verdict(build(true, LDNS_RCODE_SERVFAIL, "www.example.com. IN A",
 			     "www.example.com. IN A 192.0.2.1", NULL),
 		       DEPTH, -ENOENT, RV_SKIP_RCODE);
+}
+
+/* An answer rewritten by a response policy (BIND adds the policy zone's SOA to
+ * the additional section) is never learned; other additional data is fine. */
+static void test_rpz_rewritten(void **state)
+{
+	(void)state;
+	expect_verdict(MSG("blocked.example.com. IN A",
+			   "blocked.example.com. 5 IN A 10.0.0.1",
+			   "ADD:rpz.local. 5 IN SOA ns.rpz.local. hostmaster.rpz.local. 1 3600 600 86400 5"),
+		       DEPTH, -ENOENT, RV_SKIP_RPZ);
+	rv_answer a;
+	expect_learn(MSG("www.example.com. IN A", "www.example.com. IN A 192.0.2.7",
+			 "ADD:ns1.example.com. IN A 192.0.2.53"),
+		     DEPTH, &a);
+	assert_int_equal(a.naddrs, 1);
+	assert_string_equal(rv_verdict_name(RV_SKIP_RPZ), "skip-rpz");
 }
 
 static void test_nodata(void **state)
@@ -749,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_only_chain_end),
 		cmocka_unit_test(test_nxdomain),
 		cmocka_unit_test(test_nodata),
+		cmocka_unit_test(test_rpz_rewritten),
 		cmocka_unit_test(test_ptr_question),
 		cmocka_unit_test(test_mx_question),
 		cmocka_unit_test(test_class),

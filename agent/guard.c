@@ -1,0 +1,244 @@
+/* guard.c - ignore lists: CIDRs, name suffixes, server response addresses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "guard.h"
+
+typedef struct cidr {
+	rv_addr net;
+	unsigned bits;
+} cidr;
+
+typedef struct resp {
+	rv_addr addr;
+	int port; /* -1 = any */
+} resp;
+
+struct rv_guard {
+	cidr *cidrs;
+	size_t ncidrs;
+	char **suffixes;
+	size_t nsuffixes;
+	resp *resps;
+	size_t nresps;
+};
+
+static bool prefix_match(const rv_addr *a, const cidr *c)
+{
+	if (a->family != c->net.family)
+		return false;
+	unsigned full = c->bits / 8, rest = c->bits % 8;
+	if (memcmp(a->bytes, c->net.bytes, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a->bytes[full] & mask) == (c->net.bytes[full] & mask);
+}
+
+static int parse_cidr(const char *item, cidr *out)
+{
+	char buf[64];
+	if (strlen(item) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, item);
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (rv_addr_parse(buf, &out->net) < 0)
+		return -EINVAL;
+	unsigned max = out->net.family == AF_INET ? 32 : 128;
+	out->bits = max;
+	if (slash) {
+		char *end;
+		unsigned long b = strtoul(slash + 1, &end, 10);
+		if (*end || slash[1] == '\0' || b > max)
+			return -EINVAL;
+		out->bits = (unsigned)b;
+	}
+	return 0;
+}
+
+static int parse_resp(const char *item, resp *out)
+{
+	char buf[80];
+	if (strlen(item) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, item);
+	out->port = -1;
+	char *hash = strchr(buf, '#');
+	if (hash) {
+		*hash = '\0';
+		char *end;
+		unsigned long p = strtoul(hash + 1, &end, 10);
+		if (*end || hash[1] == '\0' || p > 65535)
+			return -EINVAL;
+		out->port = (int)p;
+	}
+	return rv_addr_parse(buf, &out->addr);
+}
+
+/* Calls fn for each space-separated item of list; stops at the first error. */
+static int each_item(const char *list, int (*fn)(void *arg, const char *item), void *arg,
+		char *bad, size_t badlen)
+{
+	if (!list)
+		return 0;
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		const char *start = p;
+		while (*p && *p != ' ' && *p != '\t' && *p != ',')
+			p++;
+		char item[300];
+		size_t n = (size_t)(p - start);
+		if (n >= sizeof(item)) {
+			snprintf(bad, badlen, "%.40s...", start);
+			return -EINVAL;
+		}
+		memcpy(item, start, n);
+		item[n] = '\0';
+		int rc = fn(arg, item);
+		if (rc < 0) {
+			snprintf(bad, badlen, "%.60s", item);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int add_cidr(void *arg, const char *item)
+{
+	rv_guard *g = arg;
+	cidr c;
+	if (parse_cidr(item, &c) < 0)
+		return -EINVAL;
+	cidr *n = realloc(g->cidrs, (g->ncidrs + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	g->cidrs = n;
+	g->cidrs[g->ncidrs++] = c;
+	return 0;
+}
+
+static int add_suffix(void *arg, const char *item)
+{
+	rv_guard *g = arg;
+	char *s = strdup(item[0] == '.' ? item + 1 : item);
+	if (!s)
+		return -ENOMEM;
+	size_t len = strlen(s);
+	if (len > 0 && s[len - 1] == '.')
+		s[len - 1] = '\0';
+	rv_ascii_lower(s);
+	if (s[0] == '\0') {
+		free(s);
+		return -EINVAL;
+	}
+	char **n = realloc(g->suffixes, (g->nsuffixes + 1) * sizeof(*n));
+	if (!n) {
+		free(s);
+		return -ENOMEM;
+	}
+	g->suffixes = n;
+	g->suffixes[g->nsuffixes++] = s;
+	return 0;
+}
+
+static int add_resp(void *arg, const char *item)
+{
+	rv_guard *g = arg;
+	resp r;
+	if (parse_resp(item, &r) < 0)
+		return -EINVAL;
+	resp *n = realloc(g->resps, (g->nresps + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	g->resps = n;
+	g->resps[g->nresps++] = r;
+	return 0;
+}
+
+rv_guard *rv_guard_new(const char *cidrs, const char *suffixes, const char *response_addrs,
+		int *err, char *errbuf, size_t errlen)
+{
+	char bad[64] = "";
+	int rc = -ENOMEM;
+	rv_guard *g = calloc(1, sizeof(*g));
+	if (!g)
+		goto fail;
+	rc = each_item(cidrs, add_cidr, g, bad, sizeof(bad));
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "ignore-cidr '%s': expected ADDRESS or ADDRESS/BITS", bad);
+		goto fail;
+	}
+	rc = each_item(suffixes, add_suffix, g, bad, sizeof(bad));
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "ignore-suffix '%s': expected a domain name", bad);
+		goto fail;
+	}
+	rc = each_item(response_addrs, add_resp, g, bad, sizeof(bad));
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "ignore-response-address '%s': expected ADDRESS or ADDRESS#PORT",
+				bad);
+		goto fail;
+	}
+	*err = 0;
+	return g;
+fail:
+	rv_guard_free(&g);
+	*err = rc;
+	return NULL;
+}
+
+void rv_guard_free(rv_guard **gp)
+{
+	if (!gp || !*gp)
+		return;
+	rv_guard *g = *gp;
+	for (size_t i = 0; i < g->nsuffixes; i++)
+		free(g->suffixes[i]);
+	free(g->suffixes);
+	free(g->cidrs);
+	free(g->resps);
+	free(g);
+	*gp = NULL;
+}
+
+bool rv_guard_ignore_addr(const rv_guard *g, const rv_addr *a)
+{
+	for (size_t i = 0; i < g->ncidrs; i++)
+		if (prefix_match(a, &g->cidrs[i]))
+			return true;
+	return false;
+}
+
+bool rv_guard_ignore_name(const rv_guard *g, const char *name)
+{
+	size_t nlen = strlen(name);
+	for (size_t i = 0; i < g->nsuffixes; i++) {
+		const char *s = g->suffixes[i];
+		size_t slen = strlen(s);
+		if (nlen == slen && memcmp(name, s, slen) == 0)
+			return true;
+		/* Label boundary: "evil-example.com" is not under "example.com". */
+		if (nlen > slen && name[nlen - slen - 1] == '.' &&
+		    memcmp(name + nlen - slen, s, slen) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool rv_guard_ignore_response(const rv_guard *g, const rv_addr *addr, uint16_t port)
+{
+	for (size_t i = 0; i < g->nresps; i++)
+		if (rv_addr_equal(addr, &g->resps[i].addr) &&
+		    (g->resps[i].port < 0 || g->resps[i].port == port))
+			return true;
+	return false;
+}
