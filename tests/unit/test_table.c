@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -195,6 +196,325 @@ static void test_many_addresses_grow(void **state)
 	rv_table_free(&t);
 }
 
+#define DAY 86400
+#define T0 1700000000
+
+/* Worked example 1 (README "Scoring"): a CDN address shared by many names.
+ * www.news.example is asked 50 times in the last hour, static.shop.example 5
+ * times, and 100 one-off names once each (a random-subdomain flood). */
+static void test_example_cdn_shared_address(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 8);
+	rv_addr a = A("151.101.1.1");
+	char name[64];
+	for (int i = 0; i < 50; i++)
+		assert_true(rv_table_observe(t, &a, "www.news.example", 1, 60, T0 + i * 72) >= 0);
+	for (int i = 0; i < 5; i++)
+		assert_true(rv_table_observe(t, &a, "static.shop.example", 2, 60, T0 + 100 + i * 600) >= 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "x%03d.random.example", i);
+		assert_true(rv_table_observe(t, &a, name, 0, 60, T0 + 3000 + i) >= 0);
+	}
+	assert_string_equal(rv_table_best(t, &a), "www.news.example");
+	rv_table_free(&t);
+}
+
+/* Worked example 2: an address repurposed from one service to another.
+ * old.service.example: 10 sightings a day for 30 days, then never again;
+ * new.service.example: from then on, 5 sightings a day. */
+static void test_example_repurposed_address(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 8);
+	rv_addr a = A("203.0.113.80");
+	int64_t now = T0;
+	for (int d = 0; d < 30; d++)
+		for (int k = 0; k < 10; k++)
+			assert_true(rv_table_observe(t, &a, "old.service.example", 0, 300,
+						now = T0 + d * DAY + k * (DAY / 10)) >= 0);
+	int64_t switch_at = now + DAY / 10;
+	int switched_after = -1;
+	for (int h = 0; h < 10 * 24; h++) {
+		/* 5 a day: one every 4.8 h */
+		int64_t ts = switch_at + h * 3600;
+		if (h % 5 == 0)
+			assert_true(rv_table_observe(t, &a, "new.service.example", 0, 300, ts) >= 0);
+		if (switched_after < 0 && strcmp(rv_table_best(t, &a), "new.service.example") == 0)
+			switched_after = h;
+	}
+	/* Pinned: the new name takes over 35 hours after the switch, at its 8th
+	 * sighting: the old name's steady-state frequency (14.9) has decayed to 5.07
+	 * while the new one has built up to 5.09. */
+	assert_int_equal(switched_after, 35);
+	assert_string_equal(rv_table_best(t, &a), "new.service.example");
+	rv_table_free(&t);
+}
+
+/* Worked example 3: a one-off name is published when it is all we know, and
+ * yields to any name that is seen again. */
+static void test_example_one_off_name(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 8);
+	rv_addr a = A("198.51.100.9");
+	assert_int_equal(rv_table_observe(t, &a, "k3j4h5.tracker.example", 0, 60, T0), 1);
+	assert_string_equal(rv_table_best(t, &a), "k3j4h5.tracker.example");
+	/* Still queued from the first sighting (not yet written): coalesced, 0. */
+	assert_int_equal(rv_table_observe(t, &a, "mail.example.org", 0, 60, T0 + 3600), 0);
+	/* Two one-sighting names: the more recent wins. */
+	assert_string_equal(rv_table_best(t, &a), "mail.example.org");
+	assert_true(rv_table_observe(t, &a, "k3j4h5.tracker.example", 0, 60, T0 + 3601) >= 0);
+	assert_string_equal(rv_table_best(t, &a), "k3j4h5.tracker.example");
+	assert_true(rv_table_observe(t, &a, "mail.example.org", 0, 60, T0 + 7200) >= 0);
+	assert_true(rv_table_observe(t, &a, "mail.example.org", 0, 60, T0 + 7201) >= 0);
+	assert_string_equal(rv_table_best(t, &a), "mail.example.org");
+	rv_table_free(&t);
+}
+
+/* The depth bonus: at equal use, the name reached through a CNAME chain (the
+ * service name a user typed) beats the CDN host name asked directly. */
+static void test_depth_bonus(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 8);
+	rv_addr a = A("192.0.2.44");
+	assert_true(rv_table_observe(t, &a, "e1234.cdn.example", 0, 60, T0 + 10) >= 0);
+	assert_true(rv_table_observe(t, &a, "www.shop.example", 2, 60, T0) >= 0);
+	assert_string_equal(rv_table_best(t, &a), "www.shop.example");
+	rv_table_opts o = {.half_life_s = DAY, .depth_weight = 0.25};
+	rv_candidate c = {.freq = 4.0, .last = T0, .depth = 2};
+	/* 4 * 2^(0.25*2) = 5.657; a day later half of it. */
+	assert_true(fabs(rv_table_score(&o, &c, T0) - 5.65685) < 1e-4);
+	assert_true(fabs(rv_table_score(&o, &c, T0 + DAY) - 2.82843) < 1e-4);
+	rv_table_free(&t);
+}
+
+/* Deterministic ties: same count, same time, same depth -> smaller name. */
+static void test_deterministic_ties(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 8);
+	rv_addr a = A("192.0.2.45");
+	assert_true(rv_table_observe(t, &a, "b.example", 0, 60, T0) >= 0);
+	assert_true(rv_table_observe(t, &a, "a.example", 0, 60, T0) >= 0);
+	assert_string_equal(rv_table_best(t, &a), "a.example");
+	rv_table_free(&t);
+}
+
+static int pop_all(rv_table *t, rv_change *out, int max)
+{
+	int n = 0;
+	while (n < max && rv_table_pop_queued(t, &out[n]) == 0)
+		n++;
+	return n;
+}
+
+/* An evicted address the RPZ holds is queued for removal; one it never held is not. */
+static void test_eviction_queues_removal(void **state)
+{
+	(void)state;
+	rv_table *t = mk(2, 2);
+	rv_addr a = A("10.9.0.1"), b = A("10.9.0.2"), c = A("10.9.0.3");
+	rv_change ch[8];
+	assert_int_equal(rv_table_observe(t, &a, "a", 0, 60, 1), 1);
+	assert_int_equal(rv_table_observe(t, &b, "b", 0, 60, 2), 1);
+	assert_int_equal(pop_all(t, ch, 8), 2);
+	rv_table_committed(t, &ch[0]);
+	rv_table_committed(t, &ch[1]);
+	assert_int_equal(rv_table_observe(t, &c, "c", 0, 60, 3), 1); /* evicts a */
+	assert_null(rv_table_best(t, &a));
+	int n = pop_all(t, ch, 8);
+	assert_int_equal(n, 2);
+	assert_true(ch[0].remove);
+	assert_true(rv_addr_equal(&ch[0].addr, &a));
+	assert_false(ch[1].remove);
+	assert_string_equal(ch[1].name, "c");
+	/* A failed removal is retried. */
+	rv_table_requeue(t, &ch[0]);
+	assert_int_equal(pop_all(t, ch, 8), 1);
+	assert_true(ch[0].remove);
+	rv_table_free(&t);
+}
+
+/* A removal is dropped when the address comes back before it is sent: the new
+ * entry's write replaces the records. */
+static void test_removal_cancelled_by_return(void **state)
+{
+	(void)state;
+	rv_table *t = mk(1, 2);
+	rv_addr a = A("10.9.1.1"), b = A("10.9.1.2");
+	rv_change ch[8];
+	assert_int_equal(rv_table_observe(t, &a, "a", 0, 60, 1), 1);
+	assert_int_equal(pop_all(t, ch, 8), 1);
+	rv_table_committed(t, &ch[0]);
+	assert_int_equal(rv_table_observe(t, &b, "b", 0, 60, 2), 1); /* evicts a */
+	assert_int_equal(rv_table_observe(t, &a, "a2", 0, 60, 3), 1); /* evicts b, a is back */
+	int n = pop_all(t, ch, 8);
+	assert_int_equal(n, 1);
+	assert_false(ch[0].remove);
+	assert_string_equal(ch[0].name, "a2");
+	rv_table_free(&t);
+}
+
+static void test_expiry(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 2);
+	rv_addr a = A("10.8.0.1"), b = A("10.8.0.2"), c = A("10.8.0.3");
+	rv_change ch[8];
+	assert_int_equal(rv_table_observe(t, &a, "a", 0, 60, T0), 1);
+	assert_int_equal(rv_table_observe(t, &b, "b", 0, 60, T0 + 5 * DAY), 1);
+	assert_int_equal(rv_table_observe(t, &c, "c", 0, 60, T0 + 8 * DAY), 1);
+	assert_int_equal(pop_all(t, ch, 8), 3);
+	for (int i = 0; i < 3; i++)
+		rv_table_committed(t, &ch[i]);
+	/* max-idle 7 days, now = T0 + 10 days: a and b are idle for more than that? b 5 days: no. */
+	assert_int_equal(rv_table_expire(t, T0 + 10 * DAY - 7 * DAY), 1);
+	assert_int_equal(rv_table_size(t), 2);
+	assert_null(rv_table_best(t, &a));
+	assert_int_equal(pop_all(t, ch, 8), 1);
+	assert_true(ch[0].remove);
+	assert_true(rv_addr_equal(&ch[0].addr, &a));
+	assert_int_equal(rv_table_expire(t, T0 + 20 * DAY), 2);
+	assert_int_equal(rv_table_size(t), 0);
+	assert_int_equal(pop_all(t, ch, 8), 2);
+	rv_table_free(&t);
+}
+
+/* TXT refresh: unchanged best name is rewritten only when its numbers moved
+ * materially (count doubled, or last seen moved by txt_refresh_s). */
+static void test_txt_refresh(void **state)
+{
+	(void)state;
+	rv_table_opts o = {.max_addresses = 10, .max_candidates = 4, .half_life_s = DAY,
+			   .depth_weight = 0.25, .txt_refresh_s = 3600, .txt_refresh_ratio = 2.0};
+	rv_table *t = rv_table_new(&o);
+	rv_addr a = A("10.7.0.1");
+	rv_change ch[4];
+	assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0), 1);
+	assert_int_equal(pop_all(t, ch, 4), 1);
+	rv_table_committed(t, &ch[0]); /* count 1 */
+	assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0 + 1), 1); /* count 2 = 2x */
+	assert_int_equal(pop_all(t, ch, 4), 1);
+	assert_int_equal(ch[0].count, 2);
+	rv_table_committed(t, &ch[0]);
+	assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0 + 2), 0); /* 3 < 4 */
+	assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0 + 3), 1); /* 4 = 2x */
+	assert_int_equal(pop_all(t, ch, 4), 1);
+	rv_table_committed(t, &ch[0]);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0 + 10 + i), 0);
+	/* An hour after the last write's `last`: refresh. */
+	assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0 + 3 + 3600), 1);
+	rv_table_free(&t);
+}
+
+struct collected {
+	int n;
+	rv_addr addrs[8];
+	unsigned ncands[8];
+	char first_name[8][64];
+	uint64_t count0[8];
+};
+
+static int collect_cb(void *arg, const rv_addr *addr, const rv_candidate *c, unsigned n)
+{
+	struct collected *col = arg;
+	col->addrs[col->n] = *addr;
+	col->ncands[col->n] = n;
+	snprintf(col->first_name[col->n], 64, "%s", c[0].name);
+	col->count0[col->n] = c[0].count;
+	col->n++;
+	return 0;
+}
+
+/* foreach visits least recent first; restore rebuilds the same entries, not queued. */
+static void test_foreach_restore(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 4);
+	rv_addr a = A("10.6.0.1"), b = A("2001:db8::6");
+	assert_int_equal(rv_table_observe(t, &a, "a1", 0, 60, T0), 1);
+	assert_int_equal(rv_table_observe(t, &a, "a1", 0, 60, T0 + 1), 0);
+	assert_true(rv_table_observe(t, &a, "a2", 1, 60, T0 + 2) >= 0);
+	assert_int_equal(rv_table_observe(t, &b, "b1", 0, 60, T0 + 3), 1);
+	struct collected col = {0};
+	assert_int_equal(rv_table_foreach(t, collect_cb, &col), 0);
+	assert_int_equal(col.n, 2);
+	assert_true(rv_addr_equal(&col.addrs[0], &a));
+	assert_int_equal(col.ncands[0], 2);
+	assert_string_equal(col.first_name[0], "a1");
+	assert_int_equal(col.count0[0], 2);
+	assert_true(rv_addr_equal(&col.addrs[1], &b));
+
+	rv_table *t2 = mk(100, 4);
+	rv_candidate cands[2] = {
+		{.name = "a1", .first = T0, .last = T0 + 1, .count = 2, .freq = 2.0, .depth = 0},
+		{.name = "a2", .first = T0 + 2, .last = T0 + 2, .count = 1, .freq = 1.0, .depth = 1},
+	};
+	assert_int_equal(rv_table_restore(t2, &a, cands, 2), 0);
+	assert_string_equal(rv_table_best(t2, &a), rv_table_best(t, &a));
+	assert_int_equal(rv_table_queued(t2), 0);
+	assert_int_equal(rv_table_restore(t2, &a, cands, 0), -EINVAL);
+	rv_table_free(&t);
+	rv_table_free(&t2);
+}
+
+static void test_reconcile(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 4);
+	rv_addr same = A("10.5.0.1"), other = A("10.5.0.2"), missing = A("10.5.0.3");
+	rv_addr foreign = A("10.5.0.4"), adopt = A("10.5.0.5");
+	rv_candidate meta = {.first = T0 - 100, .last = T0 - 10, .count = 7, .depth = 1};
+	rv_change ch[8];
+	assert_int_equal(rv_table_observe(t, &same, "same", 0, 60, T0), 1);
+	assert_int_equal(rv_table_observe(t, &other, "mine", 0, 60, T0), 1);
+	assert_int_equal(rv_table_observe(t, &missing, "gone", 0, 60, T0), 1);
+	while (rv_table_pop_queued(t, &ch[0]) == 0)
+		; /* pretend nothing was written yet: reconcile decides */
+
+	rv_table_reconcile_begin(t);
+	assert_int_equal(rv_table_reconcile_record(t, &same, "same", &meta, true, T0), RV_RECONCILE_MATCH);
+	assert_int_equal(rv_table_reconcile_record(t, &other, "theirs", &meta, true, T0), RV_RECONCILE_REWRITE);
+	assert_int_equal(rv_table_reconcile_record(t, &adopt, "adopted", &meta, true, T0), RV_RECONCILE_ADOPTED);
+	assert_int_equal(rv_table_reconcile_end(t), 1); /* "gone" */
+	assert_string_equal(rv_table_best(t, &adopt), "adopted");
+	int n = pop_all(t, ch, 8);
+	assert_int_equal(n, 2);
+	assert_string_equal(ch[0].name, "mine");
+	assert_string_equal(ch[1].name, "gone");
+
+	/* Periodic drift repair: unknown records are removed, not adopted. */
+	rv_table_reconcile_begin(t);
+	assert_int_equal(rv_table_reconcile_record(t, &foreign, "hand.edit", NULL, false, T0),
+			 RV_RECONCILE_REMOVE);
+	n = pop_all(t, ch, 8);
+	assert_true(n >= 1);
+	assert_true(ch[0].remove);
+	assert_true(rv_addr_equal(&ch[0].addr, &foreign));
+	rv_table_free(&t);
+}
+
+/* Names are interned: a million addresses behind one name store it once. */
+static void test_interning(void **state)
+{
+	(void)state;
+	rv_table *t = mk(1000, 4);
+	char buf[32];
+	for (int i = 0; i < 500; i++) {
+		rv_addr a;
+		snprintf(buf, sizeof(buf), "10.4.%d.%d", i / 256, i % 256);
+		a = A(buf);
+		assert_int_equal(rv_table_observe(t, &a, "shared.example", 0, 60, T0), 1);
+	}
+	size_t bytes = 0;
+	assert_int_equal(rv_table_names(t, &bytes), 1);
+	assert_int_equal(bytes, strlen("shared.example") + 1);
+	rv_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +526,18 @@ int main(void)
 		cmocka_unit_test(test_eviction_lru),
 		cmocka_unit_test(test_candidate_cap),
 		cmocka_unit_test(test_many_addresses_grow),
+		cmocka_unit_test(test_example_cdn_shared_address),
+		cmocka_unit_test(test_example_repurposed_address),
+		cmocka_unit_test(test_example_one_off_name),
+		cmocka_unit_test(test_depth_bonus),
+		cmocka_unit_test(test_deterministic_ties),
+		cmocka_unit_test(test_eviction_queues_removal),
+		cmocka_unit_test(test_removal_cancelled_by_return),
+		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_txt_refresh),
+		cmocka_unit_test(test_foreach_restore),
+		cmocka_unit_test(test_reconcile),
+		cmocka_unit_test(test_interning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
