@@ -1,0 +1,677 @@
+# shellcheck shell=bash
+# Globals (LAB_*) are this library's interface to its callers:
+# shellcheck disable=SC2034
+# scripts/lab.sh — a private BIND + rearview-agent lab on loopback.
+#
+# Sourced by scripts/demo.sh and tests/integration/*.sh (never executed). Safe
+# under `set -euo pipefail`: every function returns 0 or fails loudly.
+#
+#   lab_init                 temp dir, own 127.X.Y.0 block, port, TSIG keys
+#   lab_start_upstream       authoritative named on 127.X.Y.3 (test zones)
+#   lab_start_bind           the resolver under test, from the SHIPPED
+#                            bind-conf fragments (scripts/render-bind-conf.sh):
+#                            client view 127.X.Y.1, xray view 127.X.Y.2
+#   lab_stop_bind            stop the resolver (for restart tests)
+#   lab_write_agent_conf [KEY VALUE]...   $LAB/agent.conf, with overrides
+#   lab_start_agent / lab_stop_agent [SIG]  (exit status in LAB_AGENT_STATUS)
+#   lab_lookup NAME [TYPE]   dig through the client view, addresses on stdout
+#   lab_xray_ptr ADDR        dig -x through the xray view, answer on stdout
+#   lab_wait_ptr ADDR NAME TIMEOUT_S   poll until the xray view answers NAME
+#   lab_axfr [dig options]   AXFR of the RPZ from the xray view
+#   lab_rndc ARGS...         rndc against the resolver
+#   lab_stop [STATUS]        stop everything by PID, remove the addresses,
+#                            print the logs if STATUS != 0
+#   lab_stop_dir DIR         same, for a lab left running (demo --keep)
+#
+# Isolation: each lab claims a random 127.X.Y.0 block by adding 127.X.Y.1 to
+# lo (`ip addr add` fails if the address exists, which makes the claim
+# atomic between concurrent runs); everything listens only on that block, so
+# two labs never collide. Needs root (ip addr add; named reads root-only files).
+
+LAB_SRCDIR=${LAB_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+LAB_RPZ=${LAB_RPZ:-rpz.rearview}
+LAB_KEY_NAME=rearview-key
+
+lab_log() { printf 'lab: %s\n' "$*" >&2; }
+lab_die() { printf 'lab: error: %s\n' "$*" >&2; return 1; }
+
+# Milliseconds since the epoch (timing of lookup -> PTR).
+lab_now_ms() { local t; t=$(date +%s%N); printf '%s\n' "$((t / 1000000))"; }
+
+# Tools the lab cannot work without; callers turn a failure into "skip" (77).
+lab_missing_tools() {
+    local t missing=()
+    for t in named named-checkconf dig rndc tsig-keygen ip ss; do
+        command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+    done
+    printf '%s\n' "${missing[@]}"
+}
+
+# True if PID is a live (not zombie) process.
+lab__alive() {
+    local pid=$1 state
+    [[ -n $pid && -r /proc/$pid/stat ]] || return 1
+    # Field 3 of /proc/PID/stat, read after the ")" that ends the command name.
+    state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
+    state=${state%% *}
+    [[ -n $state && $state != Z && $state != X ]]
+}
+
+# True if nothing (any address) listens on TCP or UDP port $1.
+lab__port_free() {
+    [[ -z $(ss -Hlntu "sport = :$1" 2>/dev/null) ]]
+}
+
+lab__random_port() {
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        p=$((20000 + RANDOM % 40000))
+        if lab__port_free "$p" && lab__port_free "$((p + 1))"; then
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+    lab_die "no free port found"
+}
+
+lab_init() {
+    local m x y i
+    m=$(lab_missing_tools)
+    [[ -z $m ]] || lab_die "missing tools: $m"
+    ((EUID == 0)) || lab_die "the lab needs root (ip addr add, named)"
+
+    LAB_T0=$(lab_now_ms)
+    # Short path on purpose: the dnstap socket path must fit in sun_path.
+    LAB=$(mktemp -d /tmp/rvlab.XXXXXX)
+    mkdir -p "$LAB/pids"
+    # lab.env first: with it, lab_stop_dir can clean up even a half-made lab.
+    printf 'LAB=%q\n' "$LAB" >"$LAB/lab.env"
+    LAB_ADDRS=()
+    # Claim a block: adding 127.X.Y.1 fails if another lab (or anything else)
+    # already has it.
+    for ((i = 0; i < 100; i++)); do
+        x=$((RANDOM % 254 + 1))
+        y=$((RANDOM % 254 + 1))
+        if ip -4 addr show dev lo | grep -Eq "inet 127\.$x\.$y\."; then
+            continue
+        fi
+        if ip addr add "127.$x.$y.1/32" dev lo 2>/dev/null; then
+            LAB_ADDRS+=("127.$x.$y.1")
+            # Recorded at once so that lab_stop removes it whatever fails next.
+            printf '%s\n' "127.$x.$y.1" >>"$LAB/addrs"
+            break
+        fi
+    done
+    ((${#LAB_ADDRS[@]} == 1)) || lab_die "could not claim a 127.X.Y.0 block on lo"
+    LAB_NET=127.$x.$y
+    LAB_CLIENT=$LAB_NET.1   # client view (the resolver clients use)
+    LAB_XRAY=$LAB_NET.2     # xray view (dig -x here); also receives the UPDATEs
+    LAB_UPSTREAM=$LAB_NET.3 # authoritative "internet" for the test zones
+    local a
+    for a in "$LAB_XRAY" "$LAB_UPSTREAM"; do
+        ip addr add "$a/32" dev lo || lab_die "ip addr add $a failed"
+        LAB_ADDRS+=("$a")
+        printf '%s\n' "$a" >>"$LAB/addrs"
+    done
+
+    # The addresses are ours alone, so only wildcard listeners could clash;
+    # check anyway. P = DNS on all three addresses, P+1 = rndc on LAB_CLIENT
+    # (not 127.0.0.1: a port there could collide with another lab).
+    LAB_PORT=$(lab__random_port)
+    LAB_RNDC_PORT=$((LAB_PORT + 1))
+
+    tsig-keygen -a hmac-sha256 "$LAB_KEY_NAME" >"$LAB/rearview.key"
+    tsig-keygen -a hmac-sha256 lab-rndc >"$LAB/rndc.key"
+    chmod 0640 "$LAB/rearview.key" "$LAB/rndc.key"
+    {
+        cat "$LAB/rndc.key"
+        printf 'options { default-key "lab-rndc"; default-server %s; default-port %s; };\n' \
+            "$LAB_CLIENT" "$LAB_RNDC_PORT"
+    } >"$LAB/rndc.conf"
+
+    LAB_SOCK=$LAB/dnstap.sock
+    LAB_AGENT_CONF=$LAB/agent.conf
+    LAB_AGENT_LOG=$LAB/agent.log
+    LAB_AGENT=${RV_AGENT:-$LAB_SRCDIR/build/agent/rearview-agent}
+    LAB_AGENT_STATUS=
+    LAB_NEXT_GEN=1
+    export LAB LAB_CLIENT LAB_XRAY LAB_UPSTREAM LAB_PORT LAB_RNDC_PORT LAB_SOCK LAB_RPZ
+    lab__save_env
+    lab_log "lab $LAB: client $LAB_CLIENT xray $LAB_XRAY upstream $LAB_UPSTREAM port $LAB_PORT"
+}
+
+# lab.env lets another shell (demo.sh --stop, a human) find and stop the lab.
+lab__save_env() {
+    {
+        printf 'LAB=%q\n' "$LAB"
+        printf 'LAB_CLIENT=%q\nLAB_XRAY=%q\nLAB_UPSTREAM=%q\n' "$LAB_CLIENT" "$LAB_XRAY" "$LAB_UPSTREAM"
+        printf 'LAB_PORT=%q\nLAB_RNDC_PORT=%q\nLAB_RPZ=%q\n' "$LAB_PORT" "$LAB_RNDC_PORT" "$LAB_RPZ"
+        printf 'LAB_SOCK=%q\nLAB_AGENT_CONF=%q\nLAB_AGENT_LOG=%q\n' "$LAB_SOCK" "$LAB_AGENT_CONF" "$LAB_AGENT_LOG"
+    } >"$LAB/lab.env"
+}
+
+# ---------------------------------------------------------------- upstream
+
+# Test data. Every address maps to exactly one question name unless noted,
+# so the expected PTR is unambiguous. Depth = CNAMEs between the question and
+# the address records; chains cross zones on purpose.
+lab__write_upstream() {
+    local d=$LAB/upstream
+    mkdir -p "$d"
+    local soa='@ IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 30
+@ IN NS ns.example.test.'
+    cat >"$d/example.test.db" <<EOF
+\$TTL 300
+$soa
+ns          A     $LAB_UPSTREAM
+; depth 0, A and AAAA
+www         A     192.0.2.10
+www         AAAA  2001:db8::10
+; depth 0, AAAA only
+v6only      AAAA  2001:db8::60
+; depth 1: two A and one AAAA behind one CNAME
+shop        CNAME shop.cdn.test.
+; depth 2
+img         CNAME img.cdn.test.
+; depth 3
+video       CNAME video.cdn.test.
+; two names, one address: the PTR is one of them (scoring decides)
+news        A     192.0.2.50
+blog        A     192.0.2.50
+; chain into nothing: NXDOMAIN with a CNAME, nothing to learn
+dangling    CNAME gone.cdn.test.
+; fresh names for tests that need addresses never seen before:
+; gN (depth 0, A), cN (depth 1, A via cdn.test), hN (depth 0, AAAA)
+\$GENERATE 1-250 g\$ A 198.51.100.\$
+\$GENERATE 1-250 c\$ CNAME c\$.cdn.test.
+\$GENERATE 1-250 h\$ AAAA 2001:db8:6::\$
+EOF
+    cat >"$d/cdn.test.db" <<EOF
+\$TTL 300
+$soa
+shop        A     192.0.2.21
+shop        A     192.0.2.22
+shop        AAAA  2001:db8::21
+img         CNAME edge-img.edge.test.
+video       CNAME v.edge.test.
+\$GENERATE 1-250 c\$ A 203.0.113.\$
+EOF
+    cat >"$d/edge.test.db" <<EOF
+\$TTL 300
+$soa
+edge-img    A     192.0.2.31
+edge-img    AAAA  2001:db8::31
+v           CNAME node7.pop.edge.test.
+node7.pop   A     192.0.2.41
+node7.pop   AAAA  2001:db8::41
+EOF
+    # A real reverse zone: a PTR question through the client view gets an
+    # answer, and must still teach the agent nothing.
+    cat >"$d/rev.db" <<EOF
+\$TTL 300
+$soa
+99          PTR   real-ptr.example.test.
+EOF
+    cat >"$d/named.conf" <<EOF
+// Lab upstream: plays "the internet" for the test zones. Authoritative only.
+options {
+    directory "$d";
+    pid-file "$d/named.pid";
+    session-keyfile none;
+    listen-on port $LAB_PORT { $LAB_UPSTREAM; };
+    listen-on-v6 { none; };
+    recursion no;
+    dnssec-validation no;
+    notify no;
+};
+// No control channel: without this, named would try 127.0.0.1#953, which a
+// concurrent lab (or the system named) may own. Stopped by PID instead.
+controls { };
+logging {
+    channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
+    category default { main; };
+    category lame-servers { null; };
+};
+zone "example.test" { type primary; file "$d/example.test.db"; };
+zone "cdn.test" { type primary; file "$d/cdn.test.db"; };
+zone "edge.test" { type primary; file "$d/edge.test.db"; };
+zone "2.0.192.in-addr.arpa" { type primary; file "$d/rev.db"; };
+EOF
+}
+
+# Expected data for demo/tests: "question type address depth" lines.
+lab_expectations() {
+    cat <<'EOF'
+www.example.test A 192.0.2.10 0
+www.example.test AAAA 2001:db8::10 0
+v6only.example.test AAAA 2001:db8::60 0
+shop.example.test A 192.0.2.21 1
+shop.example.test A 192.0.2.22 1
+shop.example.test AAAA 2001:db8::21 1
+img.example.test A 192.0.2.31 2
+img.example.test AAAA 2001:db8::31 2
+video.example.test A 192.0.2.41 3
+video.example.test AAAA 2001:db8::41 3
+EOF
+}
+
+# Start named -f in the background; PID is recorded by us, not by named's
+# pid-file, so there is no daemonize race. $1 = role (upstream|resolver).
+lab__start_named() {
+    local role=$1 conf=$LAB/$1/named.conf pid
+    named-checkconf "$conf" >&2 || lab_die "named-checkconf $conf failed"
+    # -4: the lab is IPv4 loopback only (IPv6 may be absent in containers).
+    # -f: stay in the foreground so $! is named itself. Running as root
+    # (no -u) keeps the lab files in a root-only temp dir readable.
+    named -4 -f -c "$conf" >"$LAB/$role/named.stderr" 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$LAB/pids/$role"
+}
+
+# Poll until CHECK (a command) succeeds, the process dies, or TIMEOUT_S.
+lab__wait_for() { # role pid timeout_s command...
+    local role=$1 pid=$2 timeout=$3
+    shift 3
+    local deadline=$(($(lab_now_ms) + timeout * 1000))
+    while (($(lab_now_ms) < deadline)); do
+        if ! lab__alive "$pid"; then
+            lab_log "$role (pid $pid) died during startup"
+            lab__tail "$LAB/$role/named.stderr" "$LAB/$role/named.log"
+            return 1
+        fi
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    lab_log "$role not ready after ${timeout}s"
+    return 1
+}
+
+lab__dig_ok() { # server zone: the server answers SOA for zone
+    local out
+    out=$(dig @"$1" -p "$LAB_PORT" +time=1 +tries=1 +short SOA "$2") || return 1
+    [[ -n $out ]]
+}
+
+lab_start_upstream() {
+    lab__write_upstream
+    lab__start_named upstream
+    lab__wait_for upstream "$(<"$LAB/pids/upstream")" 30 lab__dig_ok "$LAB_UPSTREAM" example.test
+    lab_log "upstream named ready (pid $(<"$LAB/pids/upstream"))"
+}
+
+# ---------------------------------------------------------------- resolver
+
+lab__write_resolver() {
+    local d=$LAB/resolver
+    mkdir -p "$d/zones"
+    # The fragments a real deployment ships, rendered by the same script,
+    # with lab paths. Everything else keeps its shipped default (views,
+    # ACLs, RPZ settings, key name).
+    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$LAB/bind-conf" --no-check \
+        RPZ_ZONE="$LAB_RPZ" \
+        KEY_FILE="$LAB/rearview.key" \
+        DNSTAP_SOCKET="$LAB_SOCK" \
+        ZONE_DIR="$d/zones" \
+        ZONE_OWNER= \
+        XRAY_ADDR="$LAB_XRAY" >"$d/render.log" \
+        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed"; }
+    cat >"$d/named.conf" <<EOF
+// Lab resolver: the shipped fragments in the documented include order, plus
+// what a site's own named.conf provides (paths, listen-on, controls).
+include "$LAB/bind-conf/key.conf";
+include "$LAB/rndc.key";
+
+options {
+    directory "$d";
+    pid-file "$d/named.pid";
+    // Default is /run/named/session.key: shared with other named instances.
+    session-keyfile "$d/session.key";
+    listen-on port $LAB_PORT { $LAB_CLIENT; $LAB_XRAY; };
+    listen-on-v6 { none; };
+    // The lab has no internet: every view forwards to the lab upstream,
+    // and there is no root trust anchor to validate against (validation
+    // would also try to reach the real root), so validation is off. A real
+    // deployment keeps its own recursion and validation settings.
+    forwarders port $LAB_PORT { $LAB_UPSTREAM; };
+    forward only;
+    dnssec-validation no;
+    include "$LAB/bind-conf/options.conf";
+};
+
+controls {
+    inet $LAB_CLIENT port $LAB_RNDC_PORT allow { 127.0.0.0/8; } keys { "lab-rndc"; };
+};
+
+logging {
+    channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
+    category default { main; };
+    category lame-servers { null; };
+};
+
+include "$LAB/bind-conf/view-xray.conf";
+include "$LAB/bind-conf/view-client.conf";
+EOF
+}
+
+lab__bind_ready() {
+    lab_rndc status >/dev/null 2>&1 \
+        && lab__dig_ok "$LAB_XRAY" "$LAB_RPZ" \
+        && lab__dig_ok "$LAB_CLIENT" example.test
+}
+
+lab_start_bind() {
+    lab__write_resolver
+    lab__start_named resolver
+    lab__wait_for resolver "$(<"$LAB/pids/resolver")" 30 lab__bind_ready
+    lab_log "resolver named ready (pid $(<"$LAB/pids/resolver"))"
+    # A (re)started named drops frames until its dnstap connection is up.
+    if [[ -f $LAB/pids/agent ]] && lab__alive "$(<"$LAB/pids/agent")"; then
+        lab__wait_dnstap 5000
+    fi
+}
+
+# Stop a process we started: SIGTERM, wait up to $3 s, then SIGKILL.
+# Sets LAB_LAST_STATUS to its exit status when it is our child.
+lab__stop_pid() { # name pid [timeout_s]
+    local name=$1 pid=$2 timeout=${3:-20} deadline
+    LAB_LAST_STATUS=
+    [[ -n $pid ]] || return 0
+    if lab__alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        deadline=$(($(lab_now_ms) + timeout * 1000))
+        while lab__alive "$pid" && (($(lab_now_ms) < deadline)); do
+            sleep 0.05
+        done
+        if lab__alive "$pid"; then
+            lab_log "$name (pid $pid) ignored SIGTERM for ${timeout}s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    # Reap it if it is our child (no-op otherwise).
+    if wait "$pid" 2>/dev/null; then LAB_LAST_STATUS=0; else LAB_LAST_STATUS=$?; fi
+    return 0
+}
+
+lab_stop_bind() {
+    local pid
+    pid=$(cat "$LAB/pids/resolver" 2>/dev/null || true)
+    lab__stop_pid resolver "$pid" 20
+    rm -f "$LAB/pids/resolver"
+    lab_log "resolver named stopped"
+}
+
+lab_rndc() {
+    rndc -c "$LAB/rndc.conf" "$@"
+}
+
+# ---------------------------------------------------------------- agent
+
+# Writes $LAB_AGENT_CONF: lab defaults, each overridable by KEY VALUE pairs
+# (a VALUE of "-" removes the key, leaving the agent's built-in default).
+# shellcheck disable=SC2120 # arguments are optional
+lab_write_agent_conf() {
+    local -A kv=(
+        [dnstap-socket]=$LAB_SOCK
+        [socket-mode]=0660
+        [socket-group]=root
+        [rpz-zone]=$LAB_RPZ
+        [server]=$LAB_XRAY
+        [port]=$LAB_PORT
+        [key-file]=$LAB/rearview.key
+        [key-name]=$LAB_KEY_NAME
+        [flush-interval]=200ms
+        [log-level]=info
+    )
+    local order=(dnstap-socket socket-mode socket-group rpz-zone server port key-file key-name
+        flush-interval log-level)
+    local k
+    while (($# >= 2)); do
+        [[ -v "kv[$1]" ]] || order+=("$1")
+        kv[$1]=$2
+        shift 2
+    done
+    (($# == 0)) || lab_die "lab_write_agent_conf: odd number of arguments"
+    {
+        echo "# rearview-agent config written by scripts/lab.sh for $LAB"
+        echo "# server = the xray view's address: its match-destinations routes the"
+        echo "# UPDATEs to the view that holds the RPZ."
+        for k in "${order[@]}"; do
+            [[ ${kv[$k]} == - ]] && continue
+            printf '%s %s\n' "$k" "${kv[$k]}"
+        done
+    } >"$LAB_AGENT_CONF"
+}
+
+# Unix-socket identity: changes when the agent re-creates the socket.
+lab__sock_id() { stat -c '%i %z' "$LAB_SOCK" 2>/dev/null || true; }
+
+# True once named has an established connection on the dnstap socket.
+lab__dnstap_connected() {
+    ss -Hx state established 2>/dev/null | grep -qF "$LAB_SOCK"
+}
+
+lab_start_agent() {
+    local before pid deadline
+    [[ -x $LAB_AGENT ]] || lab_die "agent binary not found: $LAB_AGENT (set RV_AGENT)"
+    # shellcheck disable=SC2119 # defaults wanted
+    [[ -f $LAB_AGENT_CONF ]] || lab_write_agent_conf
+    before=$(lab__sock_id)
+    "$LAB_AGENT" -c "$LAB_AGENT_CONF" >>"$LAB_AGENT_LOG" 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$LAB/pids/agent"
+    LAB_AGENT_PID=$pid
+    # Ready = the socket exists and is not the stale one a killed agent left.
+    deadline=$(($(lab_now_ms) + 10000))
+    while :; do
+        if ! lab__alive "$pid"; then
+            lab_log "agent (pid $pid) exited during startup"
+            lab__tail "$LAB_AGENT_LOG"
+            return 1
+        fi
+        local now_id
+        now_id=$(lab__sock_id)
+        [[ -S $LAB_SOCK && $now_id != "$before" ]] && break
+        (($(lab_now_ms) < deadline)) || { lab_log "agent socket $LAB_SOCK not created in 10 s"; return 1; }
+        sleep 0.02
+    done
+    # Make named connect now rather than at its next reopen tick.
+    if [[ -f $LAB/pids/resolver ]]; then
+        lab_rndc dnstap -reopen >/dev/null 2>&1 || lab_log "rndc dnstap -reopen failed"
+        lab__wait_dnstap 5000
+    fi
+    lab_log "agent running (pid $pid)"
+}
+
+# Wait (up to $1 ms) until named's dnstap connection to the agent is up:
+# named silently drops the frames of lookups made before that.
+lab__wait_dnstap() {
+    local deadline=$(($(lab_now_ms) + $1))
+    until lab__dnstap_connected; do
+        if (($(lab_now_ms) >= deadline)); then
+            lab_log "named is not connected to $LAB_SOCK after $1 ms"
+            return 0
+        fi
+        sleep 0.02
+    done
+}
+
+# lab_stop_agent [SIGNAL] — default TERM; LAB_AGENT_STATUS = exit status.
+lab_stop_agent() {
+    local sig=${1:-TERM} pid
+    pid=$(cat "$LAB/pids/agent" 2>/dev/null || true)
+    LAB_AGENT_STATUS=
+    [[ -n $pid ]] || return 0
+    if [[ $sig == TERM ]]; then
+        lab__stop_pid agent "$pid" 15
+    else
+        kill -"$sig" "$pid" 2>/dev/null || true
+        local deadline=$(($(lab_now_ms) + 15000))
+        while lab__alive "$pid" && (($(lab_now_ms) < deadline)); do sleep 0.02; done
+        lab__stop_pid agent "$pid" 5
+    fi
+    LAB_AGENT_STATUS=$LAB_LAST_STATUS
+    rm -f "$LAB/pids/agent"
+}
+
+# ---------------------------------------------------------------- queries
+
+# Addresses of NAME through the client view (one per line, CNAMEs dropped).
+lab_lookup() { # NAME [TYPE]
+    dig @"$LAB_CLIENT" -p "$LAB_PORT" +time=2 +tries=2 +short "$1" "${2:-A}" \
+        | grep -E '^[0-9a-fA-F.:]+$' || true
+}
+
+# Full rcode of a lookup through the client view.
+lab_lookup_rcode() { # NAME [TYPE]
+    dig @"$LAB_CLIENT" -p "$LAB_PORT" +time=2 +tries=2 "$1" "${2:-A}" \
+        | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'
+}
+
+# PTR answer of the xray view ("" on NXDOMAIN).
+lab_xray_ptr() { # ADDR
+    dig @"$LAB_XRAY" -p "$LAB_PORT" +time=1 +tries=1 +short -x "$1" 2>/dev/null || true
+}
+
+# Reverse name of an address (lower case, no trailing dot).
+lab_revname() { # ADDR
+    local r
+    r=$(arpaname "$1") || return 1
+    printf '%s\n' "${r,,}"
+}
+
+# Next never-used gN / cN / hN index of the upstream's generated names.
+lab_fresh() {
+    LAB_FRESH=$LAB_NEXT_GEN
+    LAB_NEXT_GEN=$((LAB_NEXT_GEN + 1))
+}
+
+# Poll until the xray view answers exactly NAME (trailing dot optional).
+# LAB_WAIT_MS = time waited; returns 1 on timeout.
+lab_wait_ptr() { # ADDR NAME TIMEOUT_S
+    local addr=$1 want=${2%.}. timeout=${3:-20} start got=
+    start=$(lab_now_ms)
+    local deadline=$((start + timeout * 1000))
+    while :; do
+        got=$(lab_xray_ptr "$addr")
+        if [[ $got == "$want" ]]; then
+            LAB_WAIT_MS=$(($(lab_now_ms) - start))
+            return 0
+        fi
+        if (($(lab_now_ms) >= deadline)); then
+            LAB_WAIT_MS=$(($(lab_now_ms) - start))
+            lab_log "timeout after ${timeout}s: dig -x $addr gave '${got//$'\n'/ }', want '$want'"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# AXFR of the RPZ from the xray view; signed with the key unless told
+# otherwise (pass --nokey). Extra arguments go to dig.
+lab_axfr() {
+    local auth=(-k "$LAB/rearview.key")
+    if [[ ${1:-} == --nokey ]]; then
+        auth=()
+        shift
+    fi
+    dig @"$LAB_XRAY" -p "$LAB_PORT" +time=3 +tries=1 "${auth[@]}" "$@" AXFR "$LAB_RPZ"
+}
+
+# ---------------------------------------------------------------- test output
+
+# One line per check, "ok - ..." / "not ok - ...", and a summary; used by
+# tests/integration/*.sh.
+LAB_PASSED=0
+LAB_FAILED=0
+# "# [  12.3 s] what": section markers with the time since lab_init.
+lab_phase() {
+    local ms=$(($(lab_now_ms) - ${LAB_T0:-$(lab_now_ms)}))
+    printf '# [%4d.%d s] %s\n' "$((ms / 1000))" "$((ms % 1000 / 100))" "$*"
+}
+lab_ok() { LAB_PASSED=$((LAB_PASSED + 1)); printf 'ok - %s\n' "$*"; }
+lab_not_ok() { LAB_FAILED=$((LAB_FAILED + 1)); printf 'not ok - %s\n' "$*"; }
+# lab_check DESCRIPTION COMMAND... : ok if COMMAND succeeds.
+lab_check() {
+    local desc=$1
+    shift
+    if "$@"; then lab_ok "$desc"; else lab_not_ok "$desc"; fi
+}
+# True if no agent output in the lab holds a sanitizer report (ASan/UBSan
+# builds run the same suites; a report there is a bug even if the agent lived).
+lab_no_sanitizer_reports() {
+    local hits
+    hits=$(grep -lE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' \
+        "$LAB"/*.log 2>/dev/null || true)
+    [[ -z $hits ]] || { echo "# sanitizer reports in: $hits"; return 1; }
+}
+# Prints "N passed, M failed"; returns 0 only if nothing failed.
+lab_summary() {
+    printf '%d passed, %d failed\n' "$LAB_PASSED" "$LAB_FAILED"
+    ((LAB_FAILED == 0))
+}
+
+# ---------------------------------------------------------------- teardown
+
+lab__tail() {
+    local f
+    for f in "$@"; do
+        [[ -s $f ]] || continue
+        printf -- '----- %s (last 40 lines)\n' "$f" >&2
+        tail -n 40 "$f" >&2
+    done
+}
+
+lab_print_logs() {
+    lab__tail "$LAB_AGENT_LOG" "$LAB/resolver/named.stderr" "$LAB/resolver/named.log" \
+        "$LAB/upstream/named.stderr" "$LAB/upstream/named.log"
+}
+
+# Stop whatever the lab in DIR runs: PIDs are only signalled if their
+# command line still mentions DIR (guards against PID reuse).
+lab__stop_all() { # DIR
+    local dir=$1 role pid a
+    for role in agent resolver upstream; do
+        pid=$(cat "$dir/pids/$role" 2>/dev/null || true)
+        [[ -n $pid ]] || continue
+        if lab__alive "$pid" && ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; then
+            lab_log "pid $pid is no longer our $role; not touching it"
+        else
+            lab__stop_pid "$role" "$pid" 20
+        fi
+        rm -f "$dir/pids/$role"
+    done
+    if [[ -f $dir/addrs ]]; then
+        while read -r a; do
+            if [[ -n $a ]]; then ip addr del "$a/32" dev lo 2>/dev/null || true; fi
+        done <"$dir/addrs"
+        rm -f "$dir/addrs"
+    fi
+}
+
+# lab_stop [STATUS]: idempotent; keeps $LAB (and says so) when STATUS != 0
+# or LAB_KEEP_DIR=1.
+lab_stop() {
+    local status=${1:-0}
+    [[ -n ${LAB:-} && -d $LAB ]] || return 0
+    if ((status != 0)); then
+        lab_log "failure (status $status): logs follow"
+        lab_print_logs
+    fi
+    lab__stop_all "$LAB"
+    if ((status != 0)) || [[ ${LAB_KEEP_DIR:-0} == 1 ]]; then
+        lab_log "lab files kept in $LAB"
+    else
+        rm -rf "$LAB"
+    fi
+    LAB=
+}
+
+lab_stop_dir() { # DIR
+    local dir=${1%/}
+    [[ -f $dir/lab.env ]] || lab_die "$dir does not look like a lab (no lab.env)"
+    lab__stop_all "$dir"
+    rm -rf "$dir"
+    lab_log "stopped and removed $dir"
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# render-bind-conf.sh — turn the shipped named.conf fragments (bind-conf/*.conf)
+# and the RPZ template (rpz/rpz.zone.in) into files named can load.
+#
+# Real deployments and the lab (scripts/lab.sh) both use this script, so the
+# lab tests exactly the text that ships. Values are given as VAR=value
+# arguments; every @VAR@ in the fragments must be known, and nothing may be
+# left unreplaced.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/render-bind-conf.sh [--out DIR] [--no-zones] [--no-check] [VAR=value ...]
+
+Renders bind-conf/*.conf into DIR (default /etc/bind/rearview) and installs
+the zone files into ZONE_DIR:
+  ZONE_DIR/<RPZ_ZONE>.db   from rpz/rpz.zone.in, only if missing (a live RPZ
+                           and its journal are never overwritten)
+  ZONE_DIR/empty.db        the empty in-addr.arpa / ip6.arpa zone (rewritten)
+Then, if named-checkconf exists and KEY_FILE is readable, checks a
+named.conf that includes the fragments in the documented order.
+
+Variables (default):
+  RPZ_ZONE=rpz.rearview                 response-policy zone the agent writes
+  KEY_NAME=rearview-key                 TSIG key name (tsig-keygen NAME)
+  KEY_FILE=/etc/rearview/rearview.key   tsig-keygen output, read by named and agent
+  DNSTAP_SOCKET=/run/rearview/dnstap.sock   the agent's Frame Streams socket
+  ZONE_DIR=/var/lib/bind/rearview       RPZ file + journal; writable by named
+  ZONE_OWNER=bind                       chown ZONE_DIR to this user ("" = don't)
+  XRAY_ADDR=127.0.0.2                   address of the xray view (one address)
+  XRAY_ACL="localhost;"                 who may query the xray view
+  CLIENT_ADDRS="any;"                   destinations served by the client view
+  CLIENT_ACL="localhost; localnets;"    who may query/recurse in the client view
+  MAX_POLICY_TTL=600                    TTL cap of synthesized PTRs (>= record-ttl)
+  CLIENT_VIEW_EXTRA=""                  named.conf text added inside the client
+                                        view, e.g. 'include "/etc/bind/named.conf.default-zones";'
+
+Include order in named.conf (see bind-conf/README.md):
+  include "DIR/key.conf";                         // top level, first
+  options { ...; include "DIR/options.conf"; };   // inside options
+  include "DIR/view-xray.conf";                   // before the client view
+  include "DIR/view-client.conf";
+EOF
+}
+
+die() { printf 'render-bind-conf: %s\n' "$*" >&2; exit 1; }
+
+srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=/etc/bind/rearview
+do_zones=1
+do_check=1
+
+declare -A val=(
+    [RPZ_ZONE]=rpz.rearview
+    [KEY_NAME]=rearview-key
+    [KEY_FILE]=/etc/rearview/rearview.key
+    [DNSTAP_SOCKET]=/run/rearview/dnstap.sock
+    [ZONE_DIR]=/var/lib/bind/rearview
+    [ZONE_OWNER]=bind
+    [XRAY_ADDR]=127.0.0.2
+    [XRAY_ACL]="localhost;"
+    [CLIENT_ADDRS]="any;"
+    [CLIENT_ACL]="localhost; localnets;"
+    [MAX_POLICY_TTL]=600
+    [CLIENT_VIEW_EXTRA]=""
+)
+
+while (($#)); do
+    case $1 in
+        -h|--help) usage; exit 0 ;;
+        --out) (($# >= 2)) || die "--out needs a directory"; out=$2; shift 2 ;;
+        --out=*) out=${1#--out=}; shift ;;
+        --no-zones) do_zones=0; shift ;;
+        --no-check) do_check=0; shift ;;
+        *=*)
+            name=${1%%=*}
+            [[ -v "val[$name]" ]] || die "unknown variable '$name' (see --help)"
+            val[$name]=${1#*=}
+            shift ;;
+        *) die "unexpected argument '$1' (see --help)" ;;
+    esac
+done
+
+# --- validation: catch the mistakes that would otherwise surface as a named
+# startup failure far away from their cause.
+for name in XRAY_ACL CLIENT_ADDRS CLIENT_ACL; do
+    v=${val[$name]}
+    # Address match lists need a trailing ';' per element; accept "a; b".
+    [[ -n ${v//[[:space:]]/} ]] || die "$name must not be empty (use 'none;' or 'any;')"
+    [[ $v =~ \;[[:space:]]*$ ]] || val[$name]="$v;"
+done
+val[RPZ_ZONE]=${val[RPZ_ZONE]%.}
+[[ ${val[RPZ_ZONE]} =~ ^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$ ]] \
+    || die "RPZ_ZONE '${val[RPZ_ZONE]}' is not a domain name"
+[[ ${val[KEY_NAME]} =~ ^[A-Za-z0-9_.-]+$ ]] || die "KEY_NAME '${val[KEY_NAME]}' is not a key name"
+[[ ${val[MAX_POLICY_TTL]} =~ ^[0-9]+$ ]] || die "MAX_POLICY_TTL must be a number of seconds"
+[[ ${val[XRAY_ADDR]} =~ ^[0-9A-Fa-f.:]+$ ]] || die "XRAY_ADDR must be one IP address"
+for name in KEY_FILE DNSTAP_SOCKET ZONE_DIR; do
+    [[ ${val[$name]} == /* ]] || die "$name must be an absolute path"
+    [[ ${val[$name]} != *'"'* ]] || die "$name must not contain '\"'"
+done
+# sun_path is 108 bytes including the NUL.
+((${#val[DNSTAP_SOCKET]} <= 107)) || die "DNSTAP_SOCKET path too long for a unix socket"
+
+render() { # render SRC DST
+    local text name
+    text=$(<"$1")
+    for name in "${!val[@]}"; do
+        text=${text//@"$name"@/"${val[$name]}"}
+    done
+    if [[ $text =~ @[A-Z_]+@ ]]; then
+        die "$1: unknown placeholder ${BASH_REMATCH[0]}"
+    fi
+    printf '%s\n' "$text" >"$2.tmp"
+    mv -f "$2.tmp" "$2"
+}
+
+mkdir -p "$out"
+for f in "$srcdir"/bind-conf/*.conf; do
+    render "$f" "$out/$(basename "$f")"
+done
+echo "render-bind-conf: wrote $out/{key,options,view-xray,view-client}.conf"
+
+if ((do_zones)); then
+    zdir=${val[ZONE_DIR]}
+    mkdir -p "$zdir"
+    rpzfile="$zdir/${val[RPZ_ZONE]}.db"
+    if [[ -e $rpzfile ]]; then
+        echo "render-bind-conf: kept existing $rpzfile"
+    else
+        render "$srcdir/rpz/rpz.zone.in" "$rpzfile"
+        echo "render-bind-conf: wrote $rpzfile"
+    fi
+    render "$srcdir/rpz/rpz.zone.in" "$zdir/empty.db"
+    # named writes the journal (<file>.jnl) next to the zone file.
+    if [[ -n ${val[ZONE_OWNER]} ]] && id -u "${val[ZONE_OWNER]}" >/dev/null 2>&1 && ((EUID == 0)); then
+        chown -R "${val[ZONE_OWNER]}:" "$zdir"
+    fi
+fi
+
+if ((do_check)) && command -v named-checkconf >/dev/null && [[ -r ${val[KEY_FILE]} ]]; then
+    chk=$(mktemp)
+    trap 'rm -f "$chk"' EXIT
+    cat >"$chk" <<EOF
+include "$out/key.conf";
+options { directory "${val[ZONE_DIR]}"; include "$out/options.conf"; };
+include "$out/view-xray.conf";
+include "$out/view-client.conf";
+EOF
+    named-checkconf "$chk" || die "named-checkconf rejected the rendered fragments"
+    echo "render-bind-conf: named-checkconf ok"
+fi
