@@ -102,6 +102,8 @@ static const struct opt options[] = {
 	 "longest retry delay", W(retry_max_ms)},
 	{"dry-run", T_BOOL, NUM(dry_run, 0, 1), "no",
 	 "learn but never send UPDATEs (trials, benchmarks)", W(dry_run)},
+	{"user", T_STR, OFF(user), "\"\"",
+	 "when started as root, switch to this user (and its groups) once the socket is bound", 0},
 	{"log-level", T_LOGLEVEL, OFF(log_level), "notice",
 	 "crit, error, warning, notice, info or debug", W(log_level)},
 	{"stats-interval", T_MS, NUM(stats_interval_ms, 0, 86400000), "5m",

@@ -51,6 +51,7 @@ typedef struct rv_config {
 	unsigned retry_max_ms;
 	bool dry_run;                 /* learn but never write to BIND (benchmarks, trials) */
 	/* process */
+	char *user;                   /* switch to this user after binding the socket ("" = stay) */
 	int log_level;
 	unsigned stats_interval_ms;   /* 0 = no periodic statistics line */
 	unsigned shutdown_timeout_ms; /* how long SIGTERM waits for pending UPDATEs */

@@ -9,6 +9,8 @@
  */
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +275,15 @@ static int load_config(agent *ag, const char *path, bool explicit_path, const ch
 		return rc;
 	if (!ag->cfg.dry_run) {
 		char err[512];
+		struct stat st;
+		/* The key signs every change to the zone: a copy readable by any local
+		 * user lets them rewrite what analysts see. */
+		if (stat(ag->cfg.key_file, &st) == 0 && (st.st_mode & S_IROTH)) {
+			fprintf(stderr, "%s: key file is readable by everyone (mode %04o); "
+				"fix with: chmod o-rwx %s\n", ag->cfg.key_file,
+				(unsigned)(st.st_mode & 07777), ag->cfg.key_file);
+			return -EACCES;
+		}
 		rc = rv_tsig_key_load(ag->cfg.key_file, ag->cfg.key_name, &ag->key, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "%s\n", err);
@@ -294,6 +305,39 @@ static int resolve_group(const char *name, gid_t *gid)
 		return -ENOENT;
 	}
 	*gid = gr->gr_gid;
+	return 0;
+}
+
+/* Runs after the socket is bound (the only step that may need root). */
+static int drop_privileges(const char *user)
+{
+	if (!user || !*user)
+		return 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		rv_crit("agent", "user '%s': no such user", user);
+		return -ENOENT;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return 0;
+		rv_crit("agent", "user '%s': switching users needs root; started as uid %u",
+			user, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (initgroups(user, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		int e = errno;
+		rv_crit("agent", "switching to user '%s' failed: %s", user, strerror(e));
+		return -e;
+	}
+	/* Belt and braces: a process that can get root back has not dropped it. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		rv_crit("agent", "still able to regain root after switching to '%s'", user);
+		return -EPERM;
+	}
+	rv_notice("agent", "running as user %s (uid %u, gid %u)", user, (unsigned)pw->pw_uid,
+		(unsigned)pw->pw_gid);
 	return 0;
 }
 
@@ -373,6 +417,9 @@ static int start(agent *ag)
 	ag->server = rv_fs_server_new(ag->base, &sopts, on_frame, ag, &err);
 	if (!ag->server)
 		return err ? err : -ENOMEM;
+	err = drop_privileges(ag->cfg.user);
+	if (err < 0)
+		return err;
 
 	ag->sig_term = add_signal(ag, SIGTERM);
 	ag->sig_int = add_signal(ag, SIGINT);

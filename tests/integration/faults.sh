@@ -6,7 +6,9 @@
 #   - garbage writers on the dnstap socket are dropped; lookups keep working.
 #   - `rndc dnstap -reopen` returns in < 1 s while the agent runs.
 #   - --check-config on a broken config: exit 1, "file:line:" errors.
-#   - unreadable / missing / malformed key file: non-zero exit, clear message.
+#   - unreadable / missing / malformed / world-readable key file: non-zero exit,
+#     clear message.
+#   - started as root with `user nobody`: runs as nobody after binding, still works.
 # Run by meson (suite "integration") with RV_AGENT and RV_SRCDIR; needs root.
 set -euo pipefail
 
@@ -66,6 +68,7 @@ log_has() { # REGEX TIMEOUT_S
 # ---------------------------------------------------------------- 1. wrong TSIG secret
 lab_phase "wrong TSIG secret"
 tsig-keygen -a hmac-sha256 "$LAB_KEY_NAME" >"$LAB/wrong.key"
+chmod 0640 "$LAB/wrong.key"
 lab_write_agent_conf key-file "$LAB/wrong.key"
 : >"$LAB_AGENT_LOG"
 lab_start_agent
@@ -232,6 +235,28 @@ fi
 bad_key_run "missing key file" "$LAB/does-not-exist.key"
 printf 'this is not a key file\n' >"$LAB/garbage.key"
 bad_key_run "malformed key file" "$LAB/garbage.key"
+# A key any local user can read lets them rewrite what analysts see: refused.
+cp "$LAB/rearview.key" "$LAB/world-readable.key"
+chmod 0644 "$LAB/world-readable.key"
+bad_key_run "world-readable key file" "$LAB/world-readable.key"
+lab_check "world-readable key file: message says how to fix it" \
+    grep -q "chmod o-rwx" "$LAB/badkey.log"
+lab_write_agent_conf
+
+# ---------------------------------------------------------------- 6. privilege drop
+lab_phase "privilege drop"
+# Started as root, the agent binds its socket, then runs as the configured user.
+lab_write_agent_conf user nobody snapshot-file '""'
+lab_start_agent
+agent_uid=$(awk '/^Uid:/ {print $2}' "/proc/$(cat "$LAB/pids/agent")/status")
+lab_check "user nobody: agent runs as uid $(id -u nobody) once the socket is bound (uid=$agent_uid)" \
+    test "$agent_uid" = "$(id -u nobody)"
+lab_check "user nobody: the log says so" log_has "running as user nobody" 5
+fresh_lookup
+lab_check "user nobody: lookup $FRESH_NAME still becomes a PTR" \
+    lab_wait_ptr "$FRESH_ADDR" "$FRESH_NAME" "$PTR_TIMEOUT"
+lab_stop_agent TERM
+lab_check "user nobody: exits 0 on SIGTERM (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
 lab_write_agent_conf
 
 lab_check "no sanitizer reports in the agent's output" lab_no_sanitizer_reports
