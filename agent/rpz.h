@@ -18,8 +18,7 @@
 
 struct event_base;
 
-/* Largest DNS message (RFC 1035 4.2.2 TCP length prefix); ldns aborts above it,
- * so every message is sized before it is built. */
+/* Largest DNS message (RFC 1035 4.2.2 TCP length prefix). */
 #define RV_DNS_MSG_MAX 65535
 
 /* "4.3.2.1.in-addr.arpa.<zone>." into out; -ENOSPC if it does not fit. zone may
@@ -41,8 +40,12 @@ typedef struct rv_rpz_build {
 } rv_rpz_build;
 
 /*
- * Builds one signed UPDATE from changes[0..*n_used): as many as fit in
- * b->max_bytes (checked before building, so never over 64 KiB). Random message ID.
+ * Builds one signed UPDATE from changes[0..*n_used): as many whole changes as
+ * fit in b->max_bytes, counted exactly (the encoder writes the bytes itself;
+ * the TSIG RR's exact size is reserved), so the message never exceeds
+ * max_bytes (nor 64 KiB). Random message ID, RD clear. Names are presentation
+ * form with RFC 1035 5.1 escapes ("\DDD", "\X"); labels over 63 octets and
+ * names over 255 octets are unusable.
  * Returns 0; -EMSGSIZE if not even changes[0] fits; -EINVAL for an unusable name
  * or zone; -ENOMEM. *msg is owned by the caller (rv_rpz_msg_free).
  * Unusable names: if changes[0] has one, -EINVAL with *n_used = 1 (the caller
@@ -74,7 +77,7 @@ typedef struct rv_rpz_writer_opts {
 	uint16_t port;
 	const char *zone;
 	uint32_t ttl;
-	unsigned flush_interval_ms;  /* queued changes wait at most this long... */
+	unsigned flush_interval_ms;  /* queued changes wait this long... */
 	size_t batch_bytes;          /* ...unless a full batch of this many bytes is queued */
 	unsigned timeout_ms;         /* connect + reply timeout per UPDATE */
 	unsigned retry_min_ms;       /* backoff after a failure, doubling up to retry_max_ms */
@@ -92,8 +95,17 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
  * free the writer before the table. */
 void rv_rpz_writer_free(rv_rpz_writer **w);
 
-/* The table has new queued changes: flush within flush_interval_ms, or at once
- * when batch_bytes worth are queued. Never blocks. */
+/*
+ * The table has new queued changes. Never blocks. Pacing, so that BIND never
+ * gets a flood of small transactions (each costs a journal write and, for a
+ * policy zone, a walk of the whole zone, DESIGN 4.2):
+ *  - one UPDATE in flight at a time;
+ *  - while at least batch_bytes worth is queued, full batches go back to back;
+ *  - a partial batch (one that empties the queue) goes flush_interval_ms after
+ *    the kick that found the queue empty, and at most once per
+ *    max(flush_interval_ms, 4 x the smoothed UPDATE round trip): when BIND
+ *    slows down (a bigger zone), partial batches grow instead of multiplying.
+ */
 void rv_rpz_writer_kick(rv_rpz_writer *w);
 /* Flush everything queued now, ignoring the interval (not the backoff). */
 void rv_rpz_writer_flush_now(rv_rpz_writer *w);

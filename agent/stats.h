@@ -37,6 +37,7 @@ struct rv_stats {
 	uint64_t rpz_timeouts;
 	uint64_t rpz_conn_errors;     /* connect refused, reset, closed */
 	uint64_t rpz_records_committed; /* address records BIND acknowledged */
+	uint64_t rpz_rejected;        /* changes dropped for good (name cannot be encoded) */
 };
 
 extern struct rv_stats rv_stats;

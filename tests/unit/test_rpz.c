@@ -52,6 +52,7 @@ struct fake_table {
 	bool queued[FT_MAX];
 	unsigned committed[FT_MAX];
 	unsigned requeued;
+	unsigned rejected;  /* rv_table_rejected() calls */
 };
 
 static struct fake_table *ft;
@@ -85,6 +86,13 @@ void rv_table_committed(rv_table *t, const rv_change *c)
 {
 	(void)t;
 	ft->committed[ft_index(c)]++;
+}
+
+void rv_table_rejected(rv_table *t, const rv_change *c)
+{
+	(void)t;
+	(void)c;
+	ft->rejected++;
 }
 
 void rv_table_requeue(rv_table *t, const rv_change *c)
@@ -440,8 +448,8 @@ static void test_long_and_invalid_names(void **state)
 	assert_int_equal(rv_rpz_msg_build(&tiny, &v4, 1, &used, &m), -EMSGSIZE);
 	assert_int_equal(used, 0);
 	assert_null(m);
-	/* an unusable key (ldns_pkt_tsig_sign leaks when it fails, so the key is
-	 * checked before it is called) */
+	/* an unusable key: no secret, or an algorithm ldns cannot verify replies
+	 * with */
 	rv_tsig_key k = test_key;
 	k.secret[0] = '\0';
 	rv_rpz_build bk = b;
@@ -496,9 +504,12 @@ static void budget_run(size_t max_bytes, size_t name_len)
 			size_t i = done + k;
 			assert_int_equal(rv_rpz_reverse_name(&ch[i].addr, b.zone, owner,
 					sizeof(owner)), 0);
-			char *o = rdf_str(ldns_rr_owner(ldns_rr_list_rr(up, 4 * k + 2)));
-			assert_string_equal(o, owner);
-			free(o);
+			/* all four owners, before and past the 16 KiB pointers reach */
+			for (size_t r = 0; r < 4; r++) {
+				char *o = rdf_str(ldns_rr_owner(ldns_rr_list_rr(up, 4 * k + r)));
+				assert_string_equal(o, owner);
+				free(o);
+			}
 			seen[i]++;
 		}
 		ldns_pkt_free(p);
@@ -521,6 +532,384 @@ static void test_budget(void **state)
 	budget_run(1400, 20);
 	/* an over-large budget is clamped to one DNS message */
 	budget_run(1000000, 240);
+}
+
+
+/* ---- the encoder: names, exact sizes ---- */
+
+/* Builds one change alone; returns the parsed PTR target as text (caller frees)
+ * or NULL when the build fails with -EINVAL. */
+static char *build_target(const char *name)
+{
+	rv_rpz_build b = { .zone = "rpz.example", .ttl = 60, .max_bytes = 65535, .key = &test_key };
+	rv_change c = mk("192.0.2.1", name);
+	rv_rpz_msg *m = NULL;
+	size_t used = 0, len;
+	const uint8_t *wire;
+
+	int r = rv_rpz_msg_build(&b, &c, 1, &used, &m);
+	if (r == -EINVAL) {
+		assert_int_equal(used, 1);
+		assert_null(m);
+		return NULL;
+	}
+	assert_int_equal(r, 0);
+	ldns_pkt *p = parse_wire(m, &wire, &len);
+	assert_true(ldns_pkt_tsig_verify(p, wire, len, test_key.name, test_key.secret, NULL));
+	ldns_rr *ptr = ldns_rr_list_rr(ldns_pkt_authority(p), 2);
+	assert_int_equal(ldns_rr_get_type(ptr), LDNS_RR_TYPE_PTR);
+	/* the target we wrote equals ldns' own reading of the presentation form */
+	char abs[RV_NAME_MAX + 2];
+	snprintf(abs, sizeof(abs), "%s%s", name, name[strlen(name) - 1] == '.' ? "" : ".");
+	ldns_rdf *want = ldns_dname_new_frm_str(abs);
+	assert_non_null(want);
+	assert_int_equal(ldns_rdf_size(want), ldns_rdf_size(ldns_rr_rdf(ptr, 0)));
+	assert_memory_equal(ldns_rdf_data(want), ldns_rdf_data(ldns_rr_rdf(ptr, 0)),
+			ldns_rdf_size(want));
+	ldns_rdf_deep_free(want);
+	char *s = rdf_str(ldns_rr_rdf(ptr, 0));
+	ldns_pkt_free(p);
+	rv_rpz_msg_free(&m);
+	return s;
+}
+
+static void assert_target(const char *name, const char *want)
+{
+	char *s = build_target(name);
+	if (want == NULL) {
+		if (s != NULL)
+			fail_msg("\"%s\" accepted as %s", name, s);
+		return;
+	}
+	if (s == NULL)
+		fail_msg("\"%s\" refused", name);
+	assert_string_equal(s, want);
+	free(s);
+}
+
+static void test_name_escapes(void **state)
+{
+	char name[RV_NAME_MAX], want[RV_NAME_MAX + 8];
+
+	(void)state;
+	/* RFC 1035 5.1 escapes, as ldns_rdf2str writes them into the table */
+	assert_target("a\\.b.example", "a\\.b.example.");
+	assert_target("sp\\032ace.example", "sp\\032ace.example.");
+	assert_target("\\097bc.example", "abc.example.");
+	assert_target("x\\\\y.example", "x\\\\y.example.");
+	assert_target("\\000\\255.example", "\\000\\255.example.");
+	assert_target("q\\\"uote.example", "q\"uote.example.");
+	assert_target("end\\.", "end\\..");          /* an escaped dot is no terminator */
+	assert_target("www.example.com.", "www.example.com.");
+	/* malformed escapes and labels */
+	assert_target("a\\", NULL);
+	assert_target("a\\25", NULL);
+	assert_target("a\\25.b", NULL);
+	assert_target("\\256.example", NULL);
+	assert_target("\\1x2.example", NULL);
+	assert_target(".example", NULL);
+	assert_target("a..example", NULL);
+	assert_target(".", NULL);
+	assert_target("..", NULL);
+	assert_target("a.b..", NULL);
+
+	/* labels: 63 octets fit, 64 do not (RFC 1035 2.3.4), counted after escapes */
+	memset(name, 'a', 63);
+	snprintf(name + 63, sizeof(name) - 63, ".com");
+	snprintf(want, sizeof(want), "%s.", name);
+	assert_target(name, want);
+	memset(name, 'a', 64);
+	snprintf(name + 64, sizeof(name) - 64, ".com");
+	assert_target(name, NULL);
+	memset(name, 'a', 62);
+	snprintf(name + 62, sizeof(name) - 62, "\\046.com");     /* 63 octets */
+	char *s = build_target(name);
+	assert_non_null(s);
+	free(s);
+	memset(name, 'a', 63);
+	snprintf(name + 63, sizeof(name) - 63, "\\046.com");     /* 64 octets */
+	assert_target(name, NULL);
+
+	/* names: 255 octets on the wire fit, 256 do not (RFC 1035 3.1) */
+	long_name(name, 253);                    /* 253 + 2 = 255 */
+	snprintf(want, sizeof(want), "%s.", name);
+	assert_target(name, want);
+	assert_target(want, want);               /* with the trailing dot: same name */
+	long_name(name, 254);
+	assert_target(name, NULL);
+	/* a long text that is short on the wire: 63+63+63+61 octets as \DDD */
+	size_t o = 0;
+	const size_t labs[] = { 63, 63, 63, 61 };
+	for (size_t l = 0; l < 4; l++) {
+		for (size_t k = 0; k < labs[l]; k++)
+			o += (size_t)snprintf(name + o, sizeof(name) - o, "\\%03u", 'a' + (unsigned)l);
+		if (l < 3)
+			name[o++] = '.';
+	}
+	name[o] = '\0';
+	assert_true(o > 1000 && o < RV_NAME_MAX);
+	s = build_target(name);
+	assert_non_null(s);
+	free(s);
+	name[o - 4] = '\0';                      /* 254 octets: still fine */
+	s = build_target(name);
+	assert_non_null(s);
+	free(s);
+	/* one octet more: 256 */
+	name[o - 4] = '\\';
+	snprintf(name + o, sizeof(name) - o, "x");
+	assert_target(name, NULL);
+	/* a name that fills RV_NAME_MAX without its NUL is never read past */
+	rv_change c = mk("192.0.2.1", "x");
+	memset(c.name, 'a', sizeof(c.name));
+	rv_rpz_build b = { .zone = "rpz.example", .ttl = 60, .max_bytes = 65535, .key = NULL };
+	rv_rpz_msg *m = NULL;
+	size_t used = 0;
+	assert_int_equal(rv_rpz_msg_build(&b, &c, 1, &used, &m), -EINVAL);
+	assert_int_equal(used, 1);
+
+	/* the zone may be escaped too; the owner ends in it */
+	b.zone = "r\\.pz.example.";
+	c = mk("192.0.2.1", "x.com");
+	assert_int_equal(rv_rpz_msg_build(&b, &c, 1, &used, &m), 0);
+	const uint8_t *wire;
+	size_t len;
+	ldns_pkt *p = parse_wire(m, &wire, &len);
+	assert_rdf_str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0)), "r\\.pz.example.");
+	assert_rdf_str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_authority(p), 3)),
+			"1.2.0.192.in-addr.arpa.r\\.pz.example.");
+	ldns_pkt_free(p);
+	rv_rpz_msg_free(&m);
+}
+
+/* Wire octets of name text without escapes, with the root label. */
+static size_t plain_wire(const char *name)
+{
+	return strlen(name) + 2;
+}
+
+static size_t txt_len(const rv_change *c)
+{
+	char t[128];
+	assert_int_equal(rv_rpz_format_txt(c, t, sizeof(t)), 0);
+	return strlen(t);
+}
+
+/* Address labels of the owner: "4.3.2.1" or 32 nibbles. */
+static size_t addr_part(const rv_change *c)
+{
+	char owner[RV_NAME_MAX];
+	if (c->addr.family == AF_INET6)
+		return 64;
+	assert_int_equal(rv_rpz_reverse_name(&c->addr, "", owner, sizeof(owner)), 0);
+	/* "4.3.2.1." has as many characters as "4.3.2.1" has wire octets */
+	return strlen(owner) - strlen("in-addr.arpa.");
+}
+
+/* The largest a change can cost anywhere in a message: four full owners
+ * (address labels + suffix pointer), fixed parts, rdata. */
+static size_t change_max(const rv_change *c)
+{
+	return 4 * (addr_part(c) + 2 + 10) + plain_wire(c->name) + 1 + txt_len(c);
+}
+
+static void test_exact_size(void **state)
+{
+	rv_change ch[4] = {
+		mk("1.2.3.4", "www.example.com"),
+		mk("2001:db8::1", "v6.example.net"),
+		mk("10.20.30.40", "a.b.c.example"),
+		mk("2001:db8::2", "x.org"),
+	};
+	rv_rpz_build b = { .zone = "rpz.example", .ttl = 600, .max_bytes = 65535, .key = &test_key };
+	rv_rpz_msg *m = NULL;
+	size_t used = 0, len;
+
+	(void)state;
+	/* header, zone, TSIG: "rearview-key." 14, "hmac-sha256." 13, MAC 32 */
+	size_t zone = 13, tsig = 14 + 10 + 13 + 6 + 2 + 2 + 32 + 2 + 2 + 2;
+	size_t want = 12 + zone + 4 + tsig;
+	for (size_t i = 0; i < 4; i++) {
+		/* the first owner of each family spells out in-addr.arpa / ip6.arpa
+		 * (13 / 9 octets); later ones point at it; every owner ends in a
+		 * pointer; repeats are pointers */
+		size_t arpa = (i < 2) ? (ch[i].addr.family == AF_INET ? 13 : 9) : 0;
+		want += addr_part(&ch[i]) + arpa + 2 + 10;          /* delete PTR */
+		want += 2 + 10;                                     /* delete TXT */
+		want += 2 + 10 + plain_wire(ch[i].name);            /* PTR */
+		want += 2 + 10 + 1 + txt_len(&ch[i]);               /* TXT */
+	}
+	assert_int_equal(rv_rpz_msg_build(&b, ch, 4, &used, &m), 0);
+	assert_int_equal(used, 4);
+	rv_rpz_msg_wire(m, &len);
+	assert_int_equal(len, want);
+	rv_rpz_msg_free(&m);
+
+	/* a budget of exactly that: all four; one byte less: three */
+	b.max_bytes = want;
+	assert_int_equal(rv_rpz_msg_build(&b, ch, 4, &used, &m), 0);
+	assert_int_equal(used, 4);
+	rv_rpz_msg_wire(m, &len);
+	assert_int_equal(len, want);
+	rv_rpz_msg_free(&m);
+	b.max_bytes = want - 1;
+	assert_int_equal(rv_rpz_msg_build(&b, ch, 4, &used, &m), 0);
+	assert_int_equal(used, 3);
+	rv_rpz_msg_free(&m);
+
+	/* unsigned: no TSIG RR, same changes */
+	b.max_bytes = 65535;
+	b.key = NULL;
+	assert_int_equal(rv_rpz_msg_build(&b, ch, 4, &used, &m), 0);
+	rv_rpz_msg_wire(m, &len);
+	assert_int_equal(len, want - tsig);
+	rv_rpz_msg_free(&m);
+
+	/* every algorithm we accept signs so that ldns verifies it; sizes follow
+	 * the MAC length */
+	static const struct { const char *alg; size_t mac; } algs[] = {
+		{ "hmac-sha256.", 32 }, { "hmac-sha512.", 64 }, { "hmac-sha1.", 20 },
+		{ "hmac-md5.sig-alg.reg.int.", 16 },
+	};
+	for (size_t i = 0; i < RV_ARRAY_LEN(algs); i++) {
+		rv_tsig_key k = test_key;
+		snprintf(k.algorithm, sizeof(k.algorithm), "%s", algs[i].alg);
+		/* a key name in upper case is signed in canonical (lower) case */
+		snprintf(k.name, sizeof(k.name), "%s", i == 1 ? "RearView-Key." : "rearview-key.");
+		b.key = &k;
+		assert_int_equal(rv_rpz_msg_build(&b, ch, 4, &used, &m), 0);
+		const uint8_t *wire;
+		ldns_pkt *p = parse_wire(m, &wire, &len);
+		size_t alen = strlen(algs[i].alg) + 1;
+		assert_int_equal(len, want - tsig + 14 + 10 + alen + 6 + 2 + 2 + algs[i].mac + 6);
+		assert_true(ldns_pkt_tsig_verify(p, wire, len, "rearview-key.", k.secret, NULL));
+		assert_false(ldns_pkt_tsig_verify(p, wire, len, "rearview-key.", wrong_key.secret,
+				NULL));
+		ldns_rr *t = ldns_pkt_tsig(p);
+		assert_int_equal(ldns_rr_get_class(t), LDNS_RR_CLASS_ANY);
+		assert_int_equal(ldns_rr_ttl(t), 0);
+		assert_int_equal(ldns_rdf2native_int16(ldns_rr_rdf(t, 4)), rv_rpz_msg_id(m));
+		assert_int_equal(ldns_rdf2native_int16(ldns_rr_rdf(t, 2)), 300);
+		/* time signed: now */
+		const uint8_t *ts = ldns_rdf_data(ldns_rr_rdf(t, 1));
+		int64_t at = 0;
+		for (int j = 0; j < 6; j++)
+			at = at << 8 | ts[j];
+		assert_true(llabs(at - (int64_t)time(NULL)) <= 2);
+		ldns_pkt_free(p);
+		rv_rpz_msg_free(&m);
+	}
+}
+
+/* Random budgets over a mixed stream: every message is within its budget and
+ * the change that did not fit would not have (within one change of max_bytes). */
+static void test_budget_fill(void **state)
+{
+	enum { N = 1500 };
+	rv_change *ch = calloc(N, sizeof(*ch));
+	rv_rpz_build b = { .zone = "rpz.test", .ttl = 60, .key = &test_key };
+
+	(void)state;
+	assert_non_null(ch);
+	srand(7);
+	for (size_t i = 0; i < N; i++) {
+		uint8_t bytes[16];
+		for (size_t k = 0; k < 16; k++)
+			bytes[k] = (uint8_t)rand();
+		char name[64];
+		snprintf(name, sizeof(name), "h%zu.%.*s.example", i, (int)(i % 40) + 1,
+				"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+		ch[i] = mk("::1", name);
+		assert_int_equal(rv_addr_set(&ch[i].addr, bytes, i % 2 ? 16 : 4), 0);
+		ch[i].remove = i % 11 == 0;
+	}
+	for (int round = 0; round < 60; round++) {
+		size_t start = (size_t)rand() % (N / 2);
+		b.max_bytes = round == 0 ? 65535 : 400 + (size_t)rand() % 65200;
+		rv_rpz_msg *m = NULL;
+		size_t used = 0, len;
+		int r = rv_rpz_msg_build(&b, ch + start, N - start, &used, &m);
+		if (r == -EMSGSIZE) {
+			assert_true(b.max_bytes < 1000);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_true(used < N - start);
+		rv_rpz_msg_wire(m, &len);
+		assert_true(len <= b.max_bytes);
+		size_t slack = b.max_bytes - len;
+		if (slack >= change_max(&ch[start + used]))
+			fail_msg("budget %zu: %zu bytes, %zu changes, next would have fit",
+					b.max_bytes, len, used);
+		rv_rpz_msg_free(&m);
+	}
+	free(ch);
+}
+
+/* Throughput of the encoder (printed, not asserted: machines differ). */
+static void bench_family(int family, size_t name_len)
+{
+	enum { N = 800 };
+	rv_change *ch = calloc(N, sizeof(*ch));
+	rv_rpz_build b = { .zone = "rpz.test", .ttl = 60, .max_bytes = 65535, .key = &test_key };
+	struct timespec t0, t;
+	size_t msgs = 0, changes = 0, bytes = 0;
+	double dt = 0;
+
+	assert_non_null(ch);
+	for (size_t i = 0; i < N; i++) {
+		uint8_t a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, (uint8_t)(i * 7) };
+		a[12] = (uint8_t)(i >> 8);
+		a[13] = (uint8_t)(i * 13);
+		a[15] = (uint8_t)i;
+		if (family == AF_INET) {
+			a[0] = 10;
+			a[1] = (uint8_t)(i >> 8);
+			a[2] = (uint8_t)i;
+			a[3] = (uint8_t)(i * 3);
+		}
+		char name[128];
+		long_name(name, name_len);
+		snprintf(name, sizeof(name), "host-%zu.cdn%zu.%s", i, i % 17, "example-provider.com");
+		ch[i] = mk("::1", name);
+		assert_int_equal(rv_addr_set(&ch[i].addr, a, family == AF_INET ? 4 : 16), 0);
+		ch[i].last += (int64_t)i;
+		ch[i].count = i + 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		rv_rpz_msg *m = NULL;
+		size_t used = 0, len;
+		assert_int_equal(rv_rpz_msg_build(&b, ch, N, &used, &m), 0);
+		rv_rpz_msg_wire(m, &len);
+		assert_true(len <= 65535 && used > 0 && used < N);
+		if (msgs == 0) {
+			/* what we measure is a valid, verifiable message */
+			const uint8_t *wire;
+			ldns_pkt *p = parse_wire(m, &wire, &len);
+			assert_int_equal(ldns_pkt_nscount(p), 4 * used);
+			assert_true(ldns_pkt_tsig_verify(p, wire, len, test_key.name,
+					test_key.secret, NULL));
+			ldns_pkt_free(p);
+		}
+		msgs++;
+		changes += used;
+		bytes += len;
+		rv_rpz_msg_free(&m);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		dt = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (dt < 0.3);
+	print_message("build %s: %.0f UPDATEs/s, %zu changes and %zu bytes per UPDATE, "
+			"%.0f changes/s\n", family == AF_INET ? "IPv4" : "IPv6", (double)msgs / dt,
+			changes / msgs, bytes / msgs, (double)changes / dt);
+	free(ch);
+}
+
+static void test_build_throughput(void **state)
+{
+	(void)state;
+	bench_family(AF_INET, 30);
+	bench_family(AF_INET6, 30);
 }
 
 /* ---- replies ---- */
@@ -722,7 +1111,31 @@ struct fake_srv {
 	struct bufferevent *conns[64];
 	unsigned nconns;
 	unsigned accepted;
+	unsigned delay_ms;          /* reply this late (BIND busy with a big zone) */
 };
+
+struct delayed_reply {
+	struct fake_srv *s;
+	struct bufferevent *bev;
+	uint8_t *wire;
+	size_t len;
+};
+
+static void srv_send_delayed(evutil_socket_t fd, short what, void *arg)
+{
+	struct delayed_reply *d = arg;
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < d->s->nconns; i++) {
+		if (d->s->conns[i] == d->bev) {   /* still connected */
+			uint8_t h[2] = { (uint8_t)(d->len >> 8), (uint8_t)d->len };
+			bufferevent_write(d->bev, h, 2);
+			bufferevent_write(d->bev, d->wire, d->len);
+		}
+	}
+	free(d->wire);
+	free(d);
+}
 
 static void srv_read(struct bufferevent *bev, void *arg)
 {
@@ -775,9 +1188,19 @@ static void srv_read(struct bufferevent *bev, void *arg)
 		uint8_t *w = NULL;
 		size_t wl;
 		assert_int_equal(ldns_pkt2wire(&w, p, &wl), LDNS_STATUS_OK);
-		uint8_t h[2] = { (uint8_t)(wl >> 8), (uint8_t)wl };
-		bufferevent_write(bev, h, 2);
-		bufferevent_write(bev, w, wl);
+		if (s->delay_ms > 0) {
+			struct delayed_reply *d = calloc(1, sizeof(*d));
+			assert_non_null(d);
+			*d = (struct delayed_reply){ .s = s, .bev = bev, .wire = w, .len = wl };
+			struct timeval tv = { 0, (suseconds_t)s->delay_ms * 1000 };
+			assert_int_equal(event_base_once(s->base, -1, EV_TIMEOUT, srv_send_delayed,
+					d, &tv), 0);
+			w = NULL;
+		} else {
+			uint8_t h[2] = { (uint8_t)(wl >> 8), (uint8_t)wl };
+			bufferevent_write(bev, h, 2);
+			bufferevent_write(bev, w, wl);
+		}
 		free(w);
 		ldns_pkt_free(p);
 		ldns_pkt_free(req);
@@ -909,6 +1332,20 @@ static void test_writer_ok(void **state)
 	assert_false(rv_rpz_writer_idle(w));
 	assert_true(run_until_idle(base, w, 3000));
 
+	/* A name that cannot be encoded (a 70-octet label) is dropped for good and
+	 * reported to the table; the changes around it are still written. */
+	size_t bad = ft->n;
+	ft_add(3);
+	memset(ft->changes[bad].name, 'x', 70);
+	ft->changes[bad].name[70] = '\0';
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 3000));
+	assert_int_equal(ft->rejected, 1);
+	assert_int_equal(rv_stats.rpz_rejected, 1);
+	assert_int_equal(ft->committed[bad], 0);
+	assert_int_equal(ft->committed[bad + 1], 1);
+	assert_int_equal(ft->committed[bad + 2], 1);
+
 	rv_rpz_writer_free(&w);
 	assert_null(w);
 	srv_close(&s);
@@ -990,6 +1427,91 @@ static void test_writer_server_down(void **state)
 	event_base_free(base);
 }
 
+/* Adds one change every step_ms for total_ms, kicking the writer each time.
+ * Returns the milliseconds it really took (a loaded machine sleeps longer). */
+static unsigned trickle(struct event_base *base, rv_rpz_writer *w, unsigned step_ms,
+		unsigned total_ms)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned t = 0; t < total_ms; t += step_ms) {
+		ft_add(1);
+		rv_rpz_writer_kick(w);
+		for (unsigned k = 0; k < step_ms; k++) {
+			event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+			usleep(1000);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (unsigned)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+}
+
+static void test_writer_pacing(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake_srv s = { .base = base };
+	int err = 0;
+	struct timespec t0, t1;
+
+	(void)state;
+	srv_listen(&s, 0);
+	rv_rpz_writer_opts o = writer_opts(s.port);
+
+	/* a trickle against a fast server: at most one UPDATE per flush interval
+	 * (not one per round trip, which is well under a millisecond here) */
+	o.flush_interval_ms = 40;
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	assert_non_null(w);
+	unsigned ms = trickle(base, w, 2, 400);
+	assert_true(run_until_idle(base, w, 3000));
+	assert_all_committed_once();
+	print_message("trickle, fast server: %u UPDATEs for %zu changes in %u ms\n", s.messages,
+			ft->n, ms);
+	assert_true(s.messages >= 3);
+	assert_true(s.messages <= ms / 40 + 2);
+
+	/* a burst is not held back: full batches back to back and the tail right
+	 * after, although the flush interval is long */
+	rv_rpz_writer_free(&w);
+	o.flush_interval_ms = 5000;
+	w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	assert_non_null(w);
+	unsigned before = s.messages;
+	ft_add(2000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 3000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 3);
+	assert_true(s.messages - before > 5);
+	assert_all_committed_once();
+	rv_rpz_writer_free(&w);
+
+	/* a slow server (50 ms per UPDATE) and a short flush interval: partial
+	 * batches go at most once per 4 round trips */
+	s.delay_ms = 50;
+	o.flush_interval_ms = 5;
+	w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	assert_non_null(w);
+	ft_add(1);
+	rv_rpz_writer_flush_now(w);
+	assert_true(run_until_idle(base, w, 3000));   /* learns the round trip */
+	before = s.messages;
+	ms = trickle(base, w, 2, 800);
+	assert_true(run_until_idle(base, w, 5000));
+	assert_all_committed_once();
+	unsigned n = s.messages - before;
+	print_message("trickle, slow server: %u UPDATEs in %u ms\n", n, ms);
+	assert_true(n >= 2);
+	/* one per 4 x 50 ms, plus the tail; without the round-trip rule it
+	 * would be one per 50 ms */
+	assert_true(n <= ms / 200 + 2);
+	assert_int_equal(rv_stats.rpz_updates_failed, 0);
+	rv_rpz_writer_free(&w);
+	srv_close(&s);
+	event_base_free(base);
+}
+
 static void test_writer_new_errors(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1028,10 +1550,15 @@ int main(void)
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_long_and_invalid_names),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_name_escapes),
+		cmocka_unit_test(test_exact_size),
+		cmocka_unit_test(test_budget_fill),
+		cmocka_unit_test(test_build_throughput),
 		cmocka_unit_test(test_check_reply),
 		cmocka_unit_test_setup_teardown(test_writer_ok, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_failures, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_server_down, ft_setup, ft_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_pacing, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_new_errors, ft_setup, ft_teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
