@@ -8,9 +8,12 @@
  * work happens in a signal handler.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
+#include <libgen.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +29,10 @@
 #include "geo.h"
 #include "guard.h"
 #include "log.h"
+#include "reconcile.h"
 #include "rpz.h"
 #include "rv_config.h"
+#include "snapshot.h"
 #include "stats.h"
 #include "table.h"
 #include "tsig_key.h"
@@ -48,6 +53,10 @@ typedef struct agent {
 	rv_guard *guard;
 	rv_geo *geo;
 	struct event *expire_timer;
+	rv_reconcile *reconcile;
+	bool reconciled_once;         /* the startup reconcile succeeded */
+	struct event *reconcile_timer, *snapshot_timer, *sig_chld;
+	pid_t snap_pid;               /* background snapshot writer, 0 if none */
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer, *shutdown_timer, *drain_timer;
 	bool stopping;
@@ -187,6 +196,7 @@ static void begin_shutdown(agent *ag, const char *why)
 	/* Close the dnstap side first: each open session gets no more reads, and named
 	 * reconnects to the next agent instance on its reopen interval. */
 	rv_fs_server_free(&ag->server);
+	rv_reconcile_free(&ag->reconcile);
 	if (ag->writer)
 		rv_rpz_writer_flush_now(ag->writer);
 	struct timeval tv = {ag->cfg.shutdown_timeout_ms / 1000,
@@ -242,6 +252,181 @@ static void country_of(void *arg, const rv_addr *addr, char cc[3])
 	agent *ag = arg;
 	if (rv_geo_country(ag->geo, addr, cc) == -EBADMSG)
 		rv_stats.geo_errors++;
+}
+
+/* ---- reconcile: the zone against the table (AXFR) ---- */
+
+static void arm_ms(struct event *ev, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(ev, &tv);
+}
+
+/* Retry soon while the startup reconcile has not succeeded: until then, the zone
+ * may hold entries the table lacks (and the snapshot may be stale). */
+#define RECONCILE_RETRY_MS 30000
+
+static void on_reconcile_done(void *arg, int result, const rv_reconcile_stats *st,
+		const char *err)
+{
+	agent *ag = arg;
+	rv_reconcile_free(&ag->reconcile);
+	rv_stats.reconcile_runs++;
+	if (result < 0) {
+		rv_stats.reconcile_failures++;
+		rv_warn("reconcile", "%s; retrying in %u s", err,
+			(ag->reconciled_once ? ag->cfg.reconcile_interval_ms : RECONCILE_RETRY_MS) / 1000);
+		arm_ms(ag->reconcile_timer,
+		       ag->reconciled_once ? ag->cfg.reconcile_interval_ms : RECONCILE_RETRY_MS);
+		return;
+	}
+	uint64_t fixed = st->rewritten + st->adopted + st->removed + st->missing;
+	rv_stats.reconcile_fixed += fixed;
+	rv_log(fixed || !ag->reconciled_once ? RV_LOG_NOTICE : RV_LOG_INFO, "reconcile",
+		"zone %s serial %u: %" PRIu64 " addresses, %" PRIu64 " matched, %" PRIu64
+		" rewritten, %" PRIu64 " adopted, %" PRIu64 " removed, %" PRIu64 " re-sent, %"
+		PRIu64 " foreign records left alone%s%s (%.2f s)",
+		ag->cfg.rpz_zone, st->serial, st->addresses, st->matched, st->rewritten,
+		st->adopted, st->removed, st->missing, st->foreign,
+		st->foreign ? ", e.g. " : "", st->foreign ? st->foreign_example : "", st->seconds);
+	ag->reconciled_once = true;
+	if (fixed && ag->writer)
+		rv_rpz_writer_kick(ag->writer);
+	if (ag->cfg.reconcile_interval_ms > 0)
+		arm_ms(ag->reconcile_timer, ag->cfg.reconcile_interval_ms);
+}
+
+static void start_reconcile(agent *ag)
+{
+	if (ag->reconcile || ag->stopping || !ag->writer)
+		return;
+	/* Drift repair compares against what BIND acknowledged: wait until the
+	 * writer has nothing in flight, so the AXFR is not racing our own UPDATEs. */
+	if (ag->reconciled_once && !rv_rpz_writer_idle(ag->writer)) {
+		arm_ms(ag->reconcile_timer, 5000);
+		return;
+	}
+	rv_reconcile_opts o = {
+		.server = ag->cfg.server,
+		.port = ag->cfg.server_port,
+		.zone = ag->cfg.rpz_zone,
+		.key = &ag->key,
+		.timeout_ms = ag->cfg.update_timeout_ms * 2,
+		/* At start the zone may hold what a lost snapshot forgot: adopt it. Later
+		 * the table is the truth and unknown records are drift: remove them. */
+		.adopt = !ag->reconciled_once,
+	};
+	int err = 0;
+	ag->reconcile = rv_reconcile_start(ag->base, &o, ag->table, on_reconcile_done, ag, &err);
+	if (!ag->reconcile) {
+		rv_err("reconcile", "cannot start the AXFR of %s from %s#%u: %s", ag->cfg.rpz_zone,
+			ag->cfg.server, ag->cfg.server_port, strerror(-err));
+		arm_ms(ag->reconcile_timer, RECONCILE_RETRY_MS);
+	}
+}
+
+static void on_reconcile_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_reconcile(arg);
+}
+
+/* ---- snapshots ---- */
+
+static void on_snapshot_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *ag = arg;
+	if (ag->snap_pid > 0 || ag->stopping)
+		return; /* the previous one is still being written */
+	/* fork(): the child writes from a copy-on-write image of the table while
+	 * the loop keeps ingesting (a 1M-address snapshot takes about a second). */
+	ag->snap_pid = rv_snapshot_save_async(ag->table, ag->cfg.snapshot_file);
+	if (ag->snap_pid < 0) {
+		rv_err("snapshot", "cannot start a background snapshot to %s: %s",
+			ag->cfg.snapshot_file, strerror((int)-ag->snap_pid));
+		ag->snap_pid = 0;
+	}
+}
+
+static void on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	agent *ag = arg;
+	int status;
+	if (ag->snap_pid <= 0 || waitpid(ag->snap_pid, &status, WNOHANG) != ag->snap_pid)
+		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		rv_info("snapshot", "wrote %s (%zu addresses)", ag->cfg.snapshot_file,
+			rv_table_size(ag->table));
+	} else {
+		rv_stats.snapshot_failures++;
+		rv_err("snapshot", "background snapshot to %s failed (status %d); the previous "
+			"one is kept", ag->cfg.snapshot_file, status);
+	}
+	ag->snap_pid = 0;
+}
+
+static void load_snapshot(agent *ag)
+{
+	char err[512];
+	size_t loaded = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = rv_snapshot_load(ag->table, ag->cfg.snapshot_file, &loaded, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (rc == 0)
+		rv_notice("snapshot", "loaded %zu addresses from %s (%.2f s)", loaded,
+			ag->cfg.snapshot_file, secs);
+	else if (rc == -ENOENT)
+		rv_notice("snapshot", "no snapshot at %s (first start)", ag->cfg.snapshot_file);
+	else
+		/* Corrupt or truncated: the AXFR reconcile still restores the best
+		 * names, so carry on with what the zone says. */
+		rv_err("snapshot", "%s; ignored, the zone's contents will be adopted", err);
+}
+
+static void save_snapshot_now(agent *ag)
+{
+	if (ag->snap_pid > 0) {
+		/* Both writers use PATH.tmp: stop the background one first. */
+		kill(ag->snap_pid, SIGKILL);
+		waitpid(ag->snap_pid, NULL, 0);
+		ag->snap_pid = 0;
+	}
+	char err[512];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = rv_snapshot_save(ag->table, ag->cfg.snapshot_file, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (rc == 0) {
+		rv_notice("snapshot", "saved %zu addresses to %s (%.2f s)", rv_table_size(ag->table),
+			ag->cfg.snapshot_file, secs);
+	} else {
+		rv_err("snapshot", "%s", err);
+		ag->exit_code = 1;
+	}
+}
+
+/* The snapshot directory must be writable by the user the agent runs as, or
+ * everything learned would be lost at the next restart: fail at start instead. */
+static int check_snapshot_dir(const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	const char *dir = dirname(copy);
+	int rc = access(dir, W_OK | X_OK) == 0 ? 0 : -errno;
+	if (rc < 0)
+		rv_crit("snapshot", "snapshot-file %s: directory %s is not writable: %s (create it, "
+			"or set snapshot-file \"\" to run without snapshots)", path, dir, strerror(-rc));
+	free(copy);
+	return rc;
 }
 
 /* ---- setup ---- */
@@ -375,6 +560,9 @@ static int start(agent *ag)
 		rv_crit("agent", "%s", errbuf);
 		return err;
 	}
+	if (ag->cfg.snapshot_file[0])
+		load_snapshot(ag);
+
 	if (ag->cfg.geoip_database[0]) {
 		ag->geo = rv_geo_open(ag->cfg.geoip_database, &err, errbuf, sizeof(errbuf));
 		if (!ag->geo) {
@@ -420,6 +608,11 @@ static int start(agent *ag)
 	err = drop_privileges(ag->cfg.user);
 	if (err < 0)
 		return err;
+	if (ag->cfg.snapshot_file[0]) {
+		err = check_snapshot_dir(ag->cfg.snapshot_file);
+		if (err < 0)
+			return err;
+	}
 
 	ag->sig_term = add_signal(ag, SIGTERM);
 	ag->sig_int = add_signal(ag, SIGINT);
@@ -434,6 +627,21 @@ static int start(agent *ag)
 		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 		event_add(ag->expire_timer, &tv);
 	}
+	ag->reconcile_timer = evtimer_new(ag->base, on_reconcile_timer, ag);
+	ag->sig_chld = evsignal_new(ag->base, SIGCHLD, on_sigchld, ag);
+	if (ag->sig_chld)
+		evsignal_add(ag->sig_chld, NULL);
+	if (ag->cfg.snapshot_file[0] && ag->cfg.snapshot_interval_ms > 0) {
+		ag->snapshot_timer = event_new(ag->base, -1, EV_PERSIST, on_snapshot_timer, ag);
+		if (!ag->snapshot_timer)
+			return -ENOMEM;
+		arm_ms(ag->snapshot_timer, ag->cfg.snapshot_interval_ms);
+	}
+	if (!ag->reconcile_timer || !ag->sig_chld)
+		return -ENOMEM;
+	/* Not in dry-run: there is no zone to compare with. */
+	if (ag->writer)
+		start_reconcile(ag);
 	if (!ag->expire_timer || !ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1 ||
 	    !ag->shutdown_timer || !ag->drain_timer)
 		return -ENOMEM;
@@ -450,6 +658,7 @@ static int start(agent *ag)
 
 static void teardown(agent *ag)
 {
+	rv_reconcile_free(&ag->reconcile);
 	rv_fs_server_free(&ag->server);
 	rv_rpz_writer_free(&ag->writer);
 	rv_table_free(&ag->table);
@@ -457,7 +666,8 @@ static void teardown(agent *ag)
 	rv_geo_free(&ag->geo);
 	struct event **evs[] = {&ag->sig_term, &ag->sig_int, &ag->sig_hup, &ag->sig_usr1,
 				&ag->stats_timer, &ag->shutdown_timer, &ag->drain_timer,
-				&ag->expire_timer};
+				&ag->expire_timer, &ag->reconcile_timer, &ag->snapshot_timer,
+				&ag->sig_chld};
 	for (size_t i = 0; i < RV_ARRAY_LEN(evs); i++) {
 		if (*evs[i])
 			event_free(*evs[i]);
@@ -561,6 +771,8 @@ int main(int argc, char **argv)
 		rv_crit("agent", "event loop failed");
 		ag.exit_code = 1;
 	}
+	if (ag.cfg.snapshot_file[0])
+		save_snapshot_now(&ag);
 	rv_stats_log(RV_LOG_NOTICE, "exit");
 	teardown(&ag);
 	return ag.exit_code;

@@ -37,6 +37,10 @@ struct rv_stats {
 	uint64_t rpz_timeouts;
 	uint64_t rpz_conn_errors;     /* connect refused, reset, closed */
 	uint64_t rpz_records_committed; /* address records BIND acknowledged */
+	uint64_t reconcile_runs;
+	uint64_t reconcile_failures;
+	uint64_t reconcile_fixed;     /* records rewritten, adopted, removed or re-sent */
+	uint64_t snapshot_failures;
 	uint64_t rpz_rejected;        /* changes dropped for good (name cannot be encoded) */
 };
 

@@ -423,9 +423,10 @@ lab_write_agent_conf() {
         [key-name]=$LAB_KEY_NAME
         [flush-interval]=200ms
         [log-level]=info
+        [snapshot-file]=$LAB/state.snap
     )
     local order=(dnstap-socket socket-mode socket-group rpz-zone server port key-file key-name
-        flush-interval log-level)
+        flush-interval log-level snapshot-file)
     local k
     while (($# >= 2)); do
         [[ -v "kv[$1]" ]] || order+=("$1")

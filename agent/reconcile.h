@@ -1,0 +1,128 @@
+/*
+ * reconcile.h - compares the table with what the RPZ really holds, from an AXFR
+ * of the zone (RFC 5936) signed with TSIG (RFC 8945), and fixes the difference
+ * through the table (which queues what the RPZ writer must send).
+ *
+ * At startup (adopt = true) after the snapshot load: addresses in the zone the
+ * table does not know are adopted (the zone's PTR becomes their only candidate,
+ * with the statistics of the TXT), so even without a snapshot the best names
+ * survive. Periodically (adopt = false, drift repair): such addresses are queued
+ * for removal, names that differ from the table's best are rewritten, and
+ * addresses the zone lacks are re-sent.
+ *
+ * Records are read per owner name (BIND sends an AXFR in DNSSEC canonical order,
+ * so an owner's RRs are adjacent; an owner seen again later is simply handled
+ * twice, which is harmless):
+ *   - owner "<reverse>.<zone>" with exactly one PTR and one TXT that parses:
+ *     rv_table_reconcile_record(addr, ptr, meta);
+ *   - ... with a PTR but no TXT, an unparsable TXT, or several PTR or TXT
+ *     records: the first PTR with meta = NULL, so a known address gets its
+ *     records rewritten (the writer replaces both RRsets);
+ *   - SOA and NS at the apex: zone infrastructure, ignored;
+ *   - anything else (other types, owners that are not a reverse name, a TXT
+ *     without a PTR, DNSSEC records): "foreign" - counted, reported once per
+ *     reconcile with an example, never deleted, never fatal.
+ */
+#ifndef RV_RECONCILE_H
+#define RV_RECONCILE_H
+
+#include "common.h"
+#include "table.h"
+#include "tsig_key.h"
+
+struct event_base;
+
+/* ---- pure helpers (unit- and fuzz-tested) ---- */
+
+/*
+ * Maps an RR owner name in presentation form (as ldns_rdf2str prints it; with or
+ * without the trailing dot; case-insensitive) under zone (with or without its
+ * trailing dot) to the address it stands for:
+ *   "d.c.b.a.in-addr.arpa.<zone>"            -> IPv4 a.b.c.d (decimal 0..255,
+ *                                              no leading zeros: "01" is a
+ *                                              different owner than the one we
+ *                                              write, so it is not ours)
+ *   "<32 single hex nibbles>.ip6.arpa.<zone>" -> IPv6
+ * Returns 0, or -EINVAL for any other name ("foreign").
+ */
+int rv_rpz_owner_to_addr(const char *owner, const char *zone, rv_addr *out) RV_MUST_CHECK;
+
+/*
+ * Parses TXT metadata: space- or comma-separated key=value pairs in any order,
+ * e.g. ours "first=E last=E count=N depth=N score=S country=CC" or the reference
+ * tool's "depth=..,first=..,last=..,count=..,trend=..,update=..,score=..".
+ * first, last and count are required (non-negative decimal integers, first <=
+ * last); depth is optional (0 when absent); unknown keys (score, country, trend,
+ * update, ...) are skipped; a repeated key takes its last value. Fills
+ * meta->first/last/count/depth; sets name = NULL, freq = 0 (not in the TXT: the
+ * table decides), ttl = 0; count 0 is read as 1.
+ * Returns 0, or -EBADMSG (a required key missing, a value not a number, or
+ * out of range).
+ */
+int rv_rpz_txt_parse(const char *txt, rv_candidate *meta) RV_MUST_CHECK;
+
+/* ---- the AXFR client (libevent) ---- */
+
+typedef struct rv_reconcile_opts {
+	const char *server;       /* IPv4 or IPv6 address of BIND (numeric) */
+	uint16_t port;
+	const char *zone;         /* the RPZ, with or without trailing dot */
+	const rv_tsig_key *key;   /* NULL: unsigned transfer (tests only) */
+	unsigned timeout_ms;      /* connect, and then at most this long without any byte */
+	bool adopt;               /* unknown addresses: adopt (startup) or remove (drift repair) */
+} rv_reconcile_opts;
+
+typedef struct rv_reconcile_stats {
+	uint64_t messages;        /* DNS messages received */
+	uint64_t bytes;
+	uint64_t records;         /* RRs in the transfer (without the two SOAs framing it) */
+	uint64_t addresses;       /* owners that mapped to an address with a PTR */
+	uint64_t matched;         /* zone already equal to the table */
+	uint64_t rewritten;       /* queued: the table's name or metadata differs */
+	uint64_t adopted;         /* unknown address taken into the table (adopt) */
+	uint64_t removed;         /* unknown address queued for removal (!adopt) */
+	uint64_t missing;         /* table addresses absent from the zone, queued (re-sent) */
+	uint64_t foreign;         /* RRs left alone (see above) */
+	char foreign_example[300];/* the first foreign RR: "owner TYPE" */
+	uint32_t serial;          /* SOA serial of the transferred zone */
+	double seconds;           /* start to last message */
+} rv_reconcile_stats;
+
+/*
+ * Called once when the reconcile ends: result 0 (the table was reconciled and
+ * rv_table_reconcile_end called: st->missing is set) or -errno:
+ *   -ECONNREFUSED and other connect errors, -ECONNRESET (closed early),
+ *   -ETIMEDOUT, -EACCES (TSIG: reply unsigned, bad MAC, BADKEY/BADSIG/BADTIME),
+ *   -EREMOTEIO (an rcode other than NOERROR: REFUSED, NOTAUTH, ...),
+ *   -EBADMSG (malformed or not an AXFR of the zone), -ENOMEM.
+ * err is a one-line description naming server, zone and cause, e.g.
+ * "AXFR of rpz.test from 127.0.0.1#53: NOTAUTH, TSIG error BADKEY".
+ * On failure rv_table_reconcile_end is NOT called, so the table does not queue
+ * every address as missing; what rv_table_reconcile_record already did for
+ * verified records stays (each action is right on its own), and the marks of
+ * the interrupted pass are discarded by the next rv_table_reconcile_begin.
+ * The callback may free the reconcile (rv_reconcile_free); nothing touches it
+ * after the callback returns.
+ */
+typedef void (*rv_reconcile_done_fn)(void *arg, int result, const rv_reconcile_stats *st,
+		const char *err);
+
+typedef struct rv_reconcile rv_reconcile;
+
+/*
+ * Starts an AXFR of opts->zone from opts->server#port: connects (non-blocking),
+ * sends the TSIG-signed query and processes the transfer as it arrives, calling
+ * rv_table_reconcile_begin before the first record. Strings and the key are
+ * copied; base and table are borrowed and must outlive the reconcile. Only one
+ * reconcile per table at a time. Returns NULL with *err = -errno if it cannot
+ * even start (bad address or zone, unusable key, no memory); done() is never
+ * called from inside this function. The process must ignore SIGPIPE.
+ */
+rv_reconcile *rv_reconcile_start(struct event_base *base, const rv_reconcile_opts *opts,
+		rv_table *table, rv_reconcile_done_fn done, void *arg, int *err);
+
+/* Aborts a running reconcile without calling done() (and without
+ * rv_table_reconcile_end), or frees a finished one. NULLs *r. */
+void rv_reconcile_free(rv_reconcile **r);
+
+#endif
