@@ -270,7 +270,6 @@ static void on_reconcile_done(void *arg, int result, const rv_reconcile_stats *s
 		const char *err)
 {
 	agent *ag = arg;
-	rv_reconcile_free(&ag->reconcile);
 	rv_stats.reconcile_runs++;
 	if (result < 0) {
 		rv_stats.reconcile_failures++;
@@ -278,7 +277,7 @@ static void on_reconcile_done(void *arg, int result, const rv_reconcile_stats *s
 			(ag->reconciled_once ? ag->cfg.reconcile_interval_ms : RECONCILE_RETRY_MS) / 1000);
 		arm_ms(ag->reconcile_timer,
 		       ag->reconciled_once ? ag->cfg.reconcile_interval_ms : RECONCILE_RETRY_MS);
-		return;
+		goto out;
 	}
 	uint64_t fixed = st->rewritten + st->adopted + st->removed + st->missing;
 	rv_stats.reconcile_fixed += fixed;
@@ -294,6 +293,9 @@ static void on_reconcile_done(void *arg, int result, const rv_reconcile_stats *s
 		rv_rpz_writer_kick(ag->writer);
 	if (ag->cfg.reconcile_interval_ms > 0)
 		arm_ms(ag->reconcile_timer, ag->cfg.reconcile_interval_ms);
+out:
+	/* Last: st and err point into the reconcile. */
+	rv_reconcile_free(&ag->reconcile);
 }
 
 static void start_reconcile(agent *ag)

@@ -689,7 +689,7 @@ static void finish(rv_reconcile *r, int result, const char *fmt, ...)
 	va_end(ap);
 	snprintf(msg, sizeof(msg), "AXFR of %s from %s: %s", r->zone, r->peer, detail);
 	if (result == 0 && r->st.foreign > 0)
-		rv_warn(SUB, "zone %s holds %" PRIu64 " foreign records (e.g. %s): left alone",
+		rv_debug(SUB, "zone %s holds %" PRIu64 " foreign records (e.g. %s): left alone",
 				r->zone, r->st.foreign, r->st.foreign_example);
 	r->done(r->done_arg, result, &r->st, msg);
 }

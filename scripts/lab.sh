@@ -607,6 +607,43 @@ lab_no_sanitizer_reports() {
         "$LAB"/*.log 2>/dev/null || true)
     [[ -z $hits ]] || { echo "# sanitizer reports in: $hits"; return 1; }
 }
+# Common start of tests/integration/*.sh: skip (77) only when a tool is absent
+# or we are not root; then print the summary (and the logs on failure) at exit.
+# A test script sets LAB_SUMMARIZED=1 once it has run all its checks.
+lab_test_begin() {
+    local absent
+    absent=$(lab_missing_tools)
+    if [[ -n $absent ]]; then
+        echo "SKIP: missing tools: $absent"
+        exit 77
+    fi
+    if ((EUID != 0)); then
+        echo "SKIP: needs root (adds loopback addresses, runs named)"
+        exit 77
+    fi
+    [[ -x ${RV_AGENT:-} ]] || { echo "RV_AGENT is not an executable: '${RV_AGENT:-}'"; exit 1; }
+    trap lab__test_finish EXIT
+}
+# shellcheck disable=SC2317 # EXIT trap
+lab__test_finish() {
+    local rc=$?
+    # set -e stopped the script outside a check (setup failed): say so.
+    [[ -n ${LAB_SUMMARIZED:-} ]] || lab_not_ok "test script stopped early (status $rc), see the logs above"
+    if ((LAB_FAILED == 0)); then rc=0; else rc=1; fi
+    lab_stop "$rc" # prints the logs on failure
+    lab_summary || true
+    exit "$rc"
+}
+# Poll the agent log for an extended regex (case-insensitive) for up to $2 s.
+lab_agent_log_has() { # REGEX TIMEOUT_S
+    local deadline=$(($(lab_now_ms) + $2 * 1000))
+    while (($(lab_now_ms) < deadline)); do
+        grep -Eqi -- "$1" "$LAB_AGENT_LOG" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # Prints "N passed, M failed"; returns 0 only if nothing failed.
 lab_summary() {
     printf '%d passed, %d failed\n' "$LAB_PASSED" "$LAB_FAILED"

@@ -16,28 +16,7 @@ srcdir=${RV_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=scripts/lab.sh
 . "$srcdir/scripts/lab.sh"
 
-absent=$(lab_missing_tools)
-if [[ -n $absent ]]; then
-    echo "SKIP: missing tools: $absent"
-    exit 77
-fi
-if ((EUID != 0)); then
-    echo "SKIP: needs root (adds loopback addresses, runs named)"
-    exit 77
-fi
-[[ -x ${RV_AGENT:-} ]] || { echo "RV_AGENT is not an executable: '${RV_AGENT:-}'"; exit 1; }
-
-# shellcheck disable=SC2317 # EXIT trap
-finish() {
-    local rc=$?
-    # set -e stopped the script outside a check (setup failed): say so.
-    [[ -n ${summarized:-} ]] || lab_not_ok "test script stopped early (status $rc), see the logs above"
-    if ((LAB_FAILED == 0)); then rc=0; else rc=1; fi
-    lab_stop "$rc"   # prints the logs on failure
-    lab_summary || true
-    exit "$rc"
-}
-trap finish EXIT
+lab_test_begin
 
 PTR_TIMEOUT=20
 
@@ -55,16 +34,6 @@ fresh_lookup() {
 
 agent_alive() { lab__alive "$(cat "$LAB/pids/agent" 2>/dev/null)"; }
 
-# Poll the agent log for an extended regex (case-insensitive) for up to $2 s.
-log_has() { # REGEX TIMEOUT_S
-    local deadline=$(($(lab_now_ms) + $2 * 1000))
-    while (($(lab_now_ms) < deadline)); do
-        grep -Eqi -- "$1" "$LAB_AGENT_LOG" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # ---------------------------------------------------------------- 1. wrong TSIG secret
 lab_phase "wrong TSIG secret"
 tsig-keygen -a hmac-sha256 "$LAB_KEY_NAME" >"$LAB/wrong.key"
@@ -75,7 +44,7 @@ lab_start_agent
 fresh_lookup
 wrong_addr=$FRESH_ADDR wrong_name=$FRESH_NAME
 lab_check "wrong secret: agent logs NOTAUTH/TSIG error naming the zone" \
-    log_has "(NOTAUTH|BADSIG|BADKEY|tsig).*${LAB_RPZ//./\\.}|${LAB_RPZ//./\\.}.*(NOTAUTH|BADSIG|BADKEY|tsig)" "$PTR_TIMEOUT"
+    lab_agent_log_has "(NOTAUTH|BADSIG|BADKEY|tsig).*${LAB_RPZ//./\\.}|${LAB_RPZ//./\\.}.*(NOTAUTH|BADSIG|BADKEY|tsig)" "$PTR_TIMEOUT"
 grep -Ei 'NOTAUTH|BADSIG|tsig' "$LAB_AGENT_LOG" | head -n 3 | sed 's/^/# agent: /' || true
 lab_check "wrong secret: the agent keeps running" agent_alive
 lab_check "wrong secret: nothing reached the RPZ ($wrong_addr is NXDOMAIN)" \
@@ -251,7 +220,7 @@ lab_start_agent
 agent_uid=$(awk '/^Uid:/ {print $2}' "/proc/$(cat "$LAB/pids/agent")/status")
 lab_check "user nobody: agent runs as uid $(id -u nobody) once the socket is bound (uid=$agent_uid)" \
     test "$agent_uid" = "$(id -u nobody)"
-lab_check "user nobody: the log says so" log_has "running as user nobody" 5
+lab_check "user nobody: the log says so" lab_agent_log_has "running as user nobody" 5
 fresh_lookup
 lab_check "user nobody: lookup $FRESH_NAME still becomes a PTR" \
     lab_wait_ptr "$FRESH_ADDR" "$FRESH_NAME" "$PTR_TIMEOUT"
@@ -261,4 +230,4 @@ lab_write_agent_conf
 
 lab_check "no sanitizer reports in the agent's output" lab_no_sanitizer_reports
 
-summarized=1 # finish (EXIT trap) prints the summary last
+LAB_SUMMARIZED=1 # the EXIT trap prints the summary last

@@ -11,28 +11,7 @@ srcdir=${RV_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=scripts/lab.sh
 . "$srcdir/scripts/lab.sh"
 
-absent=$(lab_missing_tools)
-if [[ -n $absent ]]; then
-    echo "SKIP: missing tools: $absent"
-    exit 77
-fi
-if ((EUID != 0)); then
-    echo "SKIP: needs root (adds loopback addresses, runs named)"
-    exit 77
-fi
-[[ -x ${RV_AGENT:-} ]] || { echo "RV_AGENT is not an executable: '${RV_AGENT:-}'"; exit 1; }
-
-# shellcheck disable=SC2317 # EXIT trap
-finish() {
-    local rc=$?
-    # set -e stopped the script outside a check (setup failed): say so.
-    [[ -n ${summarized:-} ]] || lab_not_ok "test script stopped early (status $rc), see the logs above"
-    if ((LAB_FAILED == 0)); then rc=0; else rc=1; fi
-    lab_stop "$rc"   # prints the logs on failure
-    lab_summary || true
-    exit "$rc"
-}
-trap finish EXIT
+lab_test_begin
 
 PTR_TIMEOUT=20 # seconds; typical is ~2 s (dnstap flush 1 s + RPZ rebuild 1 s)
 
@@ -214,4 +193,4 @@ lab_check "agent exits 0 on SIGTERM (status $LAB_AGENT_STATUS)" test "$LAB_AGENT
 
 lab_check "no sanitizer reports in the agent's output" lab_no_sanitizer_reports
 
-summarized=1 # finish (EXIT trap) prints the summary last
+LAB_SUMMARIZED=1 # the EXIT trap prints the summary last
