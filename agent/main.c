@@ -205,6 +205,17 @@ static void begin_shutdown(agent *ag, const char *why)
 	on_drain_check(-1, 0, ag);
 }
 
+/* The table keeps its own counters (it is a pure module); copy them over. */
+static void sync_table_stats(const agent *ag)
+{
+	rv_table_counters c;
+	rv_table_get_counters(ag->table, &c);
+	rv_stats.table_new = c.added;
+	rv_stats.table_changed = c.changed;
+	rv_stats.table_evicted = c.evicted;
+	rv_stats.table_expired = c.expired;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -216,6 +227,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 	case SIGUSR1:
+		sync_table_stats(ag);
 		rv_stats_log(RV_LOG_NOTICE, sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
 		break;
 	}
@@ -226,6 +238,7 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	agent *ag = arg;
+	sync_table_stats(ag);
 	rv_stats_log(RV_LOG_INFO, "periodic");
 	rv_debug("agent", "table: %zu addresses, %zu queued", rv_table_size(ag->table),
 		rv_table_queued(ag->table));
@@ -239,7 +252,6 @@ static void on_expire_timer(evutil_socket_t fd, short what, void *arg)
 	int64_t cutoff = wall_clock() - (int64_t)(ag->cfg.max_idle_ms / 1000);
 	size_t n = rv_table_expire(ag->table, cutoff);
 	if (n > 0) {
-		rv_stats.table_expired += n;
 		rv_info("table", "expired %zu addresses idle for more than %u s", n,
 			ag->cfg.max_idle_ms / 1000);
 		if (ag->writer)
@@ -775,6 +787,7 @@ int main(int argc, char **argv)
 	}
 	if (ag.cfg.snapshot_file[0])
 		save_snapshot_now(&ag);
+	sync_table_stats(&ag);
 	rv_stats_log(RV_LOG_NOTICE, "exit");
 	teardown(&ag);
 	return ag.exit_code;

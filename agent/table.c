@@ -95,6 +95,7 @@ struct rv_table {
 	size_t ring_cap, ring_head, ring_len;
 	rv_country_fn country_fn;
 	void *country_arg;
+	rv_table_counters counters;
 };
 
 static uint32_t clamp_time(int64_t t)
@@ -386,8 +387,10 @@ static void drop_entry(rv_table *t, entry *e)
 
 static entry *entry_new(rv_table *t, const rv_addr *addr)
 {
-	if (t->size >= t->opts.max_addresses && t->lru_tail)
+	if (t->size >= t->opts.max_addresses && t->lru_tail) {
 		drop_entry(t, t->lru_tail);
+		t->counters.evicted++;
+	}
 	if (t->size + 1 > t->nbuckets && grow(t) < 0)
 		return NULL;
 	entry *e = calloc(1, sizeof(*e));
@@ -398,6 +401,7 @@ static entry *entry_new(rv_table *t, const rv_addr *addr)
 	e->hnext = t->buckets[b];
 	t->buckets[b] = e;
 	t->size++;
+	t->counters.added++;
 	lru_push_head(t, e);
 	return e;
 }
@@ -506,6 +510,9 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 		lru_push_head(t, e);
 	}
 
+	const cand *before = best_of(&t->opts, e);
+	/* Held so the pointer stays unique even if its candidate is replaced. */
+	iname *best_before = before ? name_ref(before->name) : NULL;
 	cand *c = NULL;
 	for (unsigned i = 0; i < e->ncand; i++) {
 		if (strcmp(cand_at(e, i)->name->s, name) == 0) {
@@ -543,6 +550,9 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 			c->depth = (uint8_t)(depth > 255 ? 255 : depth);
 	}
 
+	if (best_before && best_of(&t->opts, e)->name != best_before)
+		t->counters.changed++;
+	name_unref(t, best_before);
 	if (!(e->flags & F_QUEUED) && needs_write(t, e)) {
 		if (queue_entry(t, e, false) < 0)
 			return -ENOMEM;
@@ -550,6 +560,7 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 	}
 	return 0;
 nomem:
+	name_unref(t, best_before);
 	/* Never leave an entry without candidates behind. */
 	if (e->ncand == 0)
 		drop_entry(t, e);
@@ -559,6 +570,11 @@ nomem:
 size_t rv_table_size(const rv_table *t)
 {
 	return t->size;
+}
+
+void rv_table_get_counters(const rv_table *t, rv_table_counters *out)
+{
+	*out = t->counters;
 }
 
 size_t rv_table_queued(const rv_table *t)
@@ -685,6 +701,7 @@ size_t rv_table_expire(rv_table *t, int64_t cutoff)
 		drop_entry(t, t->lru_tail);
 		n++;
 	}
+	t->counters.expired += n;
 	return n;
 }
 

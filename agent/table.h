@@ -65,6 +65,15 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name,
 		unsigned depth, uint32_t ttl, int64_t now) RV_MUST_CHECK;
 
 size_t rv_table_size(const rv_table *t);
+
+/* Lifetime counters (for the statistics line). */
+typedef struct rv_table_counters {
+	uint64_t added;           /* addresses added */
+	uint64_t changed;         /* best name of a known address changed */
+	uint64_t evicted;         /* removed by the max_addresses cap */
+	uint64_t expired;         /* removed by rv_table_expire */
+} rv_table_counters;
+void rv_table_get_counters(const rv_table *t, rv_table_counters *out);
 /* Addresses and removals queued for the RPZ writer (not counting those in flight). */
 size_t rv_table_queued(const rv_table *t);
 /* Interned names alive and their bytes (for memory accounting). */

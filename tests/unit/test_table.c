@@ -83,6 +83,11 @@ static void test_best_name_changes(void **state)
 	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 60, 300), 1);
 	assert_string_equal(rv_table_best(t, &a), "old.example");
 	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 60, 301), 0);
+	rv_table_counters k;
+	rv_table_get_counters(t, &k);
+	assert_int_equal(k.added, 1);
+	assert_int_equal(k.changed, 2); /* old -> new -> old */
+	assert_int_equal(k.evicted, 0);
 	rv_table_free(&t);
 }
 
@@ -137,6 +142,10 @@ static void test_eviction_lru(void **state)
 	assert_int_equal(rv_table_observe(t, &a, "a", 0, 60, 4), 0);
 	assert_int_equal(rv_table_observe(t, &d, "d", 0, 60, 5), 1);
 	assert_int_equal(rv_table_size(t), 3);
+	rv_table_counters k;
+	rv_table_get_counters(t, &k);
+	assert_int_equal(k.added, 4);
+	assert_int_equal(k.evicted, 1);
 	assert_null(rv_table_best(t, &b));
 	assert_string_equal(rv_table_best(t, &a), "a");
 	assert_string_equal(rv_table_best(t, &d), "d");
