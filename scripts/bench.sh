@@ -1,0 +1,520 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — rearview benchmarks (issue 4); see BENCHMARKS.md.
+#
+#   scripts/bench.sh            full run (~10 minutes on 2 cores)
+#   scripts/bench.sh --smoke    every figure with small sizes, < 60 s (CI)
+#
+# Options:
+#   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
+#   --only LIST       comma-separated parts: ingest,cg,rss,rpz,lookup,drops
+#   --keep            keep the work directory (logs, generated streams)
+# Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
+#
+# Needs root (the BIND lab adds loopback addresses). Installs what it needs
+# (dnsperf, valgrind, fstrm-bin, bind9, ...). Everything listens on 127.x only;
+# every process is started by this script and stopped by PID.
+#
+# Output: a table, then one "name value" line per figure. A figure that cannot
+# be measured is printed as "name n/a (reason)", never as a made-up number.
+set -euo pipefail
+
+SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SMOKE=0
+KEEP=0
+BUILD=$SRCDIR/build
+ONLY=ingest,cg,rss,rpz,lookup,drops
+while (($#)); do
+	case $1 in
+	--smoke) SMOKE=1 ;;
+	--keep) KEEP=1 ;;
+	--build-dir) BUILD=$(realpath -m "$2"); shift ;;
+	--only) ONLY=$2; shift ;;
+	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+want() { [[ ,$ONLY, == *,$1,* ]]; }
+
+# ------------------------------------------------------------------ sizes
+if ((SMOKE)); then
+	INGEST_N=100000 INGEST_REPS=1
+	CG_N=5000
+	RSS_SMALL=10000 RSS_LARGE=50000
+	BURST_N=5000
+	LOOKUP_NAMES=20000 LOOKUP_QPS=2000 LOOKUP_SAMPLES=20 SAMPLE_RATE=10
+	DROP_SECONDS=2 SETTLE=1
+else
+	INGEST_N=2000000 INGEST_REPS=3
+	CG_N=100000
+	RSS_SMALL=100000 RSS_LARGE=1000000
+	BURST_N=100000
+	LOOKUP_NAMES=200000 LOOKUP_QPS=20000 LOOKUP_SAMPLES=200 SAMPLE_RATE=10
+	DROP_SECONDS=20 SETTLE=3
+fi
+SEED=42
+
+# ------------------------------------------------------------------ setup
+# shellcheck source=scripts/deps.sh
+. "$SRCDIR/scripts/deps.sh"
+rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procps
+# Only the targets measured here (a half-edited unrelated file elsewhere in
+# the tree should not stop a benchmark).
+[[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" >&2
+targets=(tests/bench/rv-loadgen tests/bench/rv-ptrwait)
+[[ -n ${RV_AGENT:-} ]] || targets+=(agent/rearview-agent)
+meson compile -C "$BUILD" "${targets[@]}" >&2
+LOADGEN=$BUILD/tests/bench/rv-loadgen
+PTRWAIT=$BUILD/tests/bench/rv-ptrwait
+AGENT=${RV_AGENT:-$BUILD/agent/rearview-agent}
+for b in "$LOADGEN" "$PTRWAIT" "$AGENT"; do
+	[[ -x $b ]] || { echo "bench.sh: $b not built" >&2; exit 1; }
+done
+
+W=$(mktemp -d /tmp/rvbench.XXXXXX)
+PIDS=()        # every process we start, stopped by PID on exit
+LAB=
+FIG_NAMES=()
+declare -A FIG=() FIG_NOTE=()
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+# fig NAME VALUE [NOTE]: record a figure (VALUE "n/a" needs a NOTE).
+fig() {
+	[[ -v "FIG[$1]" ]] || FIG_NAMES+=("$1")
+	FIG[$1]=$2
+	FIG_NOTE[$1]=${3:-}
+}
+# calc EXPR [DECIMALS]: the parentheses matter: a bare ">" in EXPR would be an
+# awk output redirection to a file, not a comparison.
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", ($1) }"; }
+alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+
+stop_pid() { # PID [timeout_s]: TERM, then KILL; reap
+	local pid=$1 t=${2:-10} i
+	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < t * 20; i++)); do
+		alive "$pid" || break
+		sleep 0.05
+	done
+	if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local st=$? p
+	for p in "${PIDS[@]}"; do stop_pid "$p" 5; done
+	if [[ -n ${LAB:-} ]]; then lab_stop 0 || true; fi
+	if ((KEEP)) || ((st != 0)); then log "work files kept in $W"; else rm -rf "$W"; fi
+	exit "$st"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits until a unix socket path exists (a listener created it).
+wait_sock() { # PATH PID timeout_s
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		[[ -S $1 ]] && return 0
+		alive "$2" || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# Agent in dry-run on socket $W/NAME.sock; sets APID. Extra config lines in $2.
+start_dry_agent() { # NAME [extra config lines] [wrapper command...]
+	local name=$1 extra=${2:-}
+	shift 2 || shift $#
+	rm -f "$W/$name.sock"
+	{
+		echo "dnstap-socket $W/$name.sock"
+		echo "socket-mode 0600"
+		echo 'socket-group ""'
+		echo "dry-run yes"
+		echo "log-level notice"
+		echo "stats-interval 0"
+		echo "max-addresses 4000000"
+		# No state snapshots: they would measure the disk, not ingest.
+		echo 'snapshot-file ""'
+		[[ -n $extra ]] && printf '%s\n' "$extra"
+	} >"$W/$name.conf"
+	"$@" "$AGENT" -c "$W/$name.conf" >"$W/$name.log" 2>&1 &
+	APID=$!
+	PIDS+=("$APID")
+	wait_sock "$W/$name.sock" "$APID" 60 || { cat "$W/$name.log" >&2; return 1; }
+}
+
+# Latest "frames=N" (or another key) of the agent's stats line, after SIGUSR1.
+agent_stat() { # PID LOG KEY
+	local before after i
+	before=$(grep -c 'stats: SIGUSR1' "$2" || true)
+	kill -USR1 "$1"
+	for ((i = 0; i < 100; i++)); do
+		after=$(grep -c 'stats: SIGUSR1' "$2" || true)
+		((after > before)) && break
+		sleep 0.02
+	done
+	grep 'stats: SIGUSR1' "$2" | tail -n 1 | grep -o " $3=[0-9]*" | head -n 1 | cut -d= -f2
+}
+
+# Wall-clock seconds of a command (its output discarded).
+timed() {
+	local t0
+	t0=$(now)
+	"$@" >/dev/null 2>&1
+	calc "$(now) - $t0" 4
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# ------------------------------------------------------------------ machine
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+MEM_GB=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+AGENT_VER=$(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo unknown)
+log "machine: $(nproc) x $CPU, $MEM_GB GiB; agent $AGENT ($AGENT_VER); smoke=$SMOKE"
+
+# ------------------------------------------------------------------ ingest
+# Same stream, same writer, two readers. Writers: rv-loadgen --unix (the
+# stream pre-generated in memory, written in 1 MiB chunks: it is never the
+# bottleneck) and fstrm_replay (libfstrm's own writer, slower than both readers
+# on this machine, so its figures mostly measure itself). Time = first data
+# byte .. FINISH from the reader, which a reader sends only after consuming
+# every frame before STOP; the agent's frame counter is checked too.
+ingest() {
+	local f=$W/ingest.fstrm i out el frames
+	"$LOADGEN" --seed $SEED --count $INGEST_N --names 100000 --file "$f" \
+		--expect-out "$W/ingest.expect" >"$W/ingest.gen" 2>&1
+	local -a a_lg=() c_lg=() a_rp=() c_rp=()
+	for ((i = 0; i < INGEST_REPS; i++)); do
+		# agent, rv-loadgen
+		start_dry_agent ingest ""
+		out=$("$LOADGEN" --seed $SEED --count $INGEST_N --names 100000 --unix "$W/ingest.sock" 2>/dev/null)
+		a_lg+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
+		frames=$(agent_stat "$APID" "$W/ingest.log" frames)
+		[[ $frames == "$INGEST_N" ]] || log "warning: agent counted $frames frames, sent $INGEST_N"
+		stop_pid "$APID"
+		# agent, fstrm_replay
+		start_dry_agent ingest ""
+		el=$(timed fstrm_replay -t protobuf:dnstap.Dnstap -u "$W/ingest.sock" -r "$f")
+		a_rp+=("$(calc "$INGEST_N / $el" 0)")
+		frames=$(agent_stat "$APID" "$W/ingest.log" frames)
+		[[ $frames == "$INGEST_N" ]] || log "warning: agent counted $frames frames via fstrm_replay, sent $INGEST_N"
+		stop_pid "$APID"
+		# fstrm_capture, both writers
+		rm -f "$W/cap.sock"
+		fstrm_capture -t protobuf:dnstap.Dnstap -u "$W/cap.sock" -w /dev/null >"$W/cap.log" 2>&1 &
+		local cpid=$!
+		PIDS+=("$cpid")
+		wait_sock "$W/cap.sock" "$cpid" 10
+		out=$("$LOADGEN" --seed $SEED --count $INGEST_N --names 100000 --unix "$W/cap.sock" 2>/dev/null)
+		c_lg+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
+		el=$(timed fstrm_replay -t protobuf:dnstap.Dnstap -u "$W/cap.sock" -r "$f")
+		c_rp+=("$(calc "$INGEST_N / $el" 0)")
+		stop_pid "$cpid"
+		# Two streams of N, plus the START and STOP it counts for its own file.
+		grep -q "wrote $((2 * INGEST_N + 2)) frames" "$W/cap.log" ||
+			log "warning: fstrm_capture: $(grep -o 'wrote [0-9]* frames' "$W/cap.log"), want $((2 * INGEST_N + 2))"
+		log "ingest rep $((i + 1)): agent ${a_lg[-1]}/${a_rp[-1]} fps, fstrm_capture ${c_lg[-1]}/${c_rp[-1]} fps (rv-loadgen/fstrm_replay)"
+	done
+	local ag cp agr cpr
+	ag=$(printf '%s\n' "${a_lg[@]}" | median)
+	cp=$(printf '%s\n' "${c_lg[@]}" | median)
+	agr=$(printf '%s\n' "${a_rp[@]}" | median)
+	cpr=$(printf '%s\n' "${c_rp[@]}" | median)
+	fig ingest_fps "$ag" "frames/s, dry-run agent fed by rv-loadgen, median of $INGEST_REPS x $INGEST_N frames"
+	fig fstrm_capture_fps "$cp" "frames/s, fstrm_capture -w /dev/null, same stream and writer"
+	fig ingest_ratio "$(calc "$ag / $cp" 3)" "ingest_fps / fstrm_capture_fps"
+	fig ingest_fps_replay "$agr" "frames/s, agent fed by fstrm_replay"
+	fig fstrm_capture_fps_replay "$cpr" "frames/s, fstrm_capture fed by fstrm_replay"
+	fig ingest_ratio_replay "$(calc "$agr / $cpr" 3)" "with fstrm_replay as the writer"
+	fig frame_bytes_avg "$(sed -n 's/.*avg \([0-9.]*\)).*/\1/p' "$W/ingest.gen")" "bytes per dnstap frame in the stream"
+}
+
+# ------------------------------------------------------------------ callgrind
+# Instructions the agent executes per frame: callgrind total for N frames minus
+# the total for 1 frame (start-up, socket, shutdown), over N - 1. Independent of
+# machine noise; valgrind runs the agent ~50x slower.
+cg_run() { # N -> prints total Ir
+	local n=$1
+	start_dry_agent cg "" valgrind --tool=callgrind --callgrind-out-file="$W/cg.$n.out"
+	"$LOADGEN" --seed $SEED --count "$n" --names 100000 --unix "$W/cg.sock" --timeout 1200 >/dev/null 2>&1
+	stop_pid "$APID" 60
+	sed -n 's/^summary: //p' "$W/cg.$n.out"
+}
+callgrind_fig() {
+	local base full
+	base=$(cg_run 1)
+	full=$(cg_run $CG_N)
+	fig instructions_per_frame "$(calc "($full - $base) / ($CG_N - 1)" 0)" \
+		"callgrind Ir, ($CG_N frames - 1 frame) / $((CG_N - 1)), default stream mix"
+	callgrind_annotate --inclusive=yes "$W/cg.$CG_N.out" 2>/dev/null | sed -n '/file:function/,$p' |
+		head -n 30 >"$W/cg.top" || true
+}
+
+# ------------------------------------------------------------------ RSS
+# Agent in dry-run fed N distinct addresses, one name each (--sequential):
+# (VmRSS after - VmRSS before any frame) / N. Name bytes = average length + 1
+# of the learned names, reported separately.
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+rss_one() { # N LABEL
+	local n=$1 label=$2 base after nb
+	start_dry_agent rss "max-addresses $((n + 1000))"
+	base=$(rss_kb "$APID")
+	"$LOADGEN" --seed $SEED --sequential --count "$n" --names "$n" --addresses "$n" \
+		--unix "$W/rss.sock" --expect-out "$W/rss.expect" >/dev/null 2>&1
+	after=$(rss_kb "$APID")
+	[[ $(agent_stat "$APID" "$W/rss.log" learned) == "$n" ]] || log "warning: rss run learned != $n"
+	stop_pid "$APID"
+	nb=$(awk -F'\t' '{ s += length($2) + 1 } END { printf "%.1f", s / NR }' "$W/rss.expect")
+	fig "rss_bytes_per_address_$label" "$(calc "($after - $base) * 1024 / $n" 0)" \
+		"(VmRSS after $n addresses - VmRSS at 0) / $n; includes names"
+	fig "name_bytes_per_address_$label" "$nb" "average name length + NUL of those $n names"
+}
+
+# ------------------------------------------------------------------ BIND lab
+lab_setup() {
+	# shellcheck source=scripts/lab.sh
+	. "$SRCDIR/scripts/lab.sh"
+	# lab.sh has no hook for extra upstream zones; wrap its zone writer to add
+	# the generated bench.test zone (see BENCHMARKS.md "lab.sh").
+	eval "$(declare -f lab__write_upstream | sed '1s/lab__write_upstream/lab__write_upstream_orig/')"
+	lab__write_upstream() {
+		lab__write_upstream_orig
+		cp "$W/bench.test.db" "$LAB/upstream/bench.test.db"
+		printf 'zone "bench.test" { type primary; file "%s"; };\n' \
+			"$LAB/upstream/bench.test.db" >>"$LAB/upstream/named.conf"
+	}
+	# Nor for a statistics channel, the only place named 9.18 reports its
+	# dnstap counters (`rndc stats` does not dump them).
+	eval "$(declare -f lab__write_resolver | sed '1s/lab__write_resolver/lab__write_resolver_orig/')"
+	lab__write_resolver() {
+		lab__write_resolver_orig
+		printf 'statistics-channels { inet %s port %s allow { 127.0.0.0/8; }; };\n' \
+			"$LAB_CLIENT" "$((LAB_PORT + 2))" >>"$LAB/resolver/named.conf"
+	}
+	RV_AGENT=$AGENT
+	export RV_AGENT
+	lab_init
+	lab_start_upstream
+	lab_start_bind
+	# Default batch settings (flush-interval, batch-size): only lab paths set.
+	lab_write_agent_conf flush-interval - log-level notice stats-interval 0 max-addresses 4000000
+	lab_start_agent
+	ALAB_PID=$(<"$LAB/pids/agent")
+}
+
+# Wall clock (epoch s) when the agent's committed-records counter reaches TARGET.
+wait_records() { # TARGET TIMEOUT_S
+	local deadline r
+	deadline=$(calc "$(now) + $2" 3)
+	while :; do
+		r=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" records)
+		if ((${r:-0} >= $1)); then now; return 0; fi
+		if [[ $(calc "$(now) > $deadline" 0) == 1 ]]; then
+			log "records=$r after $2 s, want $1"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# 100k new addresses in one burst into the running agent (default batching):
+# rpz_addresses_per_s = N / (commit of the last record - first frame);
+# converge = last PTR of a sample (incl. the last address queued) answered by
+# the xray view - first frame.
+burst() {
+	local out t0 tc ts exp sample a want got pending
+	"$LOADGEN" --seed 7 --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
+		--expect-out "$W/burst.expect" >/dev/null 2>&1
+	exp=$W/burst.expect
+	# 10 spread over the stream plus the last one (queued last).
+	sample=$(awk -v n="$BURST_N" 'NR % int(n / 10) == 0 || NR == n' "$exp")
+	local base
+	base=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" records)
+	out=$("$LOADGEN" --seed 7 --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
+		--unix "$LAB_SOCK" 2>/dev/null)
+	t0=$(sed -n 's/.*start_epoch=\([0-9.]*\).*/\1/p' <<<"$out")
+	tc=$(wait_records $((base + BURST_N)) 120) || tc=
+	pending=$sample
+	while [[ -n $pending ]]; do
+		local left=
+		while IFS=$'\t' read -r a want; do
+			got=$(lab_xray_ptr "$a")
+			[[ $got == "$want." ]] || left+="$a"$'\t'"$want"$'\n'
+		done <<<"$pending"
+		pending=${left%$'\n'}
+		ts=$(now)
+		[[ -z $pending ]] && break
+		if [[ $(calc "$ts - $t0 > 180" 0) == 1 ]]; then ts=; break; fi
+		sleep 0.1
+	done
+	if [[ -n $tc ]]; then
+		fig rpz_addresses_per_s "$(calc "$BURST_N / ($tc - $t0)" 0)" \
+			"$BURST_N new addresses / (last committed - first frame), default flush-interval and batch-size"
+	else
+		fig rpz_addresses_per_s n/a "agent did not commit $BURST_N records in 120 s (see agent log)"
+	fi
+	if [[ -n $ts ]]; then
+		fig burst_100k_converge_s "$(calc "$ts - $t0" 2)" \
+			"first frame of $BURST_N new addresses -> last sampled PTR answered by the xray view"
+	else
+		fig burst_100k_converge_s n/a "sample PTRs not all served within 180 s"
+	fi
+	local ptrs
+	ptrs=$(lab_axfr +noall +answer 2>/dev/null | awk '$4 == "PTR"' | wc -l)
+	log "burst: zone holds $ptrs PTR records after $BURST_N addresses"
+	fig rpz_zone_ptrs_after_burst "$ptrs" "AXFR count of PTR records (should be >= $BURST_N)"
+}
+
+# Lookups through the client view at LOOKUP_QPS (dnsperf, Zipf mix), and
+# LOOKUP_SAMPLES never-seen names looked up at SAMPLE_RATE/s by rv-ptrwait,
+# which times lookup -> PTR answered by the xray view.
+lookup_latency() {
+	local dur=$((LOOKUP_SAMPLES / SAMPLE_RATE + SETTLE + 10)) dpid out
+	dnsperf -s "$LAB_CLIENT" -p "$LAB_PORT" -d "$W/queries.txt" -Q $LOOKUP_QPS -l $dur -q 2000 \
+		-c 8 -t 5 >"$W/dnsperf.lookup" 2>&1 &
+	dpid=$!
+	PIDS+=("$dpid")
+	sleep $SETTLE # let dnsperf reach its rate before the first sample
+	out=$("$PTRWAIT" --client "$LAB_CLIENT" --xray "$LAB_XRAY" --port "$LAB_PORT" \
+		--samples "$W/samples.tsv" --rate $SAMPLE_RATE --timeout 30 | tee "$W/ptrwait.out" | tail -n 1) || true
+	wait "$dpid" || true
+	local qps
+	qps=$(sed -n 's/.*Queries per second:[[:space:]]*\([0-9.]*\).*/\1/p' "$W/dnsperf.lookup")
+	log "lookup: $out; dnsperf achieved ${qps:-?} q/s"
+	local seen n
+	seen=$(sed -n 's/.* seen=\([0-9]*\).*/\1/p' <<<"$out")
+	n=$(sed -n 's/.* samples=\([0-9]*\).*/\1/p' <<<"$out")
+	if [[ -n $seen && $seen -gt 0 ]]; then
+		fig lookup_to_ptr_p50_ms "$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$out")" \
+			"$n samples at $SAMPLE_RATE/s under ${qps:-?} q/s of dnsperf (target $LOOKUP_QPS); min-update-interval 1"
+		fig lookup_to_ptr_p99_ms "$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$out")" \
+			"$seen of $n seen within 30 s (timeouts count as infinite)"
+	else
+		fig lookup_to_ptr_p50_ms n/a "no sample PTR seen (see $W/ptrwait.out)"
+		fig lookup_to_ptr_p99_ms n/a "no sample PTR seen"
+	fi
+	fig lookup_qps_achieved "${qps:-0}" "dnsperf queries/s through the client view"
+}
+
+# named's dnstap counters (cumulative since start) from its statistics
+# channel: DNSTAPsuccess = frames handed to the Frame Streams writer,
+# DNSTAPdropped = frames it discarded (queue full).
+dnstap_counters() { # -> "success dropped"
+	local j
+	j=$(curl -s --max-time 5 "http://$LAB_CLIENT:$((LAB_PORT + 2))/json/v1/server") || j=
+	printf '%s %s\n' "$(grep -o '"DNSTAPsuccess":[0-9]*' <<<"$j" | cut -d: -f2 || true)" \
+		"$(grep -o '"DNSTAPdropped":[0-9]*' <<<"$j" | cut -d: -f2 || true)" |
+		awk '{ print ($1 == "" ? 0 : $1), ($2 == "" ? 0 : $2) }'
+}
+
+# One dnsperf run (max rate, or -Q RATE); prints
+# "completed qps named_success named_dropped lost_queries".
+drop_run() { # LABEL [RATE]
+	local c0 c1 out rate=()
+	[[ -n ${2:-} ]] && rate=(-Q "$2")
+	c0=$(dnstap_counters)
+	dnsperf -s "$LAB_CLIENT" -p "$LAB_PORT" -d "$W/queries.txt" -l $DROP_SECONDS -c 8 -T 2 -q 2000 \
+		"${rate[@]}" >"$W/dnsperf.$1" 2>&1 || true
+	sleep 3 # named flushes its dnstap buffers about every second
+	c1=$(dnstap_counters)
+	out=$(sed -n 's/.*Queries completed:[[:space:]]*\([0-9]*\).*/\1/p' "$W/dnsperf.$1")
+	printf '%s %s %s %s %s\n' "${out:-0}" \
+		"$(sed -n 's/.*Queries per second:[[:space:]]*\([0-9.]*\).*/\1/p' "$W/dnsperf.$1")" \
+		"$(($(cut -d' ' -f1 <<<"$c1") - $(cut -d' ' -f1 <<<"$c0")))" \
+		"$(($(cut -d' ' -f2 <<<"$c1") - $(cut -d' ' -f2 <<<"$c0")))" \
+		"$(sed -n 's/.*Queries lost:[[:space:]]*\([0-9]*\).*/\1/p' "$W/dnsperf.$1")"
+}
+
+# dnstap loss at the highest rate dnsperf reaches on this machine with the
+# agent as the reader, then with fstrm_capture at that same rate (capped with
+# -Q, so both see the same load). dropped = named's DNSTAPsuccess delta +
+# DNSTAPdropped delta - frames the reader counted.
+drops() {
+	local f0 f1 r cpid got q qps ok dr lost
+	sleep 2 # quiescent start: named flushes the previous test's frames first
+	f0=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" frames)
+	r=$(drop_run agent)
+	f1=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" frames)
+	got=$((f1 - f0))
+	read -r q qps ok dr lost <<<"$r"
+	log "drops/agent: dnsperf $q queries ($qps q/s); named dnstap success=$ok dropped=$dr; agent got $got"
+	fig bind_dnstap_dropped_with_agent "$((ok + dr - got))" \
+		"named success+dropped - agent frames, $DROP_SECONDS s at $qps q/s ($q responses; named dropped=$dr)"
+	fig drop_test_qps_agent "$qps" "dnsperf q/s with the agent reading"
+	fig dnsperf_lost_with_agent "${lost:-0}" "queries dnsperf got no answer to (5 s), agent reading and writing the RPZ"
+
+	lab_stop_agent TERM
+	rm -f "$LAB_SOCK"
+	fstrm_capture -t protobuf:dnstap.Dnstap -u "$LAB_SOCK" -w "$W/drops.fstrm" >"$W/cap-drops.log" 2>&1 &
+	cpid=$!
+	PIDS+=("$cpid")
+	wait_sock "$LAB_SOCK" "$cpid" 10
+	lab_rndc dnstap -reopen >/dev/null
+	lab__wait_dnstap 5000
+	r=$(drop_run capture "${qps%.*}")
+	stop_pid "$cpid"
+	# Its count includes the START and STOP frames of its own output file.
+	got=$(sed -n 's/.*wrote \([0-9]*\) frames.*/\1/p' "$W/cap-drops.log")
+	[[ -n $got ]] && got=$((got - 2))
+	read -r q qps ok dr lost <<<"$r"
+	log "drops/fstrm_capture: dnsperf $q queries ($qps q/s); named dnstap success=$ok dropped=$dr; capture got ${got:-?}"
+	if [[ -n $got ]]; then
+		fig bind_dnstap_dropped_with_fstrm_capture "$((ok + dr - got))" \
+			"named success+dropped - fstrm_capture frames, $DROP_SECONDS s at $qps q/s ($q responses; named dropped=$dr)"
+	else
+		fig bind_dnstap_dropped_with_fstrm_capture n/a "fstrm_capture wrote no frame count"
+	fi
+	fig drop_test_qps_capture "$qps" "dnsperf q/s with fstrm_capture reading"
+	fig dnsperf_lost_with_fstrm_capture "${lost:-0}" "queries dnsperf got no answer to, fstrm_capture reading"
+}
+
+lab_part() {
+	# The generated upstream zone: LOOKUP_NAMES names (+ samples), chains of
+	# depth 0-4, 1-4 addresses each; addresses disjoint from the burst's.
+	"$LOADGEN" --seed $SEED --domain bench.test --names $LOOKUP_NAMES --samples $LOOKUP_SAMPLES \
+		--addr-offset 8388608 --count $((LOOKUP_QPS * 60)) \
+		--zone-out "$W/bench.test.db" --queries-out "$W/queries.txt" --samples-out "$W/samples.tsv" \
+		>/dev/null 2>&1
+	lab_setup
+	if want rpz; then burst; fi
+	if want lookup; then lookup_latency; fi
+	if want drops; then drops; fi
+	cp "$LAB_AGENT_LOG" "$W/lab-agent.log" 2>/dev/null || true
+	cp "$LAB/resolver/named.log" "$W/lab-named.log" 2>/dev/null || true
+	lab_stop 0
+	LAB=
+}
+
+# ------------------------------------------------------------------ run
+T_START=$(now)
+if want ingest; then log "ingest..."; ingest; fi
+if want cg; then log "callgrind..."; callgrind_fig; fi
+if want rss; then
+	log "rss..."
+	rss_one $RSS_SMALL 100k
+	rss_one $RSS_LARGE 1m
+fi
+if want rpz || want lookup || want drops; then log "BIND lab..."; lab_part; fi
+fig reload_1m_s n/a "not measured yet: state snapshots (issue 3) landed in 7f4891a; bench.sh has no restart-with-1M test"
+
+# ------------------------------------------------------------------ report
+printf '\n%-40s %14s  %s\n' figure value notes
+printf '%-40s %14s  %s\n' ---------------------------------------- -------------- -----
+for k in "${FIG_NAMES[@]}"; do
+	printf '%-40s %14s  %s\n' "$k" "${FIG[$k]}" "${FIG_NOTE[$k]}"
+done
+printf '\n# machine: %s x %s, %s GiB; agent %s; smoke=%s; %.0f s\n' "$(nproc)" "$CPU" "$MEM_GB" \
+	"$AGENT_VER" "$SMOKE" "$(calc "$(now) - $T_START" 0)"
+if ((SMOKE)); then
+	echo "# smoke sizes: ingest $INGEST_N frames, callgrind $CG_N, rss $RSS_SMALL/$RSS_LARGE (named _100k/_1m), burst $BURST_N, lookups $LOOKUP_QPS q/s"
+fi
+for k in "${FIG_NAMES[@]}"; do
+	if [[ ${FIG[$k]} == n/a ]]; then
+		printf '%s n/a (%s)\n' "$k" "${FIG_NOTE[$k]}"
+	else
+		printf '%s %s\n' "$k" "${FIG[$k]}"
+	fi
+done
