@@ -99,6 +99,20 @@ static int64_t wall_clock(void)
 	return (int64_t)time(NULL);
 }
 
+/* New queued changes: the writer sends them; in dry-run nothing is sent, so
+ * acknowledge them at once (as if written) to keep the queue from growing and
+ * the table's bookkeeping (TXT refresh, removals) as in a real run. */
+static void changes_queued(agent *ag)
+{
+	if (ag->writer) {
+		rv_rpz_writer_kick(ag->writer);
+		return;
+	}
+	rv_change c;
+	while (rv_table_pop_queued(ag->table, &c) == 0)
+		rv_table_committed(ag->table, &c);
+}
+
 /* True if a configured guard says not to learn from this answer at all. */
 static bool guarded(const agent *ag, const rv_observation *obs)
 {
@@ -147,8 +161,8 @@ static void on_frame(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t le
 		}
 		queued |= r > 0;
 	}
-	if (queued && ag->writer)
-		rv_rpz_writer_kick(ag->writer);
+	if (queued)
+		changes_queued(ag);
 }
 
 /* ---- signals and shutdown ---- */
@@ -254,8 +268,7 @@ static void on_expire_timer(evutil_socket_t fd, short what, void *arg)
 	if (n > 0) {
 		rv_info("table", "expired %zu addresses idle for more than %u s", n,
 			ag->cfg.max_idle_ms / 1000);
-		if (ag->writer)
-			rv_rpz_writer_kick(ag->writer);
+		changes_queued(ag);
 	}
 }
 

@@ -109,6 +109,26 @@ static uint32_t clamp_time(int64_t t)
 
 /* ---- names ---- */
 
+static int names_resize(names *n, size_t nb)
+{
+	iname **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->nbuckets; i++) {
+		iname *p = n->buckets[i];
+		while (p) {
+			iname *next = p->next;
+			p->next = b[p->hash & (nb - 1)];
+			b[p->hash & (nb - 1)] = p;
+			p = next;
+		}
+	}
+	free(n->buckets);
+	n->buckets = b;
+	n->nbuckets = nb;
+	return 0;
+}
+
 static iname *name_intern(rv_table *t, const char *s)
 {
 	names *n = &t->names;
@@ -120,24 +140,8 @@ static iname *name_intern(rv_table *t, const char *s)
 			return p;
 		}
 	}
-	if (n->count >= n->nbuckets) {
-		size_t nb = n->nbuckets * 2;
-		iname **b = calloc(nb, sizeof(*b));
-		if (!b)
-			return NULL;
-		for (size_t i = 0; i < n->nbuckets; i++) {
-			iname *p = n->buckets[i];
-			while (p) {
-				iname *next = p->next;
-				p->next = b[p->hash & (nb - 1)];
-				b[p->hash & (nb - 1)] = p;
-				p = next;
-			}
-		}
-		free(n->buckets);
-		n->buckets = b;
-		n->nbuckets = nb;
-	}
+	if (n->count >= n->nbuckets && names_resize(n, n->nbuckets * 2) < 0)
+		return NULL;
 	iname *p = malloc(sizeof(*p) + len + 1);
 	if (!p)
 		return NULL;
@@ -188,9 +192,8 @@ static entry *find(const rv_table *t, const rv_addr *a)
 	return NULL;
 }
 
-static int grow(rv_table *t)
+static int resize(rv_table *t, size_t n)
 {
-	size_t n = t->nbuckets * 2;
 	entry **nb = calloc(n, sizeof(*nb));
 	if (!nb)
 		return -ENOMEM;
@@ -210,6 +213,11 @@ static int grow(rv_table *t)
 	}
 	free(old);
 	return 0;
+}
+
+static int grow(rv_table *t)
+{
+	return resize(t, t->nbuckets * 2);
 }
 
 static void unlink_hash(rv_table *t, entry *e)
@@ -565,6 +573,20 @@ nomem:
 	if (e->ncand == 0)
 		drop_entry(t, e);
 	return -ENOMEM;
+}
+
+int rv_table_reserve(rv_table *t, size_t n)
+{
+	if (n > t->opts.max_addresses)
+		n = t->opts.max_addresses;
+	size_t want = 1024;
+	while (want < n && want < ((size_t)1 << 40))
+		want *= 2;
+	if (want > t->nbuckets && resize(t, want) < 0)
+		return -ENOMEM;
+	if (want > t->names.nbuckets && names_resize(&t->names, want) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 size_t rv_table_size(const rv_table *t)

@@ -65,6 +65,9 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name,
 		unsigned depth, uint32_t ttl, int64_t now) RV_MUST_CHECK;
 
 size_t rv_table_size(const rv_table *t);
+/* Sizes the hash tables for n addresses (and about as many names) at once.
+ * Optional: they grow by themselves. -ENOMEM leaves the table as it was. */
+int rv_table_reserve(rv_table *t, size_t n);
 
 /* Lifetime counters (for the statistics line). */
 typedef struct rv_table_counters {
