@@ -240,6 +240,40 @@ static void test_example_file_matches_defaults(void **state)
 	rv_config_clear(&ex);
 }
 
+/* Every option is documented in the man page (roff escapes '-' as '\\-'). */
+static void test_man_page_documents_every_option(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	char *dump = NULL;
+	size_t dlen = 0;
+	FILE *f = open_memstream(&dump, &dlen);
+	rv_config_dump(&cfg, f);
+	fclose(f);
+	FILE *mf = fopen(RV_SRCDIR "/doc/rearview-agent.8", "r");
+	assert_non_null(mf);
+	static char man[131072];
+	size_t mlen = fread(man, 1, sizeof(man) - 1, mf);
+	fclose(mf);
+	man[mlen] = '\0';
+	for (char *line = strtok(dump, "\n"); line; line = strtok(NULL, "\n")) {
+		if (line[0] == '#')
+			continue;
+		char roff[128] = "", *o = roff;
+		for (const char *p = line; *p && *p != ' ' && o < roff + sizeof(roff) - 3; p++) {
+			if (*p == '-')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o = '\0';
+		if (!strstr(man, roff))
+			fail_msg("doc/rearview-agent.8 does not document '%s'", roff);
+	}
+	free(dump);
+	rv_config_clear(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +285,7 @@ int main(void)
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_dump_round_trip),
 		cmocka_unit_test(test_example_file_matches_defaults),
+		cmocka_unit_test(test_man_page_documents_every_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
