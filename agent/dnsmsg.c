@@ -2,15 +2,47 @@
  * dnsmsg.c - DNS response wire format -> question name + the addresses at the
  * end of its CNAME chain.
  *
- * ldns does the wire parsing (RFC 1035 4.1, name compression included); this
- * file only decides what a response teaches us. Everything here is a pure
- * function of its input: no globals, no logging, every ldns object is freed
- * before returning.
+ * A walker over the raw message (RFC 1035 4.1): no allocation, no copy, names
+ * compared where they lie with compression pointers followed on the fly, and
+ * text made once, for the question name. It replaced ldns (ldns_wire2pkt() +
+ * ldns_rdf2str() per name), which cost ~25k instructions a frame: a full
+ * packet allocated, every name printed to follow a chain (BENCHMARKS.md).
+ *
+ * Two steps. check_message() reads the whole message once and rejects any
+ * malformed part, in every section, as ldns did; it remembers what the
+ * verdict needs. The chain walk and the address collection then re-read the
+ * answer section only, relying on that check (names, bounds), so they carry
+ * no error paths of their own.
+ *
+ * Everything here is a pure function of its input: no globals, no logging.
  */
-#include <ldns/ldns.h>
 #include <string.h>
 
 #include "dnsmsg.h"
+
+#define DNS_HEADER_SIZE 12   /* RFC 1035 4.1.1 */
+#define DNS_RR_FIXED 10      /* TYPE, CLASS, TTL, RDLENGTH: RFC 1035 4.1.3 */
+#define DNS_LABEL_MAX 63     /* RFC 1035 2.3.4 */
+#define DNS_NAME_MAX 255     /* octets on the wire, root label included */
+/* A name has at most 127 labels; a compressor needs at most one pointer per
+ * label run, so more hops than that are never an honest encoding. */
+#define DNS_PTR_HOPS_MAX 128
+
+enum {
+	DNS_TYPE_A = 1,
+	DNS_TYPE_CNAME = 5,
+	DNS_TYPE_SOA = 6,
+	DNS_TYPE_AAAA = 28,
+	DNS_TYPE_OPT = 41,
+	DNS_TYPE_TSIG = 250,
+	DNS_CLASS_IN = 1,
+	DNS_OPCODE_QUERY = 0,
+	DNS_RCODE_NOERROR = 0,
+};
+
+/* The longest name (one 253-octet label, every octet a "\DDD") and its NUL. */
+_Static_assert(RV_NAME_MAX >= 4 * (DNS_NAME_MAX - 2) + 1,
+	       "rv_answer.qname cannot hold every presentation-form name");
 
 static const char *const verdict_names[RV_VERDICT_COUNT] = {
 	[RV_LEARN] = "learn",
@@ -34,166 +66,331 @@ const char *rv_verdict_name(rv_verdict v)
 	return verdict_names[v];
 }
 
-/*
- * Case-insensitive equality of two uncompressed wire-format names (RFC 4343:
- * only ASCII letters fold). Label length octets are at most 63, below 'A', so
- * folding every octet never confuses a length with a letter, and equal bytes
- * imply equal label structure. Cheaper than ldns_dname_compare(), which orders
- * names label by label; we only need equality, once per answer RR per link.
- */
-static bool dname_equal(const ldns_rdf *a, const ldns_rdf *b)
+static inline uint16_t get16(const uint8_t *p)
 {
-	size_t n = ldns_rdf_size(a);
-	const uint8_t *pa = ldns_rdf_data(a);
-	const uint8_t *pb = ldns_rdf_data(b);
-
-	if (n != ldns_rdf_size(b))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ca = pa[i], cb = pb[i];
-
-		if (ca >= 'A' && ca <= 'Z')
-			ca = (uint8_t)(ca - 'A' + 'a');
-		if (cb >= 'A' && cb <= 'Z')
-			cb = (uint8_t)(cb - 'A' + 'a');
-		if (ca != cb)
-			return false;
-	}
-	return true;
+	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-/* Only class IN data is address data (RFC 1035 3.2.4); CH/HS records are
- * never followed nor collected. */
-static bool rr_is(const ldns_rr *rr, ldns_rr_type type)
+static inline uint32_t get32(const uint8_t *p)
 {
-	return ldns_rr_get_type(rr) == type &&
-	       ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Question name -> out->qname: lower-case presentation form without the
- * trailing dot; the root stays ".". */
-static int store_qname(const ldns_rdf *owner, rv_answer *out)
+/* RFC 4343: names compare case-insensitively, and only ASCII letters fold. */
+static inline uint8_t fold(uint8_t c)
 {
-	char *text = ldns_rdf2str(owner);
-	size_t n;
-	int rc = -EBADMSG;
-
-	if (text == NULL)
-		goto out;
-	n = strlen(text);
-	if (n == 0 || n >= sizeof(out->qname))
-		goto out;
-	if (n > 1 && text[n - 1] == '.')
-		text[--n] = '\0';
-	memcpy(out->qname, text, n + 1);
-	rv_ascii_lower(out->qname);
-	rc = 0;
-out:
-	free(text);
-	return rc;
+	return (uint8_t)(c - 'A') < 26 ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
 /*
- * Finds the CNAME owned by name in the answer section. RFC 2181 10.1: a name
- * has at most one CNAME; identical duplicates are harmless (we keep the first),
- * two different targets make the chain ambiguous and the message inconsistent.
- * Returns the index, -ENOENT when name has no CNAME, -EBADMSG on a conflict.
+ * Checks the name at off and sets *next to the offset just past it where it
+ * lies (after its root label or its first pointer). RFC 1035 4.1.4 pointers
+ * are followed with the rules that make decompression safe on hostile input:
+ * a pointer must point before the start of the label run it ends (so every
+ * hop goes strictly backwards, and no loop can be built), into the message
+ * body (the header holds no name, and 0 would be the ID), in at most
+ * DNS_PTR_HOPS_MAX hops. Labels are at most 63 octets and the whole name at
+ * most 255 (RFC 1035 2.3.4); the label types 0x40 and 0x80 are malformed
+ * (RFC 6891 5 retired the extended label types, RFC 2673 bit labels with them).
  */
-static int find_cname(const ldns_rr_list *an, const ldns_rdf *name)
+static int name_check(const uint8_t *w, size_t len, size_t off, size_t *next)
 {
-	size_t count = ldns_rr_list_rr_count(an);
-	int found = -ENOENT;
+	size_t run = off; /* where the current run of labels started */
+	size_t total = 1; /* the root label */
+	unsigned hops = 0;
+	bool jumped = false;
 
-	for (size_t i = 0; i < count; i++) {
-		const ldns_rr *rr = ldns_rr_list_rr(an, i);
+	for (;;) {
+		size_t ptr;
+		uint8_t b;
 
-		if (!rr_is(rr, LDNS_RR_TYPE_CNAME) ||
-		    !dname_equal(ldns_rr_owner(rr), name))
-			continue;
-		if (ldns_rr_rd_count(rr) != 1 ||
-		    ldns_rdf_get_type(ldns_rr_rdf(rr, 0)) != LDNS_RDF_TYPE_DNAME)
+		if (off >= len)
 			return -EBADMSG;
-		if (found < 0) {
-			found = (int)i;
+		b = w[off];
+		if (b == 0)
+			break;
+		if (b <= DNS_LABEL_MAX) {
+			total += 1u + b;
+			if (total > DNS_NAME_MAX)
+				return -EBADMSG;
+			off += 1u + b; /* the next octet read checks the bound */
 			continue;
 		}
-		if (!dname_equal(ldns_rr_rdf(ldns_rr_list_rr(an, (size_t)found), 0),
-				 ldns_rr_rdf(rr, 0)))
+		if ((b & 0xc0) != 0xc0 || len - off < 2)
+			return -EBADMSG;
+		ptr = (size_t)(b & 0x3f) << 8 | w[off + 1];
+		if (ptr < DNS_HEADER_SIZE || ptr >= run ||
+		    ++hops > DNS_PTR_HOPS_MAX)
+			return -EBADMSG;
+		if (!jumped)
+			*next = off + 2;
+		jumped = true;
+		off = run = ptr;
+	}
+	if (!jumped)
+		*next = off + 1;
+	return 0;
+}
+
+/* Offset just past a name that name_check() accepted. */
+static size_t name_skip(const uint8_t *w, size_t off)
+{
+	uint8_t b;
+
+	while ((b = w[off]) != 0 && b <= DNS_LABEL_MAX)
+		off += 1u + b;
+	return off + (b == 0 ? 1 : 2);
+}
+
+/* Follows pointers (of a name name_check() accepted) to the next label. */
+static inline size_t name_deref(const uint8_t *w, size_t off)
+{
+	while (w[off] > DNS_LABEL_MAX)
+		off = (size_t)(w[off] & 0x3f) << 8 | w[off + 1];
+	return off;
+}
+
+/*
+ * Case-insensitive equality of two names name_check() accepted, label by label
+ * where they lie. Length octets (<= 63) are below 'A' and compare as
+ * themselves. Two label runs at the same offset are the same suffix: a
+ * compressed message shares suffixes, so most comparisons end there early.
+ */
+static bool name_equal(const uint8_t *w, size_t a, size_t b)
+{
+	for (;;) {
+		uint8_t n;
+
+		a = name_deref(w, a);
+		b = name_deref(w, b);
+		if (a == b)
+			return true;
+		n = w[a];
+		if (n != w[b])
+			return false;
+		if (n == 0)
+			return true;
+		for (size_t i = 1; i <= n; i++)
+			if (fold(w[a + i]) != fold(w[b + i]))
+				return false;
+		a += 1u + n;
+		b += 1u + n;
+	}
+}
+
+/*
+ * A name name_check() accepted -> the form the agent stores and logs: RFC 1035
+ * 5.1 presentation form, lower-case, no trailing dot, "." for the root. The
+ * escapes are exactly those ldns_rdf2str() wrote before this file replaced it
+ * (stored names must not change): "\." "\;" "\(" "\)" "\\" for the octets that
+ * are syntax in a master file, "\DDD" for any octet that is not printable
+ * ASCII, space included. out has RV_NAME_MAX octets (see the static assert).
+ */
+static void name_text(const uint8_t *w, size_t off, char *out)
+{
+	char *p = out;
+
+	for (;;) {
+		uint8_t n;
+
+		off = name_deref(w, off);
+		n = w[off];
+		if (n == 0)
+			break;
+		if (p != out)
+			*p++ = '.';
+		for (size_t i = 1; i <= n; i++) {
+			uint8_t c = w[off + i];
+
+			if (c == '.' || c == ';' || c == '(' || c == ')' ||
+			    c == '\\') {
+				*p++ = '\\';
+				*p++ = (char)c;
+			} else if (c < 0x21 || c > 0x7e) {
+				*p++ = '\\';
+				*p++ = (char)('0' + c / 100);
+				*p++ = (char)('0' + c / 10 % 10);
+				*p++ = (char)('0' + c % 10);
+			} else {
+				*p++ = (char)fold(c);
+			}
+		}
+		off += 1u + n;
+	}
+	if (p == out)
+		*p++ = '.';
+	*p = '\0';
+}
+
+/* One resource record (RFC 1035 4.1.3): offsets into the message. */
+struct rr {
+	size_t owner;
+	uint16_t type;
+	uint16_t class;
+	uint32_t ttl;
+	size_t rdata;
+	uint16_t rdlen;
+};
+
+/* Reads the fixed fields of the RR whose name ends at off. */
+static size_t rr_fields(const uint8_t *w, size_t owner, size_t off,
+			struct rr *rr)
+{
+	rr->owner = owner;
+	rr->type = get16(w + off);
+	rr->class = get16(w + off + 2);
+	rr->ttl = get32(w + off + 4);
+	rr->rdlen = get16(w + off + 8);
+	rr->rdata = off + DNS_RR_FIXED;
+	return rr->rdata + rr->rdlen;
+}
+
+/* The RR at off, which check_message() accepted; returns the offset past it. */
+static size_t rr_read(const uint8_t *w, size_t off, struct rr *rr)
+{
+	return rr_fields(w, off, name_skip(w, off), rr);
+}
+
+/* Checks the RR at *off (owner name, fixed fields, RDATA inside the message)
+ * and moves *off past it. */
+static int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr)
+{
+	size_t p;
+
+	if (name_check(w, len, *off, &p) < 0 || len - p < DNS_RR_FIXED)
+		return -EBADMSG;
+	if (len - p - DNS_RR_FIXED < get16(w + p + 8))
+		return -EBADMSG;
+	*off = rr_fields(w, *off, p, rr);
+	return 0;
+}
+
+/* What check_message() found out. */
+struct msg {
+	const uint8_t *w;
+	unsigned qdcount;
+	unsigned ancount;
+	size_t qname;      /* the first question's name */
+	uint16_t qtype;
+	uint16_t qclass;
+	size_t answers;    /* first RR of the answer section */
+	uint8_t ext_rcode; /* upper 8 bits of the rcode from the OPT RR */
+	bool soa_additional;
+};
+
+/*
+ * Reads every section, header counts first (RFC 1035 4.1). Every owner name
+ * is checked and every RDATA kept inside the message; RDATA is only looked
+ * into where the verdict depends on it:
+ * - answer IN A / AAAA: exactly 4 / 16 octets (RFC 1035 3.4.1, RFC 3596 2.2),
+ *   wherever owned: a wrong size is a broken message, not a shorter address;
+ * - answer CNAME (any class, as ldns did): exactly one name (RFC 1035 3.3.1),
+ *   possibly compressed (RFC 3597 4 keeps CNAME compressible), that ends where
+ *   RDLENGTH says;
+ * - additional: SOA (response policy, see below), OPT (RFC 6891 6.1.1: at most
+ *   one; 6.1.3: its TTL's top octet extends the rcode) and TSIG (RFC 8945 5.1:
+ *   only as the last record).
+ * Octets after the last section are ignored, as ldns did: they carry nothing
+ * we read, and named never sends any.
+ */
+static int check_message(struct msg *m, const uint8_t *w, size_t len)
+{
+	unsigned qd = get16(w + 4), an = get16(w + 6);
+	unsigned ns = get16(w + 8), ar = get16(w + 10);
+	size_t off = DNS_HEADER_SIZE;
+	bool opt = false;
+	struct rr rr;
+
+	memset(m, 0, sizeof(*m));
+	m->w = w;
+	m->qdcount = qd;
+	m->ancount = an;
+	m->qname = off;
+	for (unsigned i = 0; i < qd; i++) {
+		size_t name = off;
+
+		if (name_check(w, len, name, &off) < 0 || len - off < 4)
+			return -EBADMSG;
+		if (i == 0) {
+			m->qname = name;
+			m->qtype = get16(w + off);
+			m->qclass = get16(w + off + 2);
+		}
+		off += 4; /* QTYPE, QCLASS */
+	}
+
+	m->answers = off;
+	for (unsigned i = 0; i < an; i++) {
+		size_t end;
+
+		if (rr_check(w, len, &off, &rr) < 0)
+			return -EBADMSG;
+		if (rr.class == DNS_CLASS_IN &&
+		    ((rr.type == DNS_TYPE_A && rr.rdlen != 4) ||
+		     (rr.type == DNS_TYPE_AAAA && rr.rdlen != 16)))
+			return -EBADMSG;
+		if (rr.type == DNS_TYPE_CNAME &&
+		    (name_check(w, len, rr.rdata, &end) < 0 || end != off))
 			return -EBADMSG;
 	}
-	return found;
-}
 
-/* An A or AAAA record -> address; -EBADMSG when its rdata has the wrong size
- * (RFC 1035 3.4.1: 4 octets; RFC 3596 2.2: 16 octets). */
-static int rr_addr(const ldns_rr *rr, rv_addr *a)
-{
-	const ldns_rdf *rd;
-	size_t want = ldns_rr_get_type(rr) == LDNS_RR_TYPE_A ? 4 : 16;
+	for (unsigned i = 0; i < ns; i++)
+		if (rr_check(w, len, &off, &rr) < 0)
+			return -EBADMSG;
 
-	if (ldns_rr_rd_count(rr) != 1)
-		return -EBADMSG;
-	rd = ldns_rr_rdf(rr, 0);
-	if (ldns_rdf_size(rd) != want)
-		return -EBADMSG;
-	return rv_addr_set(a, ldns_rdf_data(rd), want) == 0 ? 0 : -EBADMSG;
-}
-
-/* Offset just past the (possibly compressed) name at off, or 0 if it does not
- * fit. Only called on messages ldns accepted, so pointers are not chased. */
-static size_t skip_name(const uint8_t *wire, size_t len, size_t off)
-{
-	while (off < len) {
-		uint8_t b = wire[off];
-
-		if (b == 0)
-			return off + 1;
-		if ((b & 0xc0) == 0xc0)
-			return off + 2 <= len ? off + 2 : 0;
-		if ((b & 0xc0) != 0)
-			return 0; /* RFC 6891 5: extended label types are gone */
-		off += 1u + b;
+	for (unsigned i = 0; i < ar; i++) {
+		if (rr_check(w, len, &off, &rr) < 0)
+			return -EBADMSG;
+		switch (rr.type) {
+		case DNS_TYPE_SOA:
+			m->soa_additional = true;
+			break;
+		case DNS_TYPE_OPT:
+			if (opt)
+				return -EBADMSG;
+			opt = true;
+			m->ext_rcode = (uint8_t)(rr.ttl >> 24);
+			break;
+		case DNS_TYPE_TSIG:
+			if (i + 1 != ar)
+				return -EBADMSG;
+			break;
+		default:
+			break;
+		}
 	}
 	return 0;
 }
 
 /*
- * ldns reads the 4 or 16 octets an A/AAAA needs and silently skips whatever
- * else RDLENGTH covers, so a 5-octet A parses as a valid one. RFC 1035 3.4.1
- * and RFC 3596 2.2 fix the size: check RDLENGTH on the wire for every IN
- * A/AAAA of the answer section (the only section we learn from).
+ * Finds the IN CNAME owned by name in the answer section. RFC 2181 10.1: a
+ * name has at most one CNAME; identical duplicates are harmless (we keep the
+ * first), two different targets make the chain ambiguous and the message
+ * inconsistent. Returns the RR's index (and *cname), -ENOENT when name has no
+ * CNAME, -EBADMSG on a conflict.
  */
-static bool answer_rdlengths_ok(const uint8_t *wire, size_t len)
+static int find_cname(const struct msg *m, size_t name, struct rr *cname)
 {
-	unsigned qd = (unsigned)wire[4] << 8 | wire[5];
-	unsigned an = (unsigned)wire[6] << 8 | wire[7];
-	size_t off = LDNS_HEADER_SIZE;
+	size_t off = m->answers;
+	int found = -ENOENT;
 
-	for (unsigned i = 0; i < qd; i++) {
-		off = skip_name(wire, len, off);
-		if (off == 0 || len - off < 4)
-			return false;
-		off += 4; /* QTYPE, QCLASS */
-	}
-	for (unsigned i = 0; i < an; i++) {
-		unsigned type, class, rdlen;
+	for (unsigned i = 0; i < m->ancount; i++) {
+		struct rr rr;
 
-		off = skip_name(wire, len, off);
-		if (off == 0 || len - off < 10)
-			return false;
-		type = (unsigned)wire[off] << 8 | wire[off + 1];
-		class = (unsigned)wire[off + 2] << 8 | wire[off + 3];
-		rdlen = (unsigned)wire[off + 8] << 8 | wire[off + 9];
-		off += 10;
-		if (len - off < rdlen)
-			return false;
-		if (class == LDNS_RR_CLASS_IN &&
-		    ((type == LDNS_RR_TYPE_A && rdlen != 4) ||
-		     (type == LDNS_RR_TYPE_AAAA && rdlen != 16)))
-			return false;
-		off += rdlen;
+		off = rr_read(m->w, off, &rr);
+		if (rr.type != DNS_TYPE_CNAME || rr.class != DNS_CLASS_IN ||
+		    !name_equal(m->w, rr.owner, name))
+			continue;
+		if (found < 0) {
+			found = (int)i;
+			*cname = rr;
+			continue;
+		}
+		if (!name_equal(m->w, cname->rdata, rr.rdata))
+			return -EBADMSG;
 	}
-	return true;
+	return found;
 }
 
 /* Adds a unless already present; sets addrs_truncated when there is no room.
@@ -211,80 +408,70 @@ static bool add_addr(rv_answer *out, const rv_addr *a)
 	return true;
 }
 
+void rv_answer_clear(rv_answer *out)
+{
+	out->qname[0] = '\0';
+	out->qtype = 0;
+	out->rcode = 0;
+	out->depth = 0;
+	out->min_ttl = 0;
+	out->addrs_truncated = false;
+	out->naddrs = 0;
+}
+
 int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 		    rv_answer *out, rv_verdict *why)
 {
-	ldns_pkt *pkt = NULL;
-	const ldns_rr_list *qd, *an;
-	const ldns_rr *q;
-	const ldns_rdf *name;
+	struct msg m;
 	uint8_t used[(UINT16_MAX + 1) / 8];
-	size_t count;
+	size_t name, off;
 	unsigned depth = 0;
 	uint32_t min_ttl = UINT32_MAX;
 	int rc = -EBADMSG;
 
-	memset(out, 0, sizeof(*out));
+	rv_answer_clear(out);
 	*why = RV_BAD_DNS;
 
-	if (wire == NULL || len < LDNS_HEADER_SIZE || len > UINT16_MAX)
+	if (wire == NULL || len < DNS_HEADER_SIZE || len > UINT16_MAX)
 		goto out;
-	if (ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK) {
-		pkt = NULL;
-		goto out;
-	}
-	if (!answer_rdlengths_ok(wire, len))
+	if (check_message(&m, wire, len) < 0)
 		goto out;
 
-	qd = ldns_pkt_question(pkt);
-	an = ldns_pkt_answer(pkt);
-	if (qd == NULL || an == NULL)
-		goto out;
-	out->rcode = (uint8_t)ldns_pkt_get_rcode(pkt);
+	out->rcode = wire[3] & 0x0f;
 	/* The name is useful in logs even when we do not learn from it. */
-	if (ldns_rr_list_rr_count(qd) == 1) {
-		q = ldns_rr_list_rr(qd, 0);
-		if (store_qname(ldns_rr_owner(q), out) < 0)
-			goto out;
-		out->qtype = (uint16_t)ldns_rr_get_type(q);
+	if (m.qdcount == 1) {
+		name_text(wire, m.qname, out->qname);
+		out->qtype = m.qtype;
 	}
 
 	rc = -ENOENT;
-	if (!ldns_pkt_qr(pkt) || ldns_pkt_get_opcode(pkt) != LDNS_PACKET_QUERY) {
+	/* RFC 1035 4.1.1: QR is the top bit of octet 2, OPCODE the next four. */
+	if ((wire[2] & 0x80) == 0 ||
+	    (wire[2] >> 3 & 0x0f) != DNS_OPCODE_QUERY) {
 		*why = RV_SKIP_NOT_RESPONSE;
 		goto out;
 	}
 	/* RFC 6891 6.1.3: with EDNS the rcode has 8 more bits in the OPT TTL;
 	 * BADVERS and friends are not NOERROR either. */
-	if (ldns_pkt_get_rcode(pkt) != LDNS_RCODE_NOERROR ||
-	    ldns_pkt_edns_extended_rcode(pkt) != 0) {
+	if (out->rcode != DNS_RCODE_NOERROR || m.ext_rcode != 0) {
 		*why = RV_SKIP_RCODE;
 		goto out;
 	}
 	/* RFC 9619: QDCOUNT is 1 in practice; anything else is not a question we
 	 * can attribute addresses to. Checked before any answer is looked at. */
-	if (ldns_rr_list_rr_count(qd) != 1) {
+	if (m.qdcount != 1 ||
+	    (m.qtype != DNS_TYPE_A && m.qtype != DNS_TYPE_AAAA) ||
+	    m.qclass != DNS_CLASS_IN) {
 		*why = RV_SKIP_QTYPE;
 		goto out;
 	}
-	q = ldns_rr_list_rr(qd, 0);
-	if ((ldns_rr_get_type(q) != LDNS_RR_TYPE_A &&
-	     ldns_rr_get_type(q) != LDNS_RR_TYPE_AAAA) ||
-	    ldns_rr_get_class(q) != LDNS_RR_CLASS_IN) {
-		*why = RV_SKIP_QTYPE;
-		goto out;
-	}
-
 	/* BIND adds the policy zone's SOA to the additional section of every answer
 	 * a response policy rewrote (response-policy add-soa, on by default); an
 	 * ordinary answer never carries an SOA there. A rewritten answer says what a
 	 * policy wanted, not what the name resolves to: never learn from it. */
-	for (size_t i = 0; i < ldns_rr_list_rr_count(ldns_pkt_additional(pkt)); i++) {
-		if (ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_additional(pkt), i)) ==
-		    LDNS_RR_TYPE_SOA) {
-			*why = RV_SKIP_RPZ;
-			goto out;
-		}
+	if (m.soa_additional) {
+		*why = RV_SKIP_RPZ;
+		goto out;
 	}
 
 	/*
@@ -295,14 +482,11 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 	 * other. A name visited twice means the CNAME owned by it is reached twice,
 	 * so marking used CNAME records is the loop guard.
 	 */
-	count = ldns_rr_list_rr_count(an);
-	if (count > UINT16_MAX) /* ANCOUNT is 16 bits: cannot happen */
-		goto out;
-	memset(used, 0, (count + 7) / 8); /* only the bits we can touch */
-	name = ldns_rr_owner(q);
+	memset(used, 0, (m.ancount + 7) / 8); /* only the bits we can touch */
+	name = m.qname;
 	for (;;) {
-		int i = find_cname(an, name);
-		const ldns_rr *rr;
+		struct rr cname;
+		int i = find_cname(&m, name, &cname);
 
 		if (i == -ENOENT)
 			break;
@@ -318,29 +502,31 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 			goto out;
 		}
 		used[i / 8] |= (uint8_t)(1u << (i % 8));
-		rr = ldns_rr_list_rr(an, (size_t)i);
-		if (ldns_rr_ttl(rr) < min_ttl)
-			min_ttl = ldns_rr_ttl(rr);
-		name = ldns_rr_rdf(rr, 0);
+		if (cname.ttl < min_ttl)
+			min_ttl = cname.ttl;
+		name = cname.rdata;
 		depth++;
 	}
 
-	for (size_t i = 0; i < count; i++) {
-		const ldns_rr *rr = ldns_rr_list_rr(an, i);
+	/* Every IN A/AAAA owned by the chain's last name, in answer order. */
+	off = m.answers;
+	for (unsigned i = 0; i < m.ancount; i++) {
+		struct rr rr;
 		rv_addr a;
 
-		if (!rr_is(rr, LDNS_RR_TYPE_A) && !rr_is(rr, LDNS_RR_TYPE_AAAA))
+		off = rr_read(wire, off, &rr);
+		if (rr.class != DNS_CLASS_IN ||
+		    (rr.type != DNS_TYPE_A && rr.type != DNS_TYPE_AAAA) ||
+		    !name_equal(wire, rr.owner, name))
 			continue;
-		/* A wrong-size address is malformed wherever it is owned. */
-		if (rr_addr(rr, &a) < 0) {
+		/* check_message() fixed the size at 4 or 16. */
+		if (rv_addr_set(&a, wire + rr.rdata, rr.rdlen) < 0) {
 			rc = -EBADMSG;
 			*why = RV_BAD_DNS;
 			goto out;
 		}
-		if (!dname_equal(ldns_rr_owner(rr), name))
-			continue;
-		if (add_addr(out, &a) && ldns_rr_ttl(rr) < min_ttl)
-			min_ttl = ldns_rr_ttl(rr);
+		if (add_addr(out, &a) && rr.ttl < min_ttl)
+			min_ttl = rr.ttl;
 	}
 
 	out->depth = (uint8_t)depth;
@@ -352,6 +538,5 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 	*why = RV_LEARN;
 	rc = 0;
 out:
-	ldns_pkt_free(pkt);
 	return rc;
 }

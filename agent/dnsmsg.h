@@ -44,6 +44,13 @@ typedef struct rv_answer {
 } rv_answer;
 
 /*
+ * Empties out: qname "", every count and flag 0. Only addrs[0..naddrs) and the
+ * qname up to its NUL are meaningful, so the rest (2 KiB) is left as it is:
+ * clearing it, twice per frame, cost 7 % of the ingest path (callgrind).
+ */
+void rv_answer_clear(rv_answer *out);
+
+/*
  * Parses a DNS response and walks the answer section's CNAME chain from the
  * question name (case-insensitive, any RR order, loop-guarded, at most max_depth
  * links; DNAME-synthesised CNAMEs are followed like any CNAME), collecting every
@@ -52,7 +59,8 @@ typedef struct rv_answer {
  * Returns 0 (and *why = RV_LEARN) when out holds >= 1 address;
  * -ENOENT when the message is valid but not learnable (*why says why);
  * -EBADMSG when the wire is malformed (*why = RV_BAD_DNS).
- * out is always written (qname may be empty on error). Borrows wire.
+ * out is always written as rv_answer_clear() says (qname may be empty on
+ * error). Borrows wire.
  */
 int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 		rv_answer *out, rv_verdict *why) RV_MUST_CHECK;

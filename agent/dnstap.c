@@ -2,9 +2,13 @@
  * dnstap.c - one dnstap.Dnstap protobuf frame -> an observation.
  *
  * protobuf-c (code generated from proto/dnstap.proto at build time) does the
- * decoding; dnsmsg.c reads the DNS response inside. The unpacked message is
- * freed before returning: obs owns nothing and borrows nothing from the frame.
+ * decoding; dnsmsg.c reads the DNS response inside. The unpacked message lives
+ * in a per-thread arena that is reset before returning: obs owns nothing and
+ * borrows nothing from the frame.
  */
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dnstap.h"
@@ -12,6 +16,97 @@
 
 /* Nanoseconds are a fraction of a second; anything else is not a time. */
 #define NSEC_PER_SEC 1000000000u
+
+/*
+ * protobuf-c allocates the unpacked Dnstap, its Message and a copy of every
+ * bytes field (identity, version, addresses, the DNS messages): ~8 malloc/free
+ * pairs per frame. A bump arena turns them into pointer increments; free is a
+ * no-op, and the whole arena is released at once when the frame is done
+ * (callgrind, default bench mix: 9.3k -> 8.1k instructions per frame). What
+ * does not fit (a frame near 64 KiB) falls back to malloc, chained so the
+ * reset frees it. Per thread: the allocator lives for one call only.
+ */
+#define ARENA_SIZE (64 * 1024)
+
+/* Under ASan every block is followed by a poisoned red zone and released
+ * blocks are poisoned, so the fuzzers still see protobuf-c overruns. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RV_ARENA_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define RV_ARENA_ASAN 1
+#endif
+#ifdef RV_ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_REDZONE 16
+#else
+#define ARENA_REDZONE 0
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
+
+struct arena_big {
+	struct arena_big *next;
+	max_align_t align; /* the caller's block follows, aligned */
+};
+
+struct arena {
+	size_t used;
+	bool poisoned; /* ASan: the whole buffer once, before first use */
+	struct arena_big *big;
+	alignas(max_align_t) uint8_t buf[ARENA_SIZE];
+};
+
+static _Thread_local struct arena frame_arena;
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct arena *a = data;
+	size_t n = ((size + alignof(max_align_t) - 1) &
+		    ~(alignof(max_align_t) - 1)) + ARENA_REDZONE;
+	struct arena_big *big;
+
+	if (!a->poisoned) {
+		ASAN_POISON_MEMORY_REGION(a->buf, sizeof(a->buf));
+		a->poisoned = true;
+	}
+	if (n >= size && ARENA_SIZE - a->used >= n) {
+		void *p = a->buf + a->used;
+
+		a->used += n;
+		ASAN_UNPOISON_MEMORY_REGION(p, size);
+		return p;
+	}
+	if (size > SIZE_MAX - sizeof(*big))
+		return NULL;
+	big = malloc(sizeof(*big) + size);
+	if (big == NULL)
+		return NULL;
+	big->next = a->big;
+	a->big = big;
+	return big + 1;
+}
+
+/* Everything is released by arena_reset(). */
+static void arena_free(void *data, void *p)
+{
+	(void)data;
+	(void)p;
+}
+
+static void arena_reset(struct arena *a)
+{
+	while (a->big != NULL) {
+		struct arena_big *next = a->big->next;
+
+		free(a->big);
+		a->big = next;
+	}
+	ASAN_POISON_MEMORY_REGION(a->buf, a->used);
+	a->used = 0;
+}
 
 /* dnstap addresses are raw network-order bytes, 4 for INET and 16 for INET6
  * (dnstap.proto "query_address"); any other length is ignored, not fatal. */
@@ -26,19 +121,25 @@ static bool take_addr(protobuf_c_boolean has, const ProtobufCBinaryData *b,
 int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 		     rv_observation *obs, rv_verdict *why)
 {
-	Dnstap__Dnstap *d = NULL;
+	ProtobufCAllocator alloc = {
+		.alloc = arena_alloc,
+		.free = arena_free,
+		.allocator_data = &frame_arena,
+	};
+	Dnstap__Dnstap *d;
 	const Dnstap__Message *m;
 	int rc = -EBADMSG;
 
-	memset(obs, 0, sizeof(*obs));
+	/* Not memset(): obs is 2 KiB, nearly all of it the answer's buffers. */
+	memset(obs, 0, offsetof(rv_observation, answer));
+	rv_answer_clear(&obs->answer);
 	*why = RV_BAD_PROTOBUF;
 
 	if (frame == NULL && len > 0)
 		goto out;
-	/* NULL allocator: protobuf-c's malloc-based default. Unpack fails on bad
-	 * wire types, overruns and missing required fields (Dnstap.type,
-	 * Message.type). */
-	d = dnstap__dnstap__unpack(NULL, len, frame);
+	/* Unpack fails on bad wire types, overruns and missing required fields
+	 * (Dnstap.type, Message.type). */
+	d = dnstap__dnstap__unpack(&alloc, len, frame);
 	if (d == NULL)
 		goto out;
 
@@ -83,7 +184,8 @@ int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 	rc = rv_dnsmsg_parse(m->response_message.data, m->response_message.len,
 			     max_depth, &obs->answer, why);
 out:
-	if (d != NULL)
-		dnstap__dnstap__free_unpacked(d, NULL);
+	/* Instead of dnstap__dnstap__free_unpacked(): nothing else points into
+	 * the arena (obs holds copies). */
+	arena_reset(&frame_arena);
 	return rc;
 }

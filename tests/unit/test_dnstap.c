@@ -419,6 +419,83 @@ static void test_truncated_every_length(void **state)
 }
 
 /*
+ * A frame larger than the decoder's 64 KiB arena: protobuf-c's copy of the
+ * 65,000-octet DNS message falls back to malloc (freed with the frame; the
+ * valgrind and ASan runs check that), and the next frame decodes as usual.
+ */
+static void test_large_frame(void **state)
+{
+	enum { NRR = 4060 };
+	static const uint8_t head[] = {
+		0x12, 0x34, 0x81, 0x80, 0, 1, NRR >> 8, NRR & 0xff, 0, 0, 0, 0,
+		3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c',
+		'o', 'm', 0, 0, 1, 0, 1,
+	};
+	Dnstap__Dnstap d;
+	Dnstap__Message m;
+	struct frame f, small;
+	rv_observation obs;
+	rv_verdict why;
+	size_t wlen = sizeof(head) + NRR * 16;
+	uint8_t *wire = malloc(wlen);
+	uint8_t *p;
+
+	(void)state;
+	assert_non_null(wire);
+	memcpy(wire, head, sizeof(head));
+	p = wire + sizeof(head);
+	for (unsigned i = 0; i < NRR; i++) {
+		/* www.example.com. (a pointer to the question) 300 IN A 10.0.x.y */
+		static const uint8_t rr[12] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 1,
+						 0x2c, 0, 4 };
+
+		memcpy(p, rr, sizeof(rr));
+		p[12] = 10;
+		p[13] = 0;
+		p[14] = (uint8_t)(i >> 8);
+		p[15] = (uint8_t)i;
+		p += 16;
+	}
+	assert_true(wlen > 64 * 1024 - 600 && wlen <= UINT16_MAX);
+
+	dnstap__dnstap__init(&d);
+	dnstap__message__init(&m);
+	d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	d.message = &m;
+	m.type = DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE;
+	m.has_query_address = true;
+	m.query_address.data = (uint8_t *)client4;
+	m.query_address.len = sizeof(client4);
+	m.has_response_message = true;
+	m.response_message.data = wire;
+	m.response_message.len = wlen;
+	/* The query too: the copies together exceed the arena. */
+	m.has_query_message = true;
+	m.query_message.data = wire;
+	m.query_message.len = wlen;
+	f = pack(&d);
+	assert_true(f.len > 2 * wlen);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(decode(&f, &obs, &why), 0);
+		assert_string_equal(obs.answer.qname, "www.example.com");
+		assert_int_equal(obs.answer.naddrs, RV_ANSWER_MAX_ADDRS);
+		assert_true(obs.answer.addrs_truncated);
+		assert_addr(&obs.answer.addrs[63], "10.0.0.63");
+		assert_addr(&obs.client, "192.0.2.99");
+
+		small = make_frame(DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE,
+				   client6, sizeof(client6), true);
+		assert_int_equal(decode(&small, &obs, &why), 0);
+		assert_int_equal(obs.answer.naddrs, 1);
+		assert_false(obs.answer.addrs_truncated);
+		assert_addr(&obs.answer.addrs[0], "192.0.2.1");
+		free(small.buf);
+	}
+	free(f.buf);
+	free(wire);
+}
+
+/*
  * The real capture. Frame Streams file format (fstrm "content type" file):
  * an escape (BE32 0), a control frame (BE32 length + payload: BE32 type START
  * and a CONTENT_TYPE field), then data frames (BE32 length > 0 + payload) until
@@ -597,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_dns_verdict_passes_through),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_truncated_every_length),
+		cmocka_unit_test(test_large_frame),
 		cmocka_unit_test(test_named_capture),
 	};
 
