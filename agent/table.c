@@ -616,7 +616,11 @@ static void fill_change(const rv_table *t, const entry *e, rv_change *out)
 	const cand *b = best_of(&t->opts, e);
 	memset(out, 0, offsetof(rv_change, name));
 	out->addr = e->addr;
-	snprintf(out->name, sizeof(out->name), "%s", b->name->s);
+	/* Interned names are < RV_NAME_MAX (the parser bounds them); memcpy is
+	 * measurably cheaper than snprintf on the ingest path. */
+	size_t len = strnlen(b->name->s, sizeof(out->name) - 1);
+	memcpy(out->name, b->name->s, len);
+	out->name[len] = '\0';
 	out->first = b->first;
 	out->last = b->last;
 	out->count = b->count;
