@@ -41,6 +41,7 @@
 #include <openssl/params.h>
 
 #include "log.h"
+#include "dnstcp.h"
 #include "reconcile.h"
 
 #define SUB "reconcile"
@@ -1083,18 +1084,11 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	arm_timer(r);
-	/* RFC 1035 4.2.2: each message is preceded by its 2-byte length. */
 	for (;;) {
-		uint8_t hdr[2];
-		if (evbuffer_copyout(in, hdr, 2) != 2)
+		int len = rv_dnstcp_take(in, r->rbuf);
+		if (len < 0)
 			return;
-		size_t len = (size_t)hdr[0] << 8 | hdr[1];
-		if (evbuffer_get_length(in) < 2 + len)
-			return;
-		evbuffer_drain(in, 2);
-		if (evbuffer_remove(in, r->rbuf, len) != (int)len)
-			return;
-		if (on_message(r, r->rbuf, len) != 0)
+		if (on_message(r, r->rbuf, (size_t)len) != 0)
 			return;  /* finished: r may be freed */
 	}
 }

@@ -41,6 +41,7 @@
 #include <openssl/hmac.h>
 
 #include "log.h"
+#include "dnstcp.h"
 #include "rpz.h"
 #include "stats.h"
 
@@ -138,8 +139,17 @@ nospc:
 
 int rv_rpz_format_txt(const rv_change *c, char *out, size_t outlen)
 {
+	/* The score is a float that depends on configured weights: clamp it so a
+	 * silly weight cannot print "inf" or overflow the TXT string (255 octets). */
+	double score = c->score;
+	if (!(score >= 0.0))
+		score = 0.0;
+	if (score > 999999999.0)
+		score = 999999999.0;
+	bool cc = c->country[0] != '\0';
 	int r = snprintf(out, outlen, "first=%" PRId64 " last=%" PRId64 " count=%" PRIu64
-			" depth=%u", c->first, c->last, c->count, c->depth);
+			" depth=%u score=%.2f%s%.2s", c->first, c->last, c->count, c->depth, score,
+			cc ? " country=" : "", cc ? c->country : "");
 	if (r < 0 || (size_t)r >= outlen) {
 		if (outlen > 0)
 			out[0] = '\0';
@@ -407,7 +417,7 @@ static int prep_change(const rv_change *c, size_t zone_len_wire, struct owner *o
 	size_t nl = strnlen(c->name, RV_NAME_MAX);
 	if (nl >= RV_NAME_MAX || name_wire(c->name, nl, target, tlen) < 0)
 		return -EINVAL;
-	if (rv_rpz_format_txt(c, txt, 128) < 0)
+	if (rv_rpz_format_txt(c, txt, RV_TXT_MAX + 1) < 0)
 		return -EINVAL;
 	*txtlen = strlen(txt);
 	return 0;
@@ -1037,19 +1047,12 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	rv_rpz_writer *w = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	/* RFC 1035 4.2.2: each message is preceded by its 2-byte length. */
 	while (w->bev == bev) {
-		uint8_t hdr[2];
-		if (evbuffer_copyout(in, hdr, 2) != 2)
-			return;
-		size_t len = (size_t)hdr[0] << 8 | hdr[1];
-		if (evbuffer_get_length(in) < 2 + len)
-			return;
-		evbuffer_drain(in, 2);
-		if (evbuffer_remove(in, w->rbuf, len) != (int)len)
+		int len = rv_dnstcp_take(in, w->rbuf);
+		if (len < 0)
 			return;
 		/* on_reply may free bev (close_conn): the loop condition checks it. */
-		on_reply(w, w->rbuf, len);
+		on_reply(w, w->rbuf, (size_t)len);
 	}
 }
 

@@ -25,7 +25,12 @@ struct event_base;
  * be given with or without its trailing dot. */
 int rv_rpz_reverse_name(const rv_addr *a, const char *zone, char *out, size_t outlen) RV_MUST_CHECK;
 
-/* TXT metadata text (without quotes): "first=E last=E count=N depth=N". */
+/* Longest TXT metadata text: one DNS character-string (RFC 1035 3.3). */
+#define RV_TXT_MAX 255
+
+/* TXT metadata text (without quotes), the reference tool's keys plus country:
+ * "first=E last=E count=N depth=N score=S[ country=CC]" (epoch seconds, integers;
+ * score with two decimals, clamped to 0..999999999). */
 int rv_rpz_format_txt(const rv_change *c, char *out, size_t outlen) RV_MUST_CHECK;
 
 /* ---- one UPDATE message ---- */

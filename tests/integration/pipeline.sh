@@ -18,7 +18,8 @@ PTR_TIMEOUT=20 # seconds; typical is ~2 s (dnstap flush 1 s + RPZ rebuild 1 s)
 lab_init
 lab_start_upstream
 lab_start_bind
-lab_write_agent_conf
+# The test .mmdb maps 192.0.2.0/24 to AU and 2001:db8::/32 to JP (tests/data).
+lab_write_agent_conf geoip-database "$srcdir/tests/data/test-country.mmdb"
 lab_start_agent
 
 # --- 1. lookups through the client view become PTRs of the question name.
@@ -66,7 +67,7 @@ lab_check "xray: shared address 192.0.2.50 -> one of its two names" shared_ok
 want_name[192.0.2.50]=shared
 want_depth[192.0.2.50]=0
 
-# --- 2. AXFR with the key shows PTR + TXT(first= last= count= depth=).
+# --- 2. AXFR with the key shows PTR + TXT(first= last= count= depth= score= country=).
 lab_phase "AXFR"
 axfr=$(lab_axfr +noall +answer +onesoa)
 rpz_has() { # ADDR: PTR and TXT present, TXT well-formed, depth right
@@ -79,12 +80,14 @@ rpz_has() { # ADDR: PTR and TXT present, TXT well-formed, depth right
     txt=$(grep -E "^${owner//./\\.}[[:space:]].*IN[[:space:]]+TXT" <<<"$axfr") \
         || { echo "# no TXT at $owner"; return 1; }
     local f
-    for f in first= last= count= "depth=${want_depth[$a]}"; do
+    local cc=AU
+    [[ $a == *:* ]] && cc=JP
+    for f in first= last= count= "depth=${want_depth[$a]}" score= "country=$cc"; do
         [[ $txt == *"$f"* ]] || { echo "# TXT at $owner lacks '$f': $txt"; return 1; }
     done
 }
 for a in "${!want_name[@]}"; do
-    lab_check "AXFR (TSIG): PTR + TXT first/last/count/depth for $a" rpz_has "$a"
+    lab_check "AXFR (TSIG): PTR + TXT first/last/count/depth/score/country for $a" rpz_has "$a"
 done
 v6owner="$(lab_revname 2001:db8::10).$LAB_RPZ."
 lab_check "AXFR: IPv6 address stored under its 32-nibble ip6.arpa name ($v6owner)" \

@@ -235,16 +235,26 @@ static void test_format_txt(void **state)
 
 	(void)state;
 	assert_int_equal(rv_rpz_format_txt(&c, out, sizeof(out)), 0);
-	assert_string_equal(out, "first=1700000000 last=1700000100 count=7 depth=2");
+	assert_string_equal(out, "first=1700000000 last=1700000100 count=7 depth=2 score=0.00");
 	c.first = INT64_MIN;
 	c.last = INT64_MAX;
 	c.count = UINT64_MAX;
 	c.depth = UINT32_MAX;
 	assert_int_equal(rv_rpz_format_txt(&c, out, sizeof(out)), 0);
+	c.score = 1e300;
+	memcpy(c.country, "NZ", 3);
+	assert_int_equal(rv_rpz_format_txt(&c, out, sizeof(out)), 0);
 	assert_string_equal(out, "first=-9223372036854775808 last=9223372036854775807 "
-			"count=18446744073709551615 depth=4294967295");
+			"count=18446744073709551615 depth=4294967295 score=999999999.00 country=NZ");
 	/* TXT strings are at most 255 octets; the widest metadata is far below */
-	assert_true(strlen(out) <= 96);
+	assert_true(strlen(out) <= 128);
+	c = mk("1.2.3.4", "x");
+	c.score = 3.14159;
+	assert_int_equal(rv_rpz_format_txt(&c, out, sizeof(out)), 0);
+	assert_string_equal(out, "first=1700000000 last=1700000100 count=7 depth=2 score=3.14");
+	c.score = -1.0 / 0.0 * 0.0; /* NaN */
+	assert_int_equal(rv_rpz_format_txt(&c, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, " score=0.00"));
 	assert_int_equal(rv_rpz_format_txt(&c, out, 10), -ENOSPC);
 }
 
@@ -310,7 +320,7 @@ static void test_build(void **state)
 	assert_rr(ldns_rr_list_rr(up, 2), o1, LDNS_RR_TYPE_PTR, LDNS_RR_CLASS_IN, 600,
 			"www.example.com.");
 	assert_rr(ldns_rr_list_rr(up, 3), o1, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 600,
-			"\"first=1700000000 last=1700000100 count=7 depth=2\"");
+			"\"first=1700000000 last=1700000100 count=7 depth=2 score=0.00\"");
 	const char *o2 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
 		"8.b.d.0.1.0.0.2.ip6.arpa.rpz.example.";
 	assert_rr(ldns_rr_list_rr(up, 4), o2, LDNS_RR_TYPE_PTR, LDNS_RR_CLASS_ANY, 0, NULL);
@@ -318,7 +328,7 @@ static void test_build(void **state)
 	assert_rr(ldns_rr_list_rr(up, 6), o2, LDNS_RR_TYPE_PTR, LDNS_RR_CLASS_IN, 600,
 			"v6.example.net.");
 	assert_rr(ldns_rr_list_rr(up, 7), o2, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 600,
-			"\"first=1700000000 last=1700000100 count=7 depth=2\"");
+			"\"first=1700000000 last=1700000100 count=7 depth=2 score=0.00\"");
 	const char *o3 = "1.0.0.10.in-addr.arpa.rpz.example.";
 	assert_rr(ldns_rr_list_rr(up, 8), o3, LDNS_RR_TYPE_PTR, LDNS_RR_CLASS_ANY, 0, NULL);
 	assert_rr(ldns_rr_list_rr(up, 9), o3, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_ANY, 0, NULL);
@@ -690,7 +700,7 @@ static size_t plain_wire(const char *name)
 
 static size_t txt_len(const rv_change *c)
 {
-	char t[128];
+	char t[RV_TXT_MAX + 1];
 	assert_int_equal(rv_rpz_format_txt(c, t, sizeof(t)), 0);
 	return strlen(t);
 }
