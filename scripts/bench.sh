@@ -2,11 +2,11 @@
 # scripts/bench.sh — rearview benchmarks (issue 4); see BENCHMARKS.md.
 #
 #   scripts/bench.sh            full run (~10 minutes on 2 cores)
-#   scripts/bench.sh --smoke    every figure with small sizes, < 60 s (CI)
+#   scripts/bench.sh --smoke    every figure with small sizes, < 90 s (CI)
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,cg,rss,rpz,lookup,drops
+#   --only LIST       comma-separated parts: ingest,cg,rss,rpz,lookup,drops,reload
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
 #
@@ -22,7 +22,7 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,cg,rss,rpz,lookup,drops
+ONLY=ingest,cg,rss,rpz,lookup,drops,reload
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -44,6 +44,7 @@ if ((SMOKE)); then
 	BURST_N=5000
 	LOOKUP_NAMES=20000 LOOKUP_QPS=2000 LOOKUP_SAMPLES=20 SAMPLE_RATE=10
 	DROP_SECONDS=2 SETTLE=1
+	RELOAD_N=20000
 else
 	INGEST_N=2000000 INGEST_REPS=3
 	CG_N=100000
@@ -51,8 +52,11 @@ else
 	BURST_N=100000
 	LOOKUP_NAMES=200000 LOOKUP_QPS=20000 LOOKUP_SAMPLES=200 SAMPLE_RATE=10
 	DROP_SECONDS=20 SETTLE=3
+	RELOAD_N=1000000
 fi
 SEED=42
+# named's `update` category logs every RR an UPDATE adds or deletes (info).
+QUIET_UPDATE_LOG='category update { null; };'
 
 # ------------------------------------------------------------------ setup
 # shellcheck source=scripts/deps.sh
@@ -277,26 +281,16 @@ rss_one() { # N LABEL
 lab_setup() {
 	# shellcheck source=scripts/lab.sh
 	. "$SRCDIR/scripts/lab.sh"
-	# lab.sh has no hook for extra upstream zones; wrap its zone writer to add
-	# the generated bench.test zone (see BENCHMARKS.md "lab.sh").
-	eval "$(declare -f lab__write_upstream | sed '1s/lab__write_upstream/lab__write_upstream_orig/')"
-	lab__write_upstream() {
-		lab__write_upstream_orig
-		cp "$W/bench.test.db" "$LAB/upstream/bench.test.db"
-		printf 'zone "bench.test" { type primary; file "%s"; };\n' \
-			"$LAB/upstream/bench.test.db" >>"$LAB/upstream/named.conf"
-	}
-	# Nor for a statistics channel, the only place named 9.18 reports its
-	# dnstap counters (`rndc stats` does not dump them).
-	eval "$(declare -f lab__write_resolver | sed '1s/lab__write_resolver/lab__write_resolver_orig/')"
-	lab__write_resolver() {
-		lab__write_resolver_orig
-		printf 'statistics-channels { inet %s port %s allow { 127.0.0.0/8; }; };\n' \
-			"$LAB_CLIENT" "$((LAB_PORT + 2))" >>"$LAB/resolver/named.conf"
-	}
 	RV_AGENT=$AGENT
 	export RV_AGENT
 	lab_init
+	# lab.sh's optional config hooks (see its header): the generated bench.test
+	# zone on the upstream, for dnsperf; a statistics channel on the resolver,
+	# the only place named 9.18 reports its dnstap counters (`rndc stats` does
+	# not dump them); and the resolver's logging for the first burst ($1).
+	LAB_UPSTREAM_EXTRA_CONF="zone \"bench.test\" { type primary; file \"$W/bench.test.db\"; };"
+	LAB_RESOLVER_EXTRA_CONF="statistics-channels { inet $LAB_CLIENT port $((LAB_PORT + 2)) allow { 127.0.0.0/8; }; };"
+	LAB_RESOLVER_LOGGING_EXTRA=${1:-}
 	lab_start_upstream
 	lab_start_bind
 	# Default batch settings (flush-interval, batch-size): only lab paths set.
@@ -324,16 +318,16 @@ wait_records() { # TARGET TIMEOUT_S
 # rpz_addresses_per_s = N / (commit of the last record - first frame);
 # converge = last PTR of a sample (incl. the last address queued) answered by
 # the xray view - first frame.
-burst() {
-	local out t0 tc ts exp sample a want got pending
-	"$LOADGEN" --seed 7 --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
+burst() { # [FIGURE_SUFFIX]
+	local sfx=${1:-} out t0 tc ts exp sample a want got pending
+	"$LOADGEN" --seed 7 --time-base now --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
 		--expect-out "$W/burst.expect" >/dev/null 2>&1
 	exp=$W/burst.expect
 	# 10 spread over the stream plus the last one (queued last).
 	sample=$(awk -v n="$BURST_N" 'NR % int(n / 10) == 0 || NR == n' "$exp")
 	local base
 	base=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" records)
-	out=$("$LOADGEN" --seed 7 --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
+	out=$("$LOADGEN" --seed 7 --time-base now --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
 		--unix "$LAB_SOCK" 2>/dev/null)
 	t0=$(sed -n 's/.*start_epoch=\([0-9.]*\).*/\1/p' <<<"$out")
 	tc=$(wait_records $((base + BURST_N)) 120) || tc=
@@ -350,22 +344,37 @@ burst() {
 		if [[ $(calc "$ts - $t0 > 180" 0) == 1 ]]; then ts=; break; fi
 		sleep 0.1
 	done
+	local how="named logging as shipped in the lab"
+	[[ -n $sfx ]] && how="named: $LAB_RESOLVER_LOGGING_EXTRA"
 	if [[ -n $tc ]]; then
-		fig rpz_addresses_per_s "$(calc "$BURST_N / ($tc - $t0)" 0)" \
-			"$BURST_N new addresses / (last committed - first frame), default flush-interval and batch-size"
+		fig "rpz_addresses_per_s$sfx" "$(calc "$BURST_N / ($tc - $t0)" 0)" \
+			"$BURST_N new addresses / (last committed - first frame), default batching; $how"
 	else
-		fig rpz_addresses_per_s n/a "agent did not commit $BURST_N records in 120 s (see agent log)"
+		fig "rpz_addresses_per_s$sfx" n/a "agent did not commit $BURST_N records in 120 s (see agent log)"
 	fi
 	if [[ -n $ts ]]; then
-		fig burst_100k_converge_s "$(calc "$ts - $t0" 2)" \
+		fig "burst_100k_converge_s$sfx" "$(calc "$ts - $t0" 2)" \
 			"first frame of $BURST_N new addresses -> last sampled PTR answered by the xray view"
 	else
-		fig burst_100k_converge_s n/a "sample PTRs not all served within 180 s"
+		fig "burst_100k_converge_s$sfx" n/a "sample PTRs not all served within 180 s"
 	fi
 	local ptrs
 	ptrs=$(lab_axfr +noall +answer 2>/dev/null | awk '$4 == "PTR"' | wc -l)
-	log "burst: zone holds $ptrs PTR records after $BURST_N addresses"
-	fig rpz_zone_ptrs_after_burst "$ptrs" "AXFR count of PTR records (should be >= $BURST_N)"
+	log "burst$sfx: zone holds $ptrs PTR records after $BURST_N addresses"
+	fig "rpz_zone_ptrs_after_burst$sfx" "$ptrs" "AXFR count of PTR records (should be >= $BURST_N)"
+}
+
+# Restarts the resolver on an empty RPZ (zone file and journal removed, so
+# render-bind-conf.sh installs the initial one again) with resolver logging $1
+# (lab.sh's LAB_RESOLVER_LOGGING_EXTRA), and the agent without a snapshot.
+lab_fresh_rpz() { # [LOGGING_EXTRA]
+	lab_stop_agent TERM
+	lab_stop_bind
+	rm -f "$LAB/resolver/zones/$LAB_RPZ.db" "$LAB/resolver/zones/$LAB_RPZ.db.jnl" "$LAB/state.snap"
+	LAB_RESOLVER_LOGGING_EXTRA=${1:-}
+	lab_start_bind
+	lab_start_agent
+	ALAB_PID=$(<"$LAB/pids/agent")
 }
 
 # Lookups through the client view at LOOKUP_QPS (dnsperf, Zipf mix), and
@@ -471,6 +480,208 @@ drops() {
 	fig dnsperf_lost_with_fstrm_capture "${lost:-0}" "queries dnsperf got no answer to, fstrm_capture reading"
 }
 
+# ------------------------------------------------------------------ reload
+# Restart with RELOAD_N addresses (reload_1m_s). The state is made the fast
+# way, not by minutes of UPDATEs: a dry-run agent learns RELOAD_N addresses
+# (rv-loadgen --sequential: one name each) and writes its snapshot at SIGTERM;
+# the RPZ zone file is written from that snapshot in the agent's own record
+# format (see snap_to_zone). named then loads that zone, and a real agent is
+# started on it with that snapshot. Times are from the agent's launch to its
+# log lines (their ISO timestamps).
+
+# Writes the zone the agent would have written for the table in snapshot SNAP
+# (agent/snapshot.h format; big-endian): per address "<reverse name>.<zone>
+# PTR <best name>." and TXT "first=F last=L count=C depth=D" (rv_rpz_format_txt).
+# Every address has one candidate here (--sequential), so best = the only one;
+# if a file had more, the most counted one is written and the reconcile would
+# show the difference as "rewritten".
+snap_to_zone() { # SNAP ZONEFILE TTL
+	python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys
+snap, out, ttl = sys.argv[1], sys.argv[2], int(sys.argv[3])
+b = open(snap, 'rb').read()
+if b[:6] != b'RVSNAP':
+    sys.exit(f'{snap}: not a snapshot')
+version, created, n = struct.unpack_from('>HqQ', b, 6)
+if version != 1:
+    sys.exit(f'{snap}: snapshot version {version}, this script reads 1')
+off, lines, multi = 24, [], 0
+lines.append(f'$TTL {ttl}\n@ IN SOA localhost. hostmaster.localhost. 1 3600 600 864000 10\n'
+             '@ IN NS localhost.\n')
+cand = struct.Struct('>qqQQBI')
+for _ in range(n):
+    fam, a, nc = b[off], b[off + 1:off + 17], b[off + 17]
+    off += 18
+    best = None
+    for _ in range(nc):
+        (ln,) = struct.unpack_from('>H', b, off)
+        name = b[off + 2:off + 2 + ln].decode('ascii')
+        off += 2 + ln
+        first, last, count, _freq, depth, _ttl = cand.unpack_from(b, off)
+        off += cand.size
+        if best is None or count > best[3]:
+            best = (name, first, last, count, depth)
+    multi += nc > 1
+    if fam == 4:
+        owner = f'{a[3]}.{a[2]}.{a[1]}.{a[0]}.in-addr.arpa'
+    else:
+        owner = '.'.join(f'{x & 15:x}.{x >> 4:x}' for x in reversed(a)) + '.ip6.arpa'
+    name, first, last, count, depth = best
+    lines.append(f'{owner} PTR {name}.\n'
+                 f'{owner} TXT "first={first} last={last} count={count} depth={depth}"\n')
+if off + 8 != len(b):
+    sys.exit(f'{snap}: {len(b) - off - 8} unexpected bytes after {n} entries')
+with open(out, 'w') as f:
+    f.writelines(lines)
+print(f'{n} addresses, {multi} with more than one candidate')
+PY
+}
+
+# The last agent log line (after line SKIP) matching REGEX, waiting up to
+# TIMEOUT_S: sets LOGLINE and LOGTIME (epoch seconds, from the line's ISO 8601
+# UTC timestamp); returns 1 if none came.
+agent_log_time() { # SKIP REGEX TIMEOUT_S
+	local deadline
+	deadline=$(calc "$(now) + $3" 3)
+	while :; do
+		LOGLINE=$(tail -n +"$(($1 + 1))" "$LAB_AGENT_LOG" | grep -E -- "$2" | tail -n 1 || true)
+		if [[ -n $LOGLINE ]]; then
+			LOGTIME=$(date -d "${LOGLINE%% *}" +%s.%N)
+			return 0
+		fi
+		if ! alive "$ALAB_PID" || [[ $(calc "$(now) > $deadline" 0) == 1 ]]; then return 1; fi
+		sleep 0.05
+	done
+}
+
+# Polls the xray view until every "address TAB name" line of file $1 is
+# answered with its name (one dig process per round, all the PTR queries in
+# it; names are unique per address); prints the epoch time it happened (or
+# nothing after $2 s).
+ptrs_served_at() { # SAMPLE_FILE TIMEOUT_S
+	local deadline args=() want=() a w got n
+	deadline=$(calc "$(now) + $2" 3)
+	while IFS=$'\t' read -r a w; do
+		args+=(-x "$a")
+		want+=("$w.")
+	done <"$1"
+	while :; do
+		got=$(dig @"$LAB_XRAY" -p "$LAB_PORT" +time=1 +tries=1 +short "${args[@]}" 2>/dev/null || true)
+		n=0
+		for w in "${want[@]}"; do
+			grep -qxF -- "$w" <<<"$got" && n=$((n + 1))
+		done
+		((n == ${#want[@]})) && break
+		[[ $(calc "$(now) > $deadline" 0) == 1 ]] && return 0
+		sleep 0.05
+	done
+	now
+}
+
+# CPU seconds (user + system) process PID has used so far.
+cpu_s() { # PID
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+# One agent start on the prepared zone; figures reload_1m${SFX}_*.
+reload_run() { # SUFFIX DESCRIPTION
+	local sfx=$1 what=$2 skip t0 tptr spid re n matched rewritten adopted resent records cpu ncpu0 ncpu
+	local npid
+	npid=$(<"$LAB/pids/resolver")
+	skip=$(wc -l <"$LAB_AGENT_LOG")
+	ncpu0=$(cpu_s "$npid")
+	t0=$(now)
+	# (c) sampled PTRs through the xray view, polled from the agent's launch on.
+	ptrs_served_at "$W/reload.sample" 60 >"$W/reload$sfx.ptrs" &
+	spid=$!
+	PIDS+=("$spid")
+	lab_start_agent
+	ALAB_PID=$(<"$LAB/pids/agent")
+	if agent_log_time "$skip" 'snapshot: (loaded|no snapshot)' 120; then
+		log "reload$sfx: $LOGLINE"
+		if [[ $LOGLINE == *loaded* ]]; then
+			fig "reload_1m${sfx}_snapshot_loaded_s" "$(calc "$LOGTIME - $t0" 2)" \
+				"agent launch -> 'snapshot: loaded N addresses' ($what)"
+		fi
+	fi
+	wait "$spid" || true
+	tptr=$(<"$W/reload$sfx.ptrs")
+	if [[ -n $tptr ]]; then
+		fig "reload_1m${sfx}_ptrs_served_s" "$(calc "$tptr - $t0" 2)" \
+			"agent launch -> all 11 sampled PTRs answered by the xray view (named serves the zone throughout)"
+	else
+		fig "reload_1m${sfx}_ptrs_served_s" n/a "sampled PTRs not all answered within 60 s"
+	fi
+	# The expiry timer's first run is 60 s after the start, and rv-loadgen's
+	# dnstap times are from 2024: the reconcile must be done before then.
+	if agent_log_time "$skip" 'reconcile: zone .* addresses, ' 55; then
+		log "reload$sfx: $LOGLINE"
+		re=${LOGLINE#*: zone }
+		n=$(sed -n 's/.*: \([0-9]*\) addresses,.*/\1/p' <<<"$re")
+		matched=$(sed -n 's/.* \([0-9]*\) matched,.*/\1/p' <<<"$re")
+		rewritten=$(sed -n 's/.* \([0-9]*\) rewritten,.*/\1/p' <<<"$re")
+		adopted=$(sed -n 's/.* \([0-9]*\) adopted,.*/\1/p' <<<"$re")
+		resent=$(sed -n 's/.* \([0-9]*\) re-sent,.*/\1/p' <<<"$re")
+		cpu=$(cpu_s "$ALAB_PID") # idle from here on
+		ncpu=$(cpu_s "$npid")
+		sleep 1
+		records=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" records)
+		fig "reload_1m${sfx}_s" "$(calc "$LOGTIME - $t0" 2)" \
+			"agent launch -> startup AXFR reconcile done ($what; $RELOAD_N addresses)"
+		fig "reload_1m${sfx}_agent_cpu_s" "$cpu" \
+			"CPU seconds (user+sys) the agent used from launch to that point: less noisy than wall clock"
+		fig "reload_1m${sfx}_named_cpu_s" "$(calc "$ncpu - $ncpu0" 2)" \
+			"CPU seconds named used meanwhile (the AXFR; no queries; includes the sample digs)"
+		fig "reload_1m${sfx}_matched" "$matched" \
+			"reconcile: of $n addresses in the zone, equal to the table ($rewritten rewritten)"
+		fig "reload_1m${sfx}_adopted" "$adopted" "reconcile: zone entries the table lacked, adopted"
+		fig "reload_1m${sfx}_resent" "$resent" \
+			"reconcile: table entries the zone lacked; records the agent UPDATEd after it: ${records:-?}"
+		[[ ${records:-x} == 0 ]] || log "warning: reload$sfx: the agent wrote ${records:-?} records after the reconcile"
+	else
+		fig "reload_1m${sfx}_s" n/a "no 'reconcile: zone ...' line within 55 s (see $W/lab-agent.log)"
+	fi
+}
+
+reload() {
+	local t0 learned
+	# 1. The state: a dry-run agent learns RELOAD_N addresses and saves them.
+	start_dry_agent reload "max-addresses $((RELOAD_N + 1000))
+snapshot-file $W/reload.snap"
+	"$LOADGEN" --seed 11 --time-base now --sequential --count $RELOAD_N --names $RELOAD_N --addresses $RELOAD_N \
+		--unix "$W/reload.sock" --expect-out "$W/reload.expect" >/dev/null 2>&1
+	learned=$(agent_stat "$APID" "$W/reload.log" learned)
+	[[ $learned == "$RELOAD_N" ]] || log "warning: reload: dry-run agent learned $learned, want $RELOAD_N"
+	stop_pid "$APID" 120 # SIGTERM: the snapshot is written on the way out
+	grep -q 'snapshot: saved' "$W/reload.log" || { log "reload: no snapshot written"; cat "$W/reload.log" >&2; return 1; }
+	log "reload: $(snap_to_zone "$W/reload.snap" "$W/reload.zone" 600) -> $(wc -l <"$W/reload.zone") zone lines"
+	awk -v n="$RELOAD_N" 'NR % int(n / 10) == 0 || NR == n' "$W/reload.expect" >"$W/reload.sample"
+
+	# 2. named on that zone (no journal), the agent stopped meanwhile.
+	lab_stop_agent TERM
+	lab_stop_bind
+	rm -f "$LAB/resolver/zones/$LAB_RPZ.db.jnl" "$LAB/state.snap"
+	cp "$W/reload.zone" "$LAB/resolver/zones/$LAB_RPZ.db"
+	LAB_RESOLVER_LOGGING_EXTRA=
+	t0=$(now)
+	# lab_start_bind gives named 30 s; loading a 1M-address RPZ took 16-31 s
+	# here, so start it from lab.sh's parts with a longer wait.
+	lab__write_resolver
+	lab__start_named resolver
+	lab__wait_for resolver "$(<"$LAB/pids/resolver")" 300 lab__bind_ready
+	fig reload_1m_named_load_s "$(calc "$(now) - $t0" 2)" \
+		"named start -> answering from the $RELOAD_N-address RPZ (context, not part of reload_1m_s)"
+	[[ -n $(ptrs_served_at "$W/reload.sample" 10) ]] || log "warning: reload: named does not serve the sampled PTRs"
+
+	# 3. The agent with the snapshot, then (SIGTERM, snapshot deleted) without.
+	cp "$W/reload.snap" "$LAB/state.snap"
+	reload_run "" "with the snapshot"
+	lab_stop_agent TERM
+	rm -f "$LAB/state.snap"
+	reload_run _nosnap "without a snapshot: adopts the zone"
+	lab_stop_agent TERM
+}
+
 lab_part() {
 	# The generated upstream zone: LOOKUP_NAMES names (+ samples), chains of
 	# depth 0-4, 1-4 addresses each; addresses disjoint from the burst's.
@@ -478,10 +689,21 @@ lab_part() {
 		--addr-offset 8388608 --count $((LOOKUP_QPS * 60)) \
 		--zone-out "$W/bench.test.db" --queries-out "$W/queries.txt" --samples-out "$W/samples.tsv" \
 		>/dev/null 2>&1
-	lab_setup
-	if want rpz; then burst; fi
+	# rpz: the same 100k burst into an empty RPZ twice, first with named's
+	# `update` log category discarded (named logs every added RR at info, which
+	# costs about half of its UPDATE CPU), then as shipped; lookup and drops
+	# then run on the RPZ the second burst filled.
+	if want rpz; then
+		lab_setup "$QUIET_UPDATE_LOG"
+		burst _quiet
+		lab_fresh_rpz ""
+		burst
+	else
+		lab_setup
+	fi
 	if want lookup; then lookup_latency; fi
 	if want drops; then drops; fi
+	if want reload; then reload; fi
 	cp "$LAB_AGENT_LOG" "$W/lab-agent.log" 2>/dev/null || true
 	cp "$LAB/resolver/named.log" "$W/lab-named.log" 2>/dev/null || true
 	lab_stop 0
@@ -497,8 +719,7 @@ if want rss; then
 	rss_one $RSS_SMALL 100k
 	rss_one $RSS_LARGE 1m
 fi
-if want rpz || want lookup || want drops; then log "BIND lab..."; lab_part; fi
-fig reload_1m_s n/a "not measured yet: state snapshots (issue 3) landed in 7f4891a; bench.sh has no restart-with-1M test"
+if want rpz || want lookup || want drops || want reload; then log "BIND lab..."; lab_part; fi
 
 # ------------------------------------------------------------------ report
 printf '\n%-40s %14s  %s\n' figure value notes
@@ -509,7 +730,7 @@ done
 printf '\n# machine: %s x %s, %s GiB; agent %s; smoke=%s; %.0f s\n' "$(nproc)" "$CPU" "$MEM_GB" \
 	"$AGENT_VER" "$SMOKE" "$(calc "$(now) - $T_START" 0)"
 if ((SMOKE)); then
-	echo "# smoke sizes: ingest $INGEST_N frames, callgrind $CG_N, rss $RSS_SMALL/$RSS_LARGE (named _100k/_1m), burst $BURST_N, lookups $LOOKUP_QPS q/s"
+	echo "# smoke sizes: ingest $INGEST_N frames, callgrind $CG_N, rss $RSS_SMALL/$RSS_LARGE (named _100k/_1m), burst $BURST_N, lookups $LOOKUP_QPS q/s, reload $RELOAD_N (named _1m)"
 fi
 for k in "${FIG_NAMES[@]}"; do
 	if [[ ${FIG[$k]} == n/a ]]; then

@@ -19,9 +19,23 @@
 #   lab_wait_ptr ADDR NAME TIMEOUT_S   poll until the xray view answers NAME
 #   lab_axfr [dig options]   AXFR of the RPZ from the xray view
 #   lab_rndc ARGS...         rndc against the resolver
+#   lab_add_key NAME         an extra TSIG key named knows (no rights granted)
+#   lab_agent_stat KEY [PID LOG]  one counter of the agent's SIGUSR1 stats line
+#   lab_register_pid NAME PID  have lab_stop stop another process we started
 #   lab_stop [STATUS]        stop everything by PID, remove the addresses,
 #                            print the logs if STATUS != 0
 #   lab_stop_dir DIR         same, for a lab left running (demo --keep)
+#
+# Optional extra configuration (unset or empty: the configs are exactly the
+# default ones). Read when a config is written, i.e. by lab_start_upstream
+# and by each lab_start_bind, so a caller may set them after lab_init (which
+# fixes LAB_CLIENT, LAB_PORT, ...):
+#   LAB_UPSTREAM_EXTRA_CONF    named.conf text appended to the upstream's
+#                              config (e.g. another `zone` statement)
+#   LAB_RESOLVER_EXTRA_CONF    named.conf text appended to the resolver's
+#                              config, top level (e.g. `statistics-channels`)
+#   LAB_RESOLVER_LOGGING_EXTRA text inside the resolver's `logging { }` block
+#                              (e.g. `category update { null; };`)
 #
 # Isolation: each lab claims a random 127.X.Y.0 block by adding 127.X.Y.1 to
 # lo (`ip addr add` fails if the address exists, which makes the claim
@@ -237,6 +251,12 @@ zone "cdn.test" { type primary; file "$d/cdn.test.db"; };
 zone "edge.test" { type primary; file "$d/edge.test.db"; };
 zone "2.0.192.in-addr.arpa" { type primary; file "$d/rev.db"; };
 EOF
+    lab__append_conf "${LAB_UPSTREAM_EXTRA_CONF:-}" "$d/named.conf"
+}
+
+# Appends TEXT and a newline to FILE, unless TEXT is empty.
+lab__append_conf() { # TEXT FILE
+    [[ -z $1 ]] || printf '%s\n' "$1" >>"$2"
 }
 
 # Expected data for demo/tests: "question type address depth" lines.
@@ -304,7 +324,8 @@ lab_start_upstream() {
 # ---------------------------------------------------------------- resolver
 
 lab__write_resolver() {
-    local d=$LAB/resolver
+    local d=$LAB/resolver logx=
+    [[ -z ${LAB_RESOLVER_LOGGING_EXTRA:-} ]] || logx="    $LAB_RESOLVER_LOGGING_EXTRA"$'\n'
     mkdir -p "$d/zones"
     # The fragments a real deployment ships, rendered by the same script,
     # with lab paths. Everything else keeps its shipped default (views,
@@ -322,6 +343,7 @@ lab__write_resolver() {
 // what a site's own named.conf provides (paths, listen-on, controls).
 include "$LAB/bind-conf/key.conf";
 include "$LAB/rndc.key";
+$(lab__extra_key_includes)
 
 options {
     directory "$d";
@@ -348,11 +370,32 @@ logging {
     channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
     category default { main; };
     category lame-servers { null; };
-};
+${logx}};
 
 include "$LAB/bind-conf/view-xray.conf";
 include "$LAB/bind-conf/view-client.conf";
 EOF
+    lab__append_conf "${LAB_RESOLVER_EXTRA_CONF:-}" "$d/named.conf"
+}
+
+# Extra keys (lab_add_key): known to named, granted nothing by the shipped
+# fragments; tests use them for "signed with a key named knows but whose
+# rights do not cover the zone" (UPDATE answered REFUSED).
+lab__extra_key_includes() {
+    local f
+    [[ -f $LAB/extra-keys ]] || return 0
+    while read -r f; do
+        [[ -n $f ]] && printf 'include "%s";\n' "$f"
+    done <"$LAB/extra-keys"
+}
+
+# lab_add_key NAME: writes $LAB/NAME.key (hmac-sha256, mode 0640) and makes
+# the resolver config include it. Call before lab_start_bind.
+lab_add_key() { # NAME
+    local f=$LAB/$1.key
+    tsig-keygen -a hmac-sha256 "$1" >"$f"
+    chmod 0640 "$f"
+    printf '%s\n' "$f" >>"$LAB/extra-keys"
 }
 
 lab__bind_ready() {
@@ -644,6 +687,25 @@ lab_agent_log_has() { # REGEX TIMEOUT_S
     return 1
 }
 
+# lab_agent_stat KEY [PID [LOG]]: sends SIGUSR1 to the agent (default: the
+# lab's), waits up to 5 s for the stats line it logs and prints KEY's value
+# (frames, learned, sent, ok, failed, records, rcode, tsig, timeout, conn...).
+lab_agent_stat() {
+    local key=$1 pid=${2:-} log=${3:-$LAB_AGENT_LOG} before after deadline
+    [[ -n $pid ]] || pid=$(cat "$LAB/pids/agent" 2>/dev/null || true)
+    [[ -n $pid ]] || return 1
+    before=$(grep -c 'stats: SIGUSR1' "$log" 2>/dev/null || true)
+    kill -USR1 "$pid" 2>/dev/null || return 1
+    deadline=$(($(lab_now_ms) + 5000))
+    while :; do
+        after=$(grep -c 'stats: SIGUSR1' "$log" 2>/dev/null || true)
+        ((${after:-0} > ${before:-0})) && break
+        (($(lab_now_ms) < deadline)) || return 1
+        sleep 0.02
+    done
+    grep -a 'stats: SIGUSR1' "$log" | tail -n 1 | grep -oE "[ (]$key=[0-9]+" | head -n 1 | cut -d= -f2
+}
+
 # Prints "N passed, M failed"; returns 0 only if nothing failed.
 lab_summary() {
     printf '%d passed, %d failed\n' "$LAB_PASSED" "$LAB_FAILED"
@@ -666,11 +728,24 @@ lab_print_logs() {
         "$LAB/upstream/named.stderr" "$LAB/upstream/named.log"
 }
 
+# lab_register_pid NAME PID: a process a test started (a second agent, a
+# fake server, a load generator) that lab_stop stops with the lab's own. Its
+# command line must mention $LAB (the PID-reuse guard below).
+lab_register_pid() { # NAME PID
+    printf '%s\n' "$2" >"$LAB/pids/$1"
+}
+
 # Stop whatever the lab in DIR runs: PIDs are only signalled if their
-# command line still mentions DIR (guards against PID reuse).
+# command line still mentions DIR (guards against PID reuse). Registered
+# extra processes first, then agent, resolver, upstream.
 lab__stop_all() { # DIR
-    local dir=$1 role pid a
-    for role in agent resolver upstream; do
+    local dir=$1 role pid a f extra=()
+    for f in "$dir"/pids/*; do
+        [[ -f $f ]] || continue
+        role=${f##*/}
+        case $role in agent | resolver | upstream) ;; *) extra+=("$role") ;; esac
+    done
+    for role in "${extra[@]}" agent resolver upstream; do
         pid=$(cat "$dir/pids/$role" 2>/dev/null || true)
         [[ -n $pid ]] || continue
         if lab__alive "$pid" && ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; then

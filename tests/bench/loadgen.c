@@ -69,6 +69,7 @@ struct opts {
 	const char *file, *unix_path, *expect_out, *zone_out, *queries_out, *samples_out;
 	const char *domain;
 	unsigned timeout_s;
+	int64_t time_base;       /* response time of the first frame, epoch seconds */
 };
 
 /* ---- deterministic randomness ---- */
@@ -603,7 +604,7 @@ static int generate(model *m, stream *s)
 		msg.response_address.len = cv6 ? 16 : 4;
 		msg.response_port = 53;
 		uint64_t ms4 = (uint64_t)(k / 400) * 4;
-		msg.response_time_sec = EPOCH0 + ms4 / 1000;
+		msg.response_time_sec = (uint64_t)m->o->time_base + ms4 / 1000;
 		msg.response_time_nsec = (uint32_t)((ms4 % 1000) * 1000000 + (k % 400) * 10);
 		msg.response_message.data = w.b;
 		msg.response_message.len = w.len;
@@ -968,6 +969,8 @@ static void usage(FILE *out)
 		"  --domain D        put every name under D (zone-file mode); default: a mix\n"
 		"                    of web-like names under com/net/org/io/de\n"
 		"  --addr-offset K   shift address indexes by K (disjoint address sets)\n"
+		"  --time-base T     response time of the first frame: epoch seconds or\n"
+		"                    'now' (default 1704067200, 2024-01-01, reproducible)\n"
 		"\n"
 		"Outputs:\n"
 		"  --file F          Frame Streams file (content type " CONTENT_TYPE ")\n"
@@ -997,12 +1000,12 @@ static int parse_u32(const char *s, uint32_t *out, uint32_t min, uint32_t max)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {.seed = 1, .names = 100000, .count = 1000000, .zipf = 1.0,
+	struct opts o = {.seed = 1, .time_base = EPOCH0, .names = 100000, .count = 1000000, .zipf = 1.0,
 			 .nx_pct = 10, .nodata_pct = 5, .other_pct = 5, .v6_names_pct = 30,
 			 .v6_clients_pct = 25, .timeout_s = 600};
 	enum { O_SEED = 256, O_COUNT, O_NAMES, O_ADDRS, O_ZIPF, O_SEQ, O_NX, O_NODATA, O_OTHER,
 	       O_V6N, O_V6C, O_DOMAIN, O_FILE, O_UNIX, O_RATE, O_TIMEOUT, O_EXPECT, O_ZONE,
-	       O_QUERIES, O_SAMPLES, O_SAMPLES_OUT, O_ADDR_OFFSET };
+	       O_QUERIES, O_SAMPLES, O_SAMPLES_OUT, O_ADDR_OFFSET, O_TIME_BASE };
 	static const struct option lo[] = {
 		{"seed", required_argument, NULL, O_SEED},
 		{"count", required_argument, NULL, O_COUNT},
@@ -1026,6 +1029,7 @@ int main(int argc, char **argv)
 		{"samples", required_argument, NULL, O_SAMPLES},
 		{"samples-out", required_argument, NULL, O_SAMPLES_OUT},
 		{"addr-offset", required_argument, NULL, O_ADDR_OFFSET},
+		{"time-base", required_argument, NULL, O_TIME_BASE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1056,6 +1060,17 @@ int main(int argc, char **argv)
 		case O_SAMPLES: bad |= parse_u32(optarg, &o.samples, 0, 1u << 20) < 0; break;
 		case O_SAMPLES_OUT: o.samples_out = optarg; break;
 		case O_ADDR_OFFSET: bad |= parse_u32(optarg, &o.addr_offset, 0, 1u << 24) < 0; break;
+		case O_TIME_BASE:
+			/* "now" for live runs against an agent whose max-idle would expire
+			 * 2024 sightings at once; a number keeps the bytes reproducible. */
+			if (strcmp(optarg, "now") == 0) {
+				o.time_base = (int64_t)time(NULL);
+			} else {
+				uint32_t tb;
+				bad |= parse_u32(optarg, &tb, 0, UINT32_MAX) < 0;
+				o.time_base = tb;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
