@@ -177,9 +177,13 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	agent *ag = arg;
+	/* Not lost: the table (with them) goes into the snapshot, and the startup
+	 * reconcile of the next run re-sends whatever the zone lacks. */
 	rv_err("agent", "shutdown timeout: %zu addresses not yet acknowledged by %s#%u "
-		"(zone %s); they will be relearned from new traffic",
-		rv_table_queued(ag->table), ag->cfg.server, ag->cfg.server_port, ag->cfg.rpz_zone);
+		"(zone %s); %s", rv_table_queued(ag->table), ag->cfg.server,
+		ag->cfg.server_port, ag->cfg.rpz_zone,
+		ag->cfg.snapshot_file[0] ? "the snapshot keeps them; the next start re-sends them"
+					 : "without a snapshot-file they are relearned from new traffic");
 	finish_loop(ag);
 }
 
