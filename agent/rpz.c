@@ -841,7 +841,7 @@ enum fail_kind { F_CONN, F_TIMEOUT, F_RCODE, F_TSIG, F_PROTO, F_BUILD };
 static const char *const fail_verb[] = {
 	[F_CONN] = "failed",
 	[F_TIMEOUT] = "timed out",
-	[F_RCODE] = "refused",
+	[F_RCODE] = "was answered",
 	[F_TSIG] = "failed the TSIG check",
 	[F_PROTO] = "got a bad reply",
 	[F_BUILD] = "could not be built",
@@ -971,7 +971,12 @@ static void fail(rv_rpz_writer *w, enum fail_kind kind, const char *detail)
 	unsigned delay = w->backoff_ms;
 	w->fail_streak++;
 	char sig[sizeof(w->last_fail)];
-	snprintf(sig, sizeof(sig), "%d %s", (int)kind, detail);
+	/* What makes a failure "the same one": its kind, plus the rcode or TSIG
+	 * error text where that is stable. Connection errors are one failure
+	 * however the peer's close happens to surface (EOF, ECONNRESET, EPIPE
+	 * depend on timing), so a dead server is reported once, not per flip. */
+	snprintf(sig, sizeof(sig), "%d %s", (int)kind,
+		 kind == F_CONN || kind == F_TIMEOUT ? "" : detail);
 	/* First failure of a streak (or a different one) at error, repeats at debug:
 	 * a BIND outage must not flood the log. */
 	int level = (w->fail_streak == 1 || strcmp(sig, w->last_fail) != 0) ? RV_LOG_ERR
