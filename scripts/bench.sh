@@ -739,3 +739,16 @@ for k in "${FIG_NAMES[@]}"; do
 		printf '%s %s\n' "$k" "${FIG[$k]}"
 	fi
 done
+# A smoke run exists to prove the tooling works end to end: a figure it could
+# not measure means something is broken, so fail (figures themselves are not
+# judged here: BENCHMARKS.md compares them with the targets).
+if ((SMOKE)); then
+	unmeasured=0
+	for k in "${FIG_NAMES[@]}"; do
+		[[ ${FIG[$k]} == n/a ]] && unmeasured=$((unmeasured + 1))
+	done
+	if ((unmeasured > 0)); then
+		echo "bench.sh --smoke: $unmeasured figure(s) could not be measured" >&2
+		exit 1
+	fi
+fi

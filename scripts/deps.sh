@@ -1,6 +1,8 @@
 # deps.sh - sourced by demo.sh, test.sh and bench scripts: installs the Debian 12
 # packages rearview needs, only when some are missing (apt-get update once).
 # shellcheck shell=bash
+# The arrays are used by the scripts that source this file.
+# shellcheck disable=SC2034
 
 RV_BUILD_DEPS=(
 	meson ninja-build pkg-config gcc

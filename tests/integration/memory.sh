@@ -67,7 +67,7 @@ base_kb=$(rss_kb)
 
 "$RV_LOADGEN" --unix "$dir/dnstap.sock" --count "$FLOOD" --names "$FLOOD" --addresses "$FLOOD" \
     --sequential --v6-names 30 --timeout 300 >"$dir/loadgen.out" 2>&1
-cat "$dir/loadgen.out" | sed 's/^/# loadgen: /'
+sed 's/^/# loadgen: /' "$dir/loadgen.out"
 line=$(stats_line)
 echo "# $line"
 after_kb=$(rss_kb)
