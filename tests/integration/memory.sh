@@ -12,7 +12,7 @@ set -euo pipefail
 
 CAP=100000
 FLOOD=1000000
-# Generous per-address ceiling (the README states ~125 B + names at rest); what
+# Generous per-address ceiling (BENCHMARKS.md measures ~160 B + names at rest); what
 # matters is that 1M addresses (over 150 MB) cannot fit under it.
 BYTES_PER_ADDR_MAX=400
 
@@ -77,8 +77,15 @@ echo "# RSS: ${base_kb} kB before, ${after_kb} kB after $FLOOD one-off names (ca
 check "all $FLOOD frames received" grep -qE "frames=$FLOOD " <<<"$line"
 check "all $FLOOD addresses learned (table new=$FLOOD)" grep -qE "table new=$FLOOD " <<<"$line"
 check "$((FLOOD - CAP)) evicted by the cap" grep -qE "evicted=$((FLOOD - CAP)) " <<<"$line"
-check "RSS grew by at most $BYTES_PER_ADDR_MAX B x $CAP addresses ($((after_kb - base_kb)) kB)" \
-    test "$per_addr" -le "$BYTES_PER_ADDR_MAX"
+if ldd "$RV_AGENT" 2>/dev/null | grep -q libasan; then
+    # ASan keeps up to 256 MB of freed blocks in quarantine and pads every
+    # allocation with redzones, so RSS here measures the sanitizer, not us.
+    # The plain build runs this same script with the bound enforced.
+    ok "RSS bound # SKIP under AddressSanitizer (enforced in the plain build)"
+else
+    check "RSS grew by at most $BYTES_PER_ADDR_MAX B x $CAP addresses ($((after_kb - base_kb)) kB)" \
+        test "$per_addr" -le "$BYTES_PER_ADDR_MAX"
+fi
 check "agent still running" kill -0 "$agent_pid"
 kill -TERM "$agent_pid"
 rc=0
