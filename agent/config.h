@@ -49,6 +49,7 @@ typedef struct rv_config {
 	unsigned update_timeout_ms;
 	unsigned retry_min_ms;
 	unsigned retry_max_ms;
+	unsigned max_update_rate;     /* addresses/s sent to BIND at most; 0 = no cap */
 	bool dry_run;                 /* learn but never write to BIND (benchmarks, trials) */
 	/* process */
 	char *user;                   /* switch to this user after binding the socket ("" = stay) */

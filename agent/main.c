@@ -614,6 +614,7 @@ static int start(agent *ag)
 			.timeout_ms = ag->cfg.update_timeout_ms,
 			.retry_min_ms = ag->cfg.retry_min_ms,
 			.retry_max_ms = ag->cfg.retry_max_ms,
+			.max_rate = ag->cfg.max_update_rate,
 		};
 		ag->writer = rv_rpz_writer_new(ag->base, &wopts, &ag->key, ag->table, &err);
 		if (!ag->writer)

@@ -878,6 +878,8 @@ struct rv_rpz_writer {
 	bool in_backoff;
 	uint64_t sent_ms;               /* monotonic time the last UPDATE was sent */
 	uint64_t partial_ms;            /* ...and the last partial one; 0: never */
+	uint64_t rate_ok_ms;            /* max_rate: no UPDATE goes before this time */
+	bool uncapped;                  /* flush_now lifted max_rate (shutdown) */
 	unsigned srtt_ms;               /* smoothed reply time of successful UPDATEs; 0: none yet */
 	unsigned backoff_ms;
 	unsigned fail_streak;           /* consecutive failed attempts */
@@ -1182,6 +1184,13 @@ static void start_batch(rv_rpz_writer *w)
 
 	if (w->msg != NULL || w->in_backoff)
 		return;
+	if (w->opts.max_rate != 0 && !w->uncapped) {
+		uint64_t now = mono_ms();
+		if (now < w->rate_ok_ms) {
+			arm_flush(w, (unsigned)(w->rate_ok_ms - now));
+			return;
+		}
+	}
 	event_del(w->flush_ev);
 	fill(w);
 	for (;;) {
@@ -1236,6 +1245,8 @@ static void start_batch(rv_rpz_writer *w)
 	}
 	rv_stats.rpz_updates_sent++;
 	w->sent_ms = mono_ms();
+	if (w->opts.max_rate != 0)
+		w->rate_ok_ms = w->sent_ms + (uint64_t)used * 1000 / w->opts.max_rate;
 	if (used == w->n_buf && rv_table_queued(w->table) == 0)
 		w->partial_ms = w->sent_ms;
 	rv_debug(SUB, "UPDATE id %u to %s zone %s: %zu addresses, %zu bytes (srtt %u ms)",
@@ -1367,6 +1378,7 @@ void rv_rpz_writer_kick(rv_rpz_writer *w)
 
 void rv_rpz_writer_flush_now(rv_rpz_writer *w)
 {
+	w->uncapped = true;
 	start_batch(w);
 }
 

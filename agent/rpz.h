@@ -87,6 +87,7 @@ typedef struct rv_rpz_writer_opts {
 	unsigned timeout_ms;         /* connect + reply timeout per UPDATE */
 	unsigned retry_min_ms;       /* backoff after a failure, doubling up to retry_max_ms */
 	unsigned retry_max_ms;
+	unsigned max_rate;           /* addresses per second sent at most; 0 = no cap */
 } rv_rpz_writer_opts;
 
 typedef struct rv_rpz_writer rv_rpz_writer;
@@ -109,10 +110,16 @@ void rv_rpz_writer_free(rv_rpz_writer **w);
  *  - a partial batch (one that empties the queue) goes flush_interval_ms after
  *    the kick that found the queue empty, and at most once per
  *    max(flush_interval_ms, 4 x the smoothed UPDATE round trip): when BIND
- *    slows down (a bigger zone), partial batches grow instead of multiplying.
+ *    slows down (a bigger zone), partial batches grow instead of multiplying;
+ *  - with max_rate, an UPDATE of n addresses is followed by the next one no
+ *    sooner than n / max_rate seconds later (the queue grows into bigger
+ *    batches meanwhile): BIND's UPDATE work runs on the cores that answer
+ *    queries, so a site with a resolver near its limit trades convergence time
+ *    for query capacity.
  */
 void rv_rpz_writer_kick(rv_rpz_writer *w);
-/* Flush everything queued now, ignoring the interval (not the backoff). */
+/* Flush everything queued now, ignoring the interval and, from now on, the
+ * rate cap (not the backoff): for shutdown. */
 void rv_rpz_writer_flush_now(rv_rpz_writer *w);
 /* True when nothing is queued and no UPDATE is in flight. */
 bool rv_rpz_writer_idle(const rv_rpz_writer *w);

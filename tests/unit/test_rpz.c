@@ -1522,6 +1522,60 @@ static void test_writer_pacing(void **state)
 	event_base_free(base);
 }
 
+static unsigned ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (unsigned)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+static void test_writer_rate_cap(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake_srv s = { .base = base };
+	int err = 0;
+	struct timespec t0;
+
+	(void)state;
+	srv_listen(&s, 0);
+	rv_rpz_writer_opts o = writer_opts(s.port);
+
+	/* 1,000 addresses at most 2,000/s: the first batch goes at once, the rest
+	 * no faster than the cap, so the whole burst takes at least (1000 - one
+	 * batch) / 2000 s; a fast local server would take a few ms without it. */
+	o.max_rate = 2000;
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	assert_non_null(w);
+	ft_add(1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 10000));
+	unsigned ms = ms_since(&t0);
+	assert_all_committed_once();
+	unsigned per_msg = 1000 / s.messages + 1;
+	print_message("capped at 2000/s: 1000 addresses in %u UPDATEs, %u ms\n", s.messages, ms);
+	assert_true(s.messages >= 2);
+	assert_true(ms >= (1000 - 2 * per_msg) / 2);
+	assert_int_equal(rv_stats.rpz_updates_failed, 0);
+	rv_rpz_writer_free(&w);
+
+	/* Shutdown lifts the cap: at 10/s these 1,000 would take 100 s. */
+	o.max_rate = 10;
+	w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	assert_non_null(w);
+	ft_add(1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 300) == false); /* held back by the cap */
+	rv_rpz_writer_flush_now(w);
+	assert_true(run_until_idle(base, w, 20000));
+	print_message("capped at 10/s, then flush_now: 1000 more addresses in %u ms\n", ms_since(&t0));
+	assert_all_committed_once();
+	rv_rpz_writer_free(&w);
+	srv_close(&s);
+	event_base_free(base);
+}
+
 static void test_writer_new_errors(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1569,6 +1623,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_failures, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_server_down, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_pacing, ft_setup, ft_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_rate_cap, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_new_errors, ft_setup, ft_teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
