@@ -634,6 +634,25 @@ lab_check "load: every address learned before SIGTERM ($learned) is in the RPZ" 
     zone_has "$LAB/load.expect" "${learned:-0}"
 lab_check "load: snapshot saved at exit" grep -Eqa "saved [0-9]+ addresses to $(rx "$LAB/load.snap")" "$LAB/load.log"
 
+# ================================================================ E. rate cap
+lab_phase "E. max-update-rate 100: writes are paced, nothing is lost"
+aux_conf cap log-level info max-update-rate 100 batch-size 8000
+aux_start cap
+t0=$(lab_now_ms)
+feed "$LAB/cap.sock" 700000 300 "$LAB/cap.expect"
+cap_all_in() { zone_has "$LAB/cap.expect" -1 >/dev/null; }
+lab_check "rate cap: all 300 addresses reach the zone" wait_until 30 cap_all_in
+cap_ms=$(($(lab_now_ms) - t0))
+cap_sent=$(aux_stat cap sent)
+zone_has "$LAB/cap.expect" -1 || true
+echo "# rate cap: 300 addresses in ${cap_sent:-?} UPDATEs, all in the zone after $cap_ms ms"
+# ~70 addresses fit in 8000 bytes: the first UPDATE goes at once, the other
+# ~230 addresses no faster than 100/s; uncapped, the lab takes well under 1 s.
+lab_check "rate cap: 300 addresses at 100/s took >= 2 s ($cap_ms ms)" test "$cap_ms" -ge 2000
+lab_check "rate cap: in several UPDATEs (${cap_sent:-?})" test "${cap_sent:-0}" -ge 3
+aux_stop cap
+lab_check "rate cap: SIGTERM -> exit status 0 ($AUX_STATUS)" test "$AUX_STATUS" = 0
+
 lab_check "no sanitizer reports in the agents' output" lab_no_sanitizer_reports
 
 LAB_SUMMARIZED=1 # the EXIT trap prints the summary last
