@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh - runs every libFuzzer target for SECONDS each (default 60) and reports
-# executions and crashes per target. Not part of CI (CI replays the corpus only).
+# executions and crashes per target. CI replays every corpus (meson test --suite
+# fuzz) and runs this for 5 s per target; long campaigns are run by hand.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 # New interesting inputs go to tests/fuzz/corpus-new/TARGET (git-ignored); crash
 # inputs to build-fuzz/crashes/TARGET. Copy a crash into tests/fuzz/corpus/TARGET
@@ -14,7 +15,12 @@ rv_install_deps "${RV_BUILD_DEPS[@]}" clang libclang-rt-14-dev
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(dnstap dnsmsg fstrm config tsig_key rpz_reply)
+# Default: every target meson builds (the list in tests/fuzz/meson.build), so a
+# new target cannot be left out here.
+if [ ${#targets[@]} -eq 0 ]; then
+	read -r -a targets < <(sed -n "s/^fuzz_targets = \[\(.*\)\]/\1/p" tests/fuzz/meson.build | tr -d "',")
+fi
+[ ${#targets[@]} -gt 0 ] || { echo "fuzz.sh: no targets found in tests/fuzz/meson.build" >&2; exit 1; }
 
 CC=clang rv_build build-fuzz -Dfuzzing=true -Dtests=disabled -Dbuildtype=debugoptimized
 
