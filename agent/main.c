@@ -318,6 +318,7 @@ static void on_reconcile_done(void *arg, int result, const rv_reconcile_stats *s
 		st->adopted, st->removed, st->missing, st->foreign,
 		st->foreign ? ", e.g. " : "", st->foreign ? st->foreign_example : "", st->seconds);
 	ag->reconciled_once = true;
+	rv_table_set_zone_known(ag->table);
 	if (fixed && ag->writer)
 		rv_rpz_writer_kick(ag->writer);
 	if (ag->cfg.reconcile_interval_ms > 0)

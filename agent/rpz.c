@@ -169,8 +169,8 @@ int rv_rpz_format_txt(const rv_change *c, char *out, size_t outlen)
  *
  * Layout (RFC 2136 2): header; zone section "<zone> IN SOA" at offset 12; no
  * prerequisites; then per change, in the update section,
- *   owner ANY PTR 0 -          delete the PTR RRset (2.5.2)
- *   owner ANY TXT 0 -          delete the TXT RRset
+ *   owner ANY PTR 0 -          delete the PTR RRset (2.5.2), unless the
+ *   owner ANY TXT 0 -          delete the TXT RRset     zone is known to be empty there
  *   owner IN  PTR ttl target   add (2.5.1), unless the change removes
  *   owner IN  TXT ttl "meta"
  * and last the TSIG RR (RFC 8945 4.2) in the additional section.
@@ -380,16 +380,18 @@ static int put_rr(struct enc *e, struct owner *o, unsigned type, unsigned cls, u
 	return 0;
 }
 
-/* One change (target NULL: remove the address). All or nothing: on -ENOSPC
- * the message is as it was. */
+/* One change (target NULL: remove the address). absent: the zone holds nothing
+ * at the owner, so the RRset deletions are left out (BIND's work per new
+ * address is then two RRs instead of four). All or nothing: on -ENOSPC the
+ * message is as it was. */
 static int put_change(struct enc *e, struct owner *o, const uint8_t *target, size_t tlen,
-		const char *txt, size_t txtlen, uint32_t ttl)
+		const char *txt, size_t txtlen, uint32_t ttl, bool absent)
 {
 	struct enc saved = *e;
 	uint8_t sl = (uint8_t)txtlen;   /* one <character-string> (RFC 1035 3.3) */
 
-	if (put_rr(e, o, T_PTR, C_ANY, 0, NULL, 0, NULL, 0) < 0 ||
-	    put_rr(e, o, T_TXT, C_ANY, 0, NULL, 0, NULL, 0) < 0 ||
+	if ((!absent && (put_rr(e, o, T_PTR, C_ANY, 0, NULL, 0, NULL, 0) < 0 ||
+			 put_rr(e, o, T_TXT, C_ANY, 0, NULL, 0, NULL, 0) < 0)) ||
 	    (target != NULL &&
 	     (put_rr(e, o, T_PTR, C_IN, ttl, target, tlen, NULL, 0) < 0 ||
 	      put_rr(e, o, T_TXT, C_IN, ttl, &sl, 1, txt, txtlen) < 0))) {
@@ -661,7 +663,8 @@ int rv_rpz_msg_build(const rv_rpz_build *b, const rv_change *changes, size_t n,
 			ret = -EINVAL;
 			goto out;
 		}
-		if (put_change(&e, &o, c->remove ? NULL : target, tlen, txt, txtlen, b->ttl) < 0)
+		if (put_change(&e, &o, c->remove ? NULL : target, tlen, txt, txtlen, b->ttl,
+				!c->remove && c->absent) < 0)
 			break;
 	}
 	if (used == 0) {

@@ -61,6 +61,8 @@ typedef struct cand {
 enum {
 	F_QUEUED = 1,      /* a live item for this entry is in the ring */
 	F_RECON_SEEN = 2,  /* seen in the zone during the current reconcile pass */
+	F_ABSENT = 4,      /* the zone is known to hold nothing for this address */
+	F_POPPED = 8,      /* a write has been handed to the writer (maybe applied) */
 };
 
 typedef struct entry entry;
@@ -95,6 +97,7 @@ struct rv_table {
 	size_t ring_cap, ring_head, ring_len;
 	rv_country_fn country_fn;
 	void *country_arg;
+	bool zone_known;             /* a reconcile has shown what the zone holds */
 	rv_table_counters counters;
 };
 
@@ -388,7 +391,8 @@ static void drop_entry(rv_table *t, entry *e)
 	lru_unlink(t, e);
 	unlink_hash(t, e);
 	t->size--;
-	if (e->committed)
+	/* A write in flight or failed ambiguously may have reached the zone too. */
+	if (e->committed || (e->flags & F_POPPED))
 		(void)ring_push(t, &e->addr, true, false);
 	entry_free(t, e);
 }
@@ -405,6 +409,11 @@ static entry *entry_new(rv_table *t, const rv_addr *addr)
 	if (!e)
 		return NULL;
 	e->addr = *addr;
+	/* After a complete reconcile, a new address has no records in the zone,
+	 * unless a removal of earlier ones is still queued: pop_queued() clears the
+	 * flag when it meets that removal. */
+	if (t->zone_known)
+		e->flags = F_ABSENT;
 	size_t b = bucket_of(t, addr);
 	e->hnext = t->buckets[b];
 	t->buckets[b] = e;
@@ -616,6 +625,7 @@ static void fill_change(const rv_table *t, const entry *e, rv_change *out)
 	const cand *b = best_of(&t->opts, e);
 	memset(out, 0, offsetof(rv_change, name));
 	out->addr = e->addr;
+	out->absent = (e->flags & F_ABSENT) != 0;
 	/* Interned names are < RV_NAME_MAX (the parser bounds them); memcpy is
 	 * measurably cheaper than snprintf on the ingest path. */
 	size_t len = strnlen(b->name->s, sizeof(out->name) - 1);
@@ -633,6 +643,11 @@ static void fill_change(const rv_table *t, const entry *e, rv_change *out)
 		t->country_fn(t->country_arg, &e->addr, out->country);
 }
 
+void rv_table_set_zone_known(rv_table *t)
+{
+	t->zone_known = true;
+}
+
 void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg)
 {
 	t->country_fn = fn;
@@ -645,9 +660,12 @@ int rv_table_pop_queued(rv_table *t, rv_change *out)
 	while (ring_pop(t, &it)) {
 		entry *e = find(t, &it.addr);
 		if (it.remove) {
-			/* Seen again since: the entry's own write replaces the records. */
-			if (e)
+			/* Seen again since: the entry's own write replaces the records
+			 * (a full replace: they are there). */
+			if (e) {
+				e->flags &= (uint8_t)~F_ABSENT;
 				continue;
+			}
 			memset(out, 0, sizeof(*out));
 			out->addr = it.addr;
 			out->remove = true;
@@ -659,6 +677,7 @@ int rv_table_pop_queued(rv_table *t, rv_change *out)
 		if (!needs_write(t, e))
 			continue; /* flipped back to what the RPZ holds */
 		fill_change(t, e, out);
+		e->flags |= F_POPPED;
 		return 0;
 	}
 	return -ENOENT;
@@ -671,6 +690,7 @@ void rv_table_committed(rv_table *t, const rv_change *c)
 	entry *e = find(t, &c->addr);
 	if (!e)
 		return; /* evicted while in flight; its removal is queued */
+	e->flags &= (uint8_t)~F_ABSENT;
 	iname *n = name_intern(t, c->name);
 	name_unref(t, e->committed);
 	e->committed = n; /* NULL on ENOMEM: "unknown", written again later */
@@ -684,6 +704,9 @@ void rv_table_committed(rv_table *t, const rv_change *c)
 void rv_table_requeue(rv_table *t, const rv_change *c)
 {
 	entry *e = find(t, &c->addr);
+	/* A failed UPDATE (a timeout above all) may still have been applied. */
+	if (e)
+		e->flags &= (uint8_t)~F_ABSENT;
 	if (c->remove) {
 		if (!e)
 			(void)ring_push(t, &c->addr, true, true);
@@ -763,6 +786,7 @@ int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands
 	e = entry_new(t, addr);
 	if (!e)
 		return -ENOMEM;
+	e->flags &= (uint8_t)~F_ABSENT; /* restored state: its records may be in the zone */
 	for (unsigned i = 0; i < n; i++) {
 		if (!cands[i].name || !cands[i].name[0]) {
 			drop_entry(t, e);
@@ -817,6 +841,7 @@ int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_
 		if (rc < 0)
 			return rc;
 		e = find(t, addr);
+		e->flags &= (uint8_t)~F_ABSENT;
 		e->committed = name_intern(t, ptr_name);
 		e->committed_count = (uint32_t)(c.count > UINT32_MAX ? UINT32_MAX : c.count);
 		e->committed_last = clamp_time(c.last);
@@ -824,6 +849,7 @@ int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_
 		return RV_RECONCILE_ADOPTED;
 	}
 	e->flags |= F_RECON_SEEN;
+	e->flags &= (uint8_t)~F_ABSENT;
 	const cand *b = best_of(&t->opts, e);
 	if (b && strcmp(b->name->s, ptr_name) == 0) {
 		name_unref(t, e->committed);

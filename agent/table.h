@@ -47,6 +47,7 @@ typedef struct rv_change {
 	unsigned depth;
 	double score;             /* score of the best name at pop time */
 	char country[3];          /* ISO 3166 code or "" (filled by the writer's owner) */
+	bool absent;              /* the zone holds nothing for addr: add without deleting */
 } rv_change;
 
 typedef struct rv_table rv_table;
@@ -97,6 +98,12 @@ void rv_table_rejected(rv_table *t, const rv_change *c);
  * write, not per sighting). fn gets cc[3] zeroed and may leave it "". */
 typedef void (*rv_country_fn)(void *arg, const rv_addr *addr, char cc[3]);
 void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg);
+/* Called once a reconcile has completed: from then on, an address the table
+ * creates is known to have no records in the zone (rv_change.absent), so its
+ * first write needs no deletions, which halves the RRs BIND must apply. Any
+ * doubt (a queued removal of earlier records, a failed UPDATE, the zone
+ * showing a record) clears it for that address. */
+void rv_table_set_zone_known(rv_table *t);
 
 /* Current best name for addr (borrowed until the next mutating call), or NULL. */
 const char *rv_table_best(const rv_table *t, const rv_addr *addr);

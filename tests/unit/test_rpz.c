@@ -355,6 +355,26 @@ static void test_build(void **state)
 	ldns_pkt_free(p);
 	rv_rpz_msg_free(&m);
 
+	/* absent: an add without the two RRset deletions; a removal is never
+	 * shortened (absent is ignored there) */
+	ch[0].absent = true;
+	ch[2].absent = true;
+	assert_int_equal(rv_rpz_msg_build(&b, ch, 3, &used, &m), 0);
+	p = parse_wire(m, &wire, &len);
+	up = ldns_pkt_authority(p);
+	assert_int_equal(ldns_rr_list_rr_count(up), 2 + 4 + 2);
+	assert_rr(ldns_rr_list_rr(up, 0), o1, LDNS_RR_TYPE_PTR, LDNS_RR_CLASS_IN, 600,
+			"www.example.com.");
+	assert_rr(ldns_rr_list_rr(up, 1), o1, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 600,
+			"\"first=1700000000 last=1700000100 count=7 depth=2 score=0.00\"");
+	assert_rr(ldns_rr_list_rr(up, 2), o2, LDNS_RR_TYPE_PTR, LDNS_RR_CLASS_ANY, 0, NULL);
+	assert_rr(ldns_rr_list_rr(up, 6), o3, LDNS_RR_TYPE_PTR, LDNS_RR_CLASS_ANY, 0, NULL);
+	assert_rr(ldns_rr_list_rr(up, 7), o3, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_ANY, 0, NULL);
+	ldns_pkt_free(p);
+	rv_rpz_msg_free(&m);
+	ch[0].absent = false;
+	ch[2].absent = false;
+
 	/* IDs are random: 32 messages, not all the same, not all zero */
 	b.key = &test_key;
 	uint16_t ids[32];

@@ -130,6 +130,72 @@ static void test_change_while_in_flight(void **state)
 	rv_table_free(&t);
 }
 
+/* rv_change.absent (add without deleting) only when the zone is known to hold
+ * nothing for the address; every doubt turns it off. */
+static void test_absent_only_when_known(void **state)
+{
+	(void)state;
+	rv_table *t = mk(10, 2);
+	rv_change c;
+	rv_addr a = A("192.0.2.1"), b = A("192.0.2.2"), d = A("192.0.2.3");
+
+	/* Before a reconcile: the zone may hold anything. */
+	assert_int_equal(rv_table_observe(t, &a, "a.example", 0, 60, 1), 1);
+	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_false(c.absent);
+	rv_table_committed(t, &c);
+
+	rv_table_set_zone_known(t);
+	/* Known to be absent; once written, a new best name is a replace. */
+	assert_int_equal(rv_table_observe(t, &b, "b.example", 0, 60, 2), 1);
+	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_true(c.absent);
+	rv_table_committed(t, &c);
+	/* (one sighting each: the more recent name wins the tie) */
+	assert_int_equal(rv_table_observe(t, &b, "b2.example", 0, 60, 3), 1);
+	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_string_equal(c.name, "b2.example");
+	assert_false(c.absent);
+	/* Addresses known before do not become absent either. */
+	assert_int_equal(rv_table_observe(t, &a, "a2.example", 0, 60, 5), 1);
+	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_string_equal(c.name, "a2.example");
+	assert_false(c.absent);
+
+	/* A failed UPDATE (a timeout) may have been applied: the retry replaces. */
+	assert_int_equal(rv_table_observe(t, &d, "d.example", 0, 60, 7), 1);
+	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_true(c.absent);
+	rv_table_requeue(t, &c);
+	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_true(rv_addr_equal(&c.addr, &d));
+	assert_false(c.absent);
+	rv_table_free(&t);
+
+	/* Evicted while its first write was in flight, then seen again before the
+	 * removal went out: the removal is queued (the write may have landed) and
+	 * the new entry's write replaces rather than adds. */
+	t = mk(1, 2);
+	rv_table_set_zone_known(t);
+	rv_addr x = A("198.51.100.1"), y = A("198.51.100.2");
+	assert_int_equal(rv_table_observe(t, &x, "x.example", 0, 60, 1), 1);
+	rv_change inflight;
+	assert_int_equal(rv_table_pop_queued(t, &inflight), 0);
+	assert_true(inflight.absent);
+	assert_int_equal(rv_table_observe(t, &y, "y.example", 0, 60, 2), 1);  /* evicts x */
+	assert_int_equal(rv_table_observe(t, &x, "x.example", 0, 60, 3), 1);  /* evicts y */
+	int n = 0;  /* (x's first write is still in flight: it may land or not) */
+	while (rv_table_pop_queued(t, &c) == 0) {
+		assert_false(c.remove);  /* x is back: its own write replaces */
+		assert_true(rv_addr_equal(&c.addr, &x));
+		assert_false(c.absent);
+		n++;
+	}
+	assert_int_equal(n, 1);
+	rv_table_committed(t, &inflight);
+	rv_table_free(&t);
+}
+
 static void test_eviction_lru(void **state)
 {
 	(void)state;
@@ -547,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_foreach_restore),
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_interning),
+		cmocka_unit_test(test_absent_only_when_known),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
