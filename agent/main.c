@@ -318,7 +318,13 @@ static void on_reconcile_done(void *arg, int result, const rv_reconcile_stats *s
 		st->adopted, st->removed, st->missing, st->foreign,
 		st->foreign ? ", e.g. " : "", st->foreign ? st->foreign_example : "", st->seconds);
 	ag->reconciled_once = true;
-	rv_table_set_zone_known(ag->table);
+	/* Records the agent does not understand (a TXT without a PTR, say) could
+	 * sit at the owner of an address it learns later: then only a full
+	 * replace is safe. */
+	rv_table_set_zone_known(ag->table, st->foreign == 0);
+	if (st->foreign > 0)
+		rv_info("reconcile", "zone %s holds foreign records: every write deletes before it adds",
+			ag->cfg.rpz_zone);
 	if (fixed && ag->writer)
 		rv_rpz_writer_kick(ag->writer);
 	if (ag->cfg.reconcile_interval_ms > 0)

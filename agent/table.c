@@ -643,9 +643,9 @@ static void fill_change(const rv_table *t, const entry *e, rv_change *out)
 		t->country_fn(t->country_arg, &e->addr, out->country);
 }
 
-void rv_table_set_zone_known(rv_table *t)
+void rv_table_set_zone_known(rv_table *t, bool known)
 {
-	t->zone_known = true;
+	t->zone_known = known;
 }
 
 void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg)

@@ -98,12 +98,13 @@ void rv_table_rejected(rv_table *t, const rv_change *c);
  * write, not per sighting). fn gets cc[3] zeroed and may leave it "". */
 typedef void (*rv_country_fn)(void *arg, const rv_addr *addr, char cc[3]);
 void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg);
-/* Called once a reconcile has completed: from then on, an address the table
- * creates is known to have no records in the zone (rv_change.absent), so its
- * first write needs no deletions, which halves the RRs BIND must apply. Any
- * doubt (a queued removal of earlier records, a failed UPDATE, the zone
- * showing a record) clears it for that address. */
-void rv_table_set_zone_known(rv_table *t);
+/* Set after each complete reconcile (known = the zone held nothing but what
+ * the agent understands): from then on, an address the table creates is known
+ * to have no records in the zone (rv_change.absent), so its first write needs
+ * no deletions, which halves the RRs BIND must apply. Any doubt (a queued
+ * removal of earlier records, a failed UPDATE, the zone showing a record)
+ * clears it for that address. */
+void rv_table_set_zone_known(rv_table *t, bool known);
 
 /* Current best name for addr (borrowed until the next mutating call), or NULL. */
 const char *rv_table_best(const rv_table *t, const rv_addr *addr);

@@ -194,6 +194,13 @@ lab_phase "SIGTERM"
 lab_stop_agent TERM
 lab_check "agent exits 0 on SIGTERM (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
 
+# Writes to new addresses skip the deletions (the zone is known to be empty
+# there): no owner may ever end up with a second PTR or TXT.
+one_each() {
+    lab_axfr +noall +answer | awk '$4 == "PTR" || $4 == "TXT" { n[$1 " " $4]++ }
+        END { bad = 0; for (k in n) if (n[k] > 1) { print "# " n[k] "x " k; bad = 1 }; exit bad }'
+}
+lab_check "AXFR after restarts: at most one PTR and one TXT per owner" one_each
 lab_check "no sanitizer reports in the agent's output" lab_no_sanitizer_reports
 
 LAB_SUMMARIZED=1 # the EXIT trap prints the summary last

@@ -145,7 +145,7 @@ static void test_absent_only_when_known(void **state)
 	assert_false(c.absent);
 	rv_table_committed(t, &c);
 
-	rv_table_set_zone_known(t);
+	rv_table_set_zone_known(t, true);
 	/* Known to be absent; once written, a new best name is a replace. */
 	assert_int_equal(rv_table_observe(t, &b, "b.example", 0, 60, 2), 1);
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
@@ -170,13 +170,19 @@ static void test_absent_only_when_known(void **state)
 	assert_int_equal(rv_table_pop_queued(t, &c), 0);
 	assert_true(rv_addr_equal(&c.addr, &d));
 	assert_false(c.absent);
+	/* A reconcile that found foreign records turns it off again. */
+	rv_table_set_zone_known(t, false);
+	rv_addr e = A("192.0.2.4");
+	assert_int_equal(rv_table_observe(t, &e, "e.example", 0, 60, 8), 1);
+	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_false(c.absent);
 	rv_table_free(&t);
 
 	/* Evicted while its first write was in flight, then seen again before the
 	 * removal went out: the removal is queued (the write may have landed) and
 	 * the new entry's write replaces rather than adds. */
 	t = mk(1, 2);
-	rv_table_set_zone_known(t);
+	rv_table_set_zone_known(t, true);
 	rv_addr x = A("198.51.100.1"), y = A("198.51.100.2");
 	assert_int_equal(rv_table_observe(t, &x, "x.example", 0, 60, 1), 1);
 	rv_change inflight;
