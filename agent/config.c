@@ -2,7 +2,7 @@
  * config.c - table-driven parser for the agent's "key value" config file.
  *
  * Every option is one row of the table below: name, type, bounds, default and a
- * one-line description (also used by --help-config via rv_config_dump()).
+ * one-line description (also printed by --dump-config via rv_config_dump()).
  * Values may be double-quoted ("" for an empty string). Durations take ms, s, m,
  * h or d suffixes (no suffix = seconds); sizes take k or m (binary) suffixes.
  */
@@ -53,6 +53,11 @@ static const struct opt options[] = {
 	 "addresses tracked; the least recently seen is evicted beyond this", W(max_addresses)},
 	{"max-candidates", T_UINT, NUM(max_candidates, 1, 64), "8",
 	 "candidate names kept per address", W(max_candidates)},
+	{"max-name-bytes", T_SIZE, NUM(max_name_bytes, 1024, 65536), "1024",
+	 "bytes of candidate names kept per address (the weakest names make room)", W(max_name_bytes)},
+	{"max-clock-skew", T_MS, NUM(max_clock_skew_ms, 1000, 604800000), "10m",
+	 "dnstap times further than this from the agent's clock are replaced by it (and counted)",
+	 W(max_clock_skew_ms)},
 	{"max-idle", T_MS, NUM(max_idle_ms, 60000, 4000000000u), "7d",
 	 "an address not seen this long is removed from the table and the zone", W(max_idle_ms)},
 	{"score-half-life", T_MS, NUM(score_half_life_ms, 1000, 4000000000u), "1d",
@@ -103,6 +108,9 @@ static const struct opt options[] = {
 	{"max-update-rate", T_UINT, NUM(max_update_rate, 0, 100000000), "0",
 	 "addresses per second sent to BIND at most, to leave a busy resolver CPU for queries; 0 = no cap",
 	 W(max_update_rate)},
+	{"write-before-reconcile", T_BOOL, NUM(write_before_reconcile, 0, 1), "no",
+	 "send UPDATEs before the start-up AXFR has shown what the zone holds (records and "
+	 "history the table does not know yet may then be replaced)", W(write_before_reconcile)},
 	{"dry-run", T_BOOL, NUM(dry_run, 0, 1), "no",
 	 "learn but never send UPDATEs (trials, benchmarks)", W(dry_run)},
 	{"user", T_STR, OFF(user), "\"\"",

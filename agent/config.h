@@ -23,6 +23,8 @@ typedef struct rv_config {
 	/* table */
 	size_t max_addresses;
 	unsigned max_candidates;
+	size_t max_name_bytes;        /* candidate name bytes per address */
+	unsigned max_clock_skew_ms;   /* dnstap time vs the agent's clock */
 	unsigned max_idle_ms;         /* addresses not seen this long are removed */
 	unsigned score_half_life_ms;
 	double score_depth_weight;
@@ -37,6 +39,7 @@ typedef struct rv_config {
 	char *snapshot_file;          /* "" = no snapshots */
 	unsigned snapshot_interval_ms;
 	unsigned reconcile_interval_ms; /* 0 = only at start */
+	bool write_before_reconcile;  /* do not hold the writer until the zone was read */
 	/* RPZ output */
 	char *rpz_zone;
 	char *server;                 /* BIND address for UPDATEs */

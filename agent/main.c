@@ -29,13 +29,16 @@
 #include "geo.h"
 #include "guard.h"
 #include "log.h"
-#include "reconcile.h"
+#include "ingest.h"
+#include "publish.h"
 #include "rpz.h"
 #include "rv_config.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "table.h"
+#include "table_sink.h"
 #include "tsig_key.h"
+#include "zonesync.h"
 
 #if RV_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -48,17 +51,17 @@ typedef struct agent {
 	rv_tsig_key key;
 	struct event_base *base;
 	rv_table *table;
+	rv_publisher *publisher;
+	rv_ingest *ingest;
 	rv_rpz_writer *writer;
+	rv_zonesync *zonesync;
 	rv_fs_server *server;
 	rv_guard *guard;
 	rv_geo *geo;
-	struct event *expire_timer;
-	rv_reconcile *reconcile;
-	bool reconciled_once;         /* the startup reconcile succeeded */
-	struct event *reconcile_timer, *snapshot_timer, *sig_chld;
+	struct event *expire_timer, *snapshot_timer, *sig_chld;
 	pid_t snap_pid;               /* background snapshot writer, 0 if none */
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
-	struct event *stats_timer, *shutdown_timer, *drain_timer;
+	struct event *stats_timer;
 	bool stopping;
 	int exit_code;
 } agent;
@@ -92,113 +95,19 @@ static void config_error(void *arg, const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
-/* ---- ingest ---- */
-
-static int64_t wall_clock(void)
-{
-	return (int64_t)time(NULL);
-}
-
-/* New queued changes: the writer sends them; in dry-run nothing is sent, so
- * acknowledge them at once (as if written) to keep the queue from growing and
- * the table's bookkeeping (TXT refresh, removals) as in a real run. */
-static void changes_queued(agent *ag)
-{
-	if (ag->writer) {
-		rv_rpz_writer_kick(ag->writer);
-		return;
-	}
-	rv_change c;
-	while (rv_table_pop_queued(ag->table, &c) == 0)
-		rv_table_committed(ag->table, &c);
-}
-
-/* True if a configured guard says not to learn from this answer at all. */
-static bool guarded(const agent *ag, const rv_observation *obs)
-{
-	if (obs->has_response_addr &&
-	    rv_guard_ignore_response(ag->guard, &obs->response_addr, obs->response_port))
-		return true;
-	return rv_guard_ignore_name(ag->guard, obs->answer.qname);
-}
-
-static void on_frame(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
-{
-	agent *ag = arg;
-	rv_observation obs;
-	rv_verdict why = RV_BAD_PROTOBUF;
-	int rc = rv_dnstap_decode(data, len, ag->cfg.max_chain_depth, &obs, &why);
-
-	if (rc == 0 && guarded(ag, &obs)) {
-		rc = -ENOENT;
-		why = RV_SKIP_IGNORED;
-	}
-	if ((unsigned)why < RV_ARRAY_LEN(rv_stats.verdicts))
-		rv_stats.verdicts[why]++;
-	if (rc == -EBADMSG) {
-		/* Once per connection at error level; the rest are counted. */
-		if (peer->bad_frames++ == 0)
-			rv_err("dnstap", "%s: malformed frame (%s, %zu bytes); further ones from this "
-				"peer are only counted", peer->label, rv_verdict_name(why), len);
-		return;
-	}
-	if (rc < 0)
-		return;
-
-	int64_t when = obs.has_time && obs.time_sec > 0 ? obs.time_sec : wall_clock();
-	bool queued = false;
-	for (size_t i = 0; i < obs.answer.naddrs; i++) {
-		if (rv_guard_ignore_addr(ag->guard, &obs.answer.addrs[i])) {
-			rv_stats.addresses_ignored++;
-			continue;
-		}
-		rv_stats.addresses_seen++;
-		int r = rv_table_observe(ag->table, &obs.answer.addrs[i], obs.answer.qname,
-				obs.answer.depth, obs.answer.min_ttl, when);
-		if (r < 0) {
-			rv_stats.table_full++;
-			continue;
-		}
-		queued |= r > 0;
-	}
-	if (queued)
-		changes_queued(ag);
-}
-
 /* ---- signals and shutdown ---- */
 
-static void finish_loop(agent *ag)
+static void on_drained(void *arg, size_t left)
 {
+	agent *ag = arg;
+	if (left > 0)
+		/* Not lost: the table (with them) goes into the snapshot, and the
+		 * startup reconcile of the next run re-sends whatever the zone lacks. */
+		rv_err("agent", "shutdown: %zu addresses not yet acknowledged by %s#%u (zone %s); %s",
+			left, ag->cfg.server, ag->cfg.server_port, ag->cfg.rpz_zone,
+			ag->cfg.snapshot_file[0] ? "the snapshot keeps them; the next start re-sends them"
+						 : "without a snapshot-file they are relearned from new traffic");
 	event_base_loopexit(ag->base, NULL);
-}
-
-static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	agent *ag = arg;
-	/* Not lost: the table (with them) goes into the snapshot, and the startup
-	 * reconcile of the next run re-sends whatever the zone lacks. */
-	rv_err("agent", "shutdown timeout: %zu addresses not yet acknowledged by %s#%u "
-		"(zone %s); %s", rv_table_queued(ag->table), ag->cfg.server,
-		ag->cfg.server_port, ag->cfg.rpz_zone,
-		ag->cfg.snapshot_file[0] ? "the snapshot keeps them; the next start re-sends them"
-					 : "without a snapshot-file they are relearned from new traffic");
-	finish_loop(ag);
-}
-
-/* Polls the writer during shutdown; cheap and keeps the writer API small. */
-static void on_drain_check(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	agent *ag = arg;
-	if (!ag->writer || rv_rpz_writer_idle(ag->writer)) {
-		finish_loop(ag);
-		return;
-	}
-	struct timeval tv = {0, 20000};
-	event_add(ag->drain_timer, &tv);
 }
 
 static void begin_shutdown(agent *ag, const char *why)
@@ -207,31 +116,17 @@ static void begin_shutdown(agent *ag, const char *why)
 		return;
 	ag->stopping = true;
 	rv_notice("agent", "%s: stopping; flushing %zu queued addresses", why,
-		rv_table_queued(ag->table));
+		ag->publisher ? rv_publisher_queued(ag->publisher) : 0);
 #if RV_HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
 	/* Close the dnstap side first: each open session gets no more reads, and named
 	 * reconnects to the next agent instance on its reopen interval. */
 	rv_fs_server_free(&ag->server);
-	rv_reconcile_free(&ag->reconcile);
-	if (ag->writer)
-		rv_rpz_writer_flush_now(ag->writer);
-	struct timeval tv = {ag->cfg.shutdown_timeout_ms / 1000,
-			     (ag->cfg.shutdown_timeout_ms % 1000) * 1000};
-	event_add(ag->shutdown_timer, &tv);
-	on_drain_check(-1, 0, ag);
-}
-
-/* The table keeps its own counters (it is a pure module); copy them over. */
-static void sync_table_stats(const agent *ag)
-{
-	rv_table_counters c;
-	rv_table_get_counters(ag->table, &c);
-	rv_stats.table_new = c.added;
-	rv_stats.table_changed = c.changed;
-	rv_stats.table_evicted = c.evicted;
-	rv_stats.table_expired = c.expired;
+	rv_zonesync_free(&ag->zonesync);
+	if (!ag->writer || rv_rpz_writer_drain(ag->writer, ag->cfg.shutdown_timeout_ms,
+			on_drained, ag) < 0)
+		event_base_loopexit(ag->base, NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -245,7 +140,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 	case SIGUSR1:
-		sync_table_stats(ag);
 		rv_stats_log(RV_LOG_NOTICE, sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
 		break;
 	}
@@ -255,11 +149,8 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	agent *ag = arg;
-	sync_table_stats(ag);
+	(void)arg;
 	rv_stats_log(RV_LOG_INFO, "periodic");
-	rv_debug("agent", "table: %zu addresses, %zu queued", rv_table_size(ag->table),
-		rv_table_queued(ag->table));
 }
 
 static void on_expire_timer(evutil_socket_t fd, short what, void *arg)
@@ -267,13 +158,11 @@ static void on_expire_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	agent *ag = arg;
-	int64_t cutoff = wall_clock() - (int64_t)(ag->cfg.max_idle_ms / 1000);
+	int64_t cutoff = (int64_t)time(NULL) - (int64_t)(ag->cfg.max_idle_ms / 1000);
 	size_t n = rv_table_expire(ag->table, cutoff);
-	if (n > 0) {
+	if (n > 0)
 		rv_info("table", "expired %zu addresses idle for more than %u s", n,
 			ag->cfg.max_idle_ms / 1000);
-		changes_queued(ag);
-	}
 }
 
 static void country_of(void *arg, const rv_addr *addr, char cc[3])
@@ -283,91 +172,10 @@ static void country_of(void *arg, const rv_addr *addr, char cc[3])
 		rv_stats.geo_errors++;
 }
 
-/* ---- reconcile: the zone against the table (AXFR) ---- */
-
 static void arm_ms(struct event *ev, unsigned ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	event_add(ev, &tv);
-}
-
-/* Retry soon while the startup reconcile has not succeeded: until then, the zone
- * may hold entries the table lacks (and the snapshot may be stale). */
-#define RECONCILE_RETRY_MS 30000
-
-static void on_reconcile_done(void *arg, int result, const rv_reconcile_stats *st,
-		const char *err)
-{
-	agent *ag = arg;
-	rv_stats.reconcile_runs++;
-	if (result < 0) {
-		rv_stats.reconcile_failures++;
-		rv_warn("reconcile", "%s; retrying in %u s", err,
-			(ag->reconciled_once ? ag->cfg.reconcile_interval_ms : RECONCILE_RETRY_MS) / 1000);
-		arm_ms(ag->reconcile_timer,
-		       ag->reconciled_once ? ag->cfg.reconcile_interval_ms : RECONCILE_RETRY_MS);
-		goto out;
-	}
-	uint64_t fixed = st->rewritten + st->adopted + st->removed + st->missing;
-	rv_stats.reconcile_fixed += fixed;
-	rv_log(fixed || !ag->reconciled_once ? RV_LOG_NOTICE : RV_LOG_INFO, "reconcile",
-		"zone %s serial %u: %" PRIu64 " addresses, %" PRIu64 " matched, %" PRIu64
-		" rewritten, %" PRIu64 " adopted, %" PRIu64 " removed, %" PRIu64 " re-sent, %"
-		PRIu64 " foreign records left alone%s%s (%.2f s)",
-		ag->cfg.rpz_zone, st->serial, st->addresses, st->matched, st->rewritten,
-		st->adopted, st->removed, st->missing, st->foreign,
-		st->foreign ? ", e.g. " : "", st->foreign ? st->foreign_example : "", st->seconds);
-	ag->reconciled_once = true;
-	/* Records the agent does not understand (a TXT without a PTR, say) could
-	 * sit at the owner of an address it learns later: then only a full
-	 * replace is safe. */
-	rv_table_set_zone_known(ag->table, st->foreign == 0);
-	if (st->foreign > 0)
-		rv_info("reconcile", "zone %s holds foreign records: every write deletes before it adds",
-			ag->cfg.rpz_zone);
-	if (fixed && ag->writer)
-		rv_rpz_writer_kick(ag->writer);
-	if (ag->cfg.reconcile_interval_ms > 0)
-		arm_ms(ag->reconcile_timer, ag->cfg.reconcile_interval_ms);
-out:
-	/* Last: st and err point into the reconcile. */
-	rv_reconcile_free(&ag->reconcile);
-}
-
-static void start_reconcile(agent *ag)
-{
-	if (ag->reconcile || ag->stopping || !ag->writer)
-		return;
-	/* Drift repair compares against what BIND acknowledged: wait until the
-	 * writer has nothing in flight, so the AXFR is not racing our own UPDATEs. */
-	if (ag->reconciled_once && !rv_rpz_writer_idle(ag->writer)) {
-		arm_ms(ag->reconcile_timer, 5000);
-		return;
-	}
-	rv_reconcile_opts o = {
-		.server = ag->cfg.server,
-		.port = ag->cfg.server_port,
-		.zone = ag->cfg.rpz_zone,
-		.key = &ag->key,
-		.timeout_ms = ag->cfg.update_timeout_ms * 2,
-		/* At start the zone may hold what a lost snapshot forgot: adopt it. Later
-		 * the table is the truth and unknown records are drift: remove them. */
-		.adopt = !ag->reconciled_once,
-	};
-	int err = 0;
-	ag->reconcile = rv_reconcile_start(ag->base, &o, ag->table, on_reconcile_done, ag, &err);
-	if (!ag->reconcile) {
-		rv_err("reconcile", "cannot start the AXFR of %s from %s#%u: %s", ag->cfg.rpz_zone,
-			ag->cfg.server, ag->cfg.server_port, strerror(-err));
-		arm_ms(ag->reconcile_timer, RECONCILE_RETRY_MS);
-	}
-}
-
-static void on_reconcile_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	start_reconcile(arg);
 }
 
 /* ---- snapshots ---- */
@@ -572,13 +380,21 @@ static struct event *add_signal(agent *ag, int sig)
 	return ev;
 }
 
-static int start(agent *ag)
+/* Signals that would end the process by default but mean nothing to the
+ * agent: a stray `kill -USR2` must not take the resolver's observer down, and a
+ * dead UPDATE connection must be an error return, not SIGPIPE. */
+static void ignore_stray_signals(void)
 {
-	int err = 0;
-	ag->base = event_base_new();
-	if (!ag->base)
-		return -ENOMEM;
+	static const int sigs[] = {SIGPIPE, SIGUSR2, SIGALRM, SIGVTALRM, SIGIO, SIGPWR,
+				   SIGXFSZ, SIGSTKFLT};
+	for (size_t i = 0; i < RV_ARRAY_LEN(sigs); i++)
+		signal(sigs[i], SIG_IGN);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		signal(sig, SIG_IGN);
+}
 
+static int make_table(agent *ag)
+{
 	rv_table_opts topts = {
 		.max_addresses = ag->cfg.max_addresses,
 		.max_candidates = ag->cfg.max_candidates,
@@ -586,50 +402,84 @@ static int start(agent *ag)
 		.depth_weight = ag->cfg.score_depth_weight,
 		.txt_refresh_s = ag->cfg.txt_refresh_ms / 1000,
 		.txt_refresh_ratio = ag->cfg.txt_refresh_growth,
+		.name_budget = ag->cfg.max_name_bytes,
 	};
 	ag->table = rv_table_new(&topts);
 	if (!ag->table)
 		return -ENOMEM;
+	ag->publisher = rv_publisher_new(ag->base, ag->table);
+	if (!ag->publisher)
+		return -ENOMEM;
+	rv_table_register_stats(ag->table);
+	return 0;
+}
 
+static int make_ingest(agent *ag)
+{
 	char errbuf[512];
+	int err = 0;
 	ag->guard = rv_guard_new(ag->cfg.ignore_cidrs, ag->cfg.ignore_suffixes,
 			ag->cfg.ignore_response_addresses, &err, errbuf, sizeof(errbuf));
 	if (!ag->guard) {
 		rv_crit("agent", "%s", errbuf);
 		return err;
 	}
-	if (ag->cfg.snapshot_file[0])
-		load_snapshot(ag);
+	rv_ingest_opts iopts = {
+		.max_chain_depth = ag->cfg.max_chain_depth,
+		.max_skew_s = ag->cfg.max_clock_skew_ms / 1000,
+	};
+	ag->ingest = rv_ingest_new(&iopts, ag->guard);
+	if (!ag->ingest)
+		return -ENOMEM;
+	/* The sinks, in order. A new output is one line here. */
+	rv_sink table_sink = rv_table_sink(ag->table);
+	return rv_ingest_add_sink(ag->ingest, &table_sink);
+}
 
-	if (ag->cfg.geoip_database[0]) {
-		ag->geo = rv_geo_open(ag->cfg.geoip_database, &err, errbuf, sizeof(errbuf));
-		if (!ag->geo) {
-			rv_crit("agent", "geoip-database: %s", errbuf);
-			return err;
-		}
-		rv_table_set_country_fn(ag->table, country_of, ag);
-	}
+static void kick_writer(void *arg)
+{
+	rv_rpz_writer_kick(arg);
+}
 
-	if (!ag->cfg.dry_run) {
-		rv_rpz_writer_opts wopts = {
-			.server = ag->cfg.server,
-			.port = ag->cfg.server_port,
-			.zone = ag->cfg.rpz_zone,
-			.ttl = ag->cfg.record_ttl,
-			.flush_interval_ms = ag->cfg.flush_interval_ms,
-			.batch_bytes = ag->cfg.batch_bytes,
-			.timeout_ms = ag->cfg.update_timeout_ms,
-			.retry_min_ms = ag->cfg.retry_min_ms,
-			.retry_max_ms = ag->cfg.retry_max_ms,
-			.max_rate = ag->cfg.max_update_rate,
-		};
-		ag->writer = rv_rpz_writer_new(ag->base, &wopts, &ag->key, ag->table, &err);
-		if (!ag->writer)
-			return err ? err : -ENOMEM;
-	}
+static int make_writer(agent *ag)
+{
+	int err = 0;
+	if (ag->cfg.dry_run)
+		return 0; /* the publisher acknowledges everything itself */
+	rv_rpz_writer_opts wopts = {
+		.server = ag->cfg.server,
+		.port = ag->cfg.server_port,
+		.zone = ag->cfg.rpz_zone,
+		.ttl = ag->cfg.record_ttl,
+		.flush_interval_ms = ag->cfg.flush_interval_ms,
+		.batch_bytes = ag->cfg.batch_bytes,
+		.timeout_ms = ag->cfg.update_timeout_ms,
+		.retry_min_ms = ag->cfg.retry_min_ms,
+		.retry_max_ms = ag->cfg.retry_max_ms,
+		.max_rate = ag->cfg.max_update_rate,
+	};
+	ag->writer = rv_rpz_writer_new(ag->base, &wopts, &ag->key,
+			rv_publisher_feed(ag->publisher), &err);
+	if (!ag->writer)
+		return err ? err : -ENOMEM;
+	rv_publisher_set_sender(ag->publisher, kick_writer, ag->writer);
+	rv_zonesync_opts zopts = {
+		.server = ag->cfg.server,
+		.port = ag->cfg.server_port,
+		.zone = ag->cfg.rpz_zone,
+		.key = &ag->key,
+		.timeout_ms = ag->cfg.update_timeout_ms * 2,
+		.interval_ms = ag->cfg.reconcile_interval_ms,
+		.write_early = ag->cfg.write_before_reconcile,
+	};
+	ag->zonesync = rv_zonesync_new(ag->base, &zopts, ag->table, ag->writer, &err);
+	return ag->zonesync ? 0 : (err ? err : -ENOMEM);
+}
 
+static int make_server(agent *ag)
+{
 	gid_t gid;
-	err = resolve_group(ag->cfg.socket_group, &gid);
+	int err = resolve_group(ag->cfg.socket_group, &gid);
 	if (err < 0)
 		return err;
 	rv_fs_server_opts sopts = {
@@ -641,71 +491,101 @@ static int start(agent *ag)
 		.stall_timeout_ms = ag->cfg.stall_timeout_ms,
 		.content_type = CONTENT_TYPE,
 	};
-	ag->server = rv_fs_server_new(ag->base, &sopts, on_frame, ag, &err);
-	if (!ag->server)
-		return err ? err : -ENOMEM;
-	err = drop_privileges(ag->cfg.user);
-	if (err < 0)
-		return err;
-	if (ag->cfg.snapshot_file[0]) {
-		err = check_snapshot_dir(ag->cfg.snapshot_file);
-		if (err < 0)
-			return err;
-	}
+	ag->server = rv_fs_server_new(ag->base, &sopts, rv_ingest_frame_cb, ag->ingest, &err);
+	return ag->server ? 0 : (err ? err : -ENOMEM);
+}
 
+/* Opened after the privilege drop: parsing files is not a job for root. */
+static int open_geo(agent *ag)
+{
+	char errbuf[512];
+	int err = 0;
+	if (!ag->cfg.geoip_database[0])
+		return 0;
+	ag->geo = rv_geo_open(ag->cfg.geoip_database, &err, errbuf, sizeof(errbuf));
+	if (!ag->geo) {
+		rv_crit("agent", "geoip-database: %s", errbuf);
+		return err;
+	}
+	rv_publisher_set_country_fn(ag->publisher, country_of, ag);
+	return 0;
+}
+
+static struct event *add_timer(agent *ag, event_callback_fn fn, unsigned ms)
+{
+	struct event *ev = event_new(ag->base, -1, EV_PERSIST, fn, ag);
+	if (ev)
+		arm_ms(ev, ms);
+	return ev;
+}
+
+static int add_events(agent *ag)
+{
 	ag->sig_term = add_signal(ag, SIGTERM);
 	ag->sig_int = add_signal(ag, SIGINT);
 	ag->sig_hup = add_signal(ag, SIGHUP);
 	ag->sig_usr1 = add_signal(ag, SIGUSR1);
-	ag->shutdown_timer = evtimer_new(ag->base, on_shutdown_timeout, ag);
-	ag->drain_timer = evtimer_new(ag->base, on_drain_check, ag);
-	/* Expiry runs every minute (or every max-idle if shorter): removal is O(expired). */
-	ag->expire_timer = event_new(ag->base, -1, EV_PERSIST, on_expire_timer, ag);
-	if (ag->expire_timer) {
-		unsigned ms = ag->cfg.max_idle_ms < 60000 ? ag->cfg.max_idle_ms : 60000;
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-		event_add(ag->expire_timer, &tv);
-	}
-	ag->reconcile_timer = evtimer_new(ag->base, on_reconcile_timer, ag);
 	ag->sig_chld = evsignal_new(ag->base, SIGCHLD, on_sigchld, ag);
-	if (ag->sig_chld)
-		evsignal_add(ag->sig_chld, NULL);
-	if (ag->cfg.snapshot_file[0] && ag->cfg.snapshot_interval_ms > 0) {
-		ag->snapshot_timer = event_new(ag->base, -1, EV_PERSIST, on_snapshot_timer, ag);
-		if (!ag->snapshot_timer)
-			return -ENOMEM;
-		arm_ms(ag->snapshot_timer, ag->cfg.snapshot_interval_ms);
-	}
-	if (!ag->reconcile_timer || !ag->sig_chld)
+	if (!ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1 || !ag->sig_chld ||
+	    evsignal_add(ag->sig_chld, NULL) < 0)
 		return -ENOMEM;
+	/* Expiry runs every minute (or every max-idle if shorter): removal is O(expired). */
+	ag->expire_timer = add_timer(ag, on_expire_timer,
+			ag->cfg.max_idle_ms < 60000 ? ag->cfg.max_idle_ms : 60000);
+	if (!ag->expire_timer)
+		return -ENOMEM;
+	if (ag->cfg.snapshot_file[0] && ag->cfg.snapshot_interval_ms > 0 &&
+	    !(ag->snapshot_timer = add_timer(ag, on_snapshot_timer, ag->cfg.snapshot_interval_ms)))
+		return -ENOMEM;
+	if (ag->cfg.stats_interval_ms > 0 &&
+	    !(ag->stats_timer = add_timer(ag, on_stats_timer, ag->cfg.stats_interval_ms)))
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Order matters for least privilege: what needs root (binding the socket in a
+ * root-owned directory; the key was read with the configuration) happens
+ * first, then root is dropped, and only then are files parsed (the snapshot,
+ * the GeoIP database).
+ */
+static int start(agent *ag)
+{
+	int err;
+	ag->base = event_base_new();
+	if (!ag->base)
+		return -ENOMEM;
+	if ((err = make_table(ag)) < 0 || (err = make_ingest(ag)) < 0 ||
+	    (err = make_writer(ag)) < 0 || (err = make_server(ag)) < 0)
+		return err;
+	if ((err = drop_privileges(ag->cfg.user)) < 0)
+		return err;
+	if (ag->cfg.snapshot_file[0]) {
+		if ((err = check_snapshot_dir(ag->cfg.snapshot_file)) < 0)
+			return err;
+		load_snapshot(ag);
+	}
+	if ((err = open_geo(ag)) < 0 || (err = add_events(ag)) < 0)
+		return err;
 	/* Not in dry-run: there is no zone to compare with. */
-	if (ag->writer)
-		start_reconcile(ag);
-	if (!ag->expire_timer || !ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1 ||
-	    !ag->shutdown_timer || !ag->drain_timer)
-		return -ENOMEM;
-	if (ag->cfg.stats_interval_ms > 0) {
-		ag->stats_timer = event_new(ag->base, -1, EV_PERSIST, on_stats_timer, ag);
-		if (!ag->stats_timer)
-			return -ENOMEM;
-		struct timeval tv = {ag->cfg.stats_interval_ms / 1000,
-				     (ag->cfg.stats_interval_ms % 1000) * 1000};
-		event_add(ag->stats_timer, &tv);
-	}
+	if (ag->zonesync)
+		rv_zonesync_start(ag->zonesync);
 	return 0;
 }
 
 static void teardown(agent *ag)
 {
-	rv_reconcile_free(&ag->reconcile);
+	rv_zonesync_free(&ag->zonesync);
 	rv_fs_server_free(&ag->server);
 	rv_rpz_writer_free(&ag->writer);
+	rv_publisher_free(&ag->publisher);
+	rv_ingest_free(&ag->ingest);
+	rv_stats_unregister(ag->table);
 	rv_table_free(&ag->table);
 	rv_guard_free(&ag->guard);
 	rv_geo_free(&ag->geo);
 	struct event **evs[] = {&ag->sig_term, &ag->sig_int, &ag->sig_hup, &ag->sig_usr1,
-				&ag->stats_timer, &ag->shutdown_timer, &ag->drain_timer,
-				&ag->expire_timer, &ag->reconcile_timer, &ag->snapshot_timer,
+				&ag->stats_timer, &ag->expire_timer, &ag->snapshot_timer,
 				&ag->sig_chld};
 	for (size_t i = 0; i < RV_ARRAY_LEN(evs); i++) {
 		if (*evs[i])
@@ -791,8 +671,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	rv_log_level = ag.cfg.log_level;
-	/* A dead UPDATE connection must be an error return, not a fatal signal. */
-	signal(SIGPIPE, SIG_IGN);
+	ignore_stray_signals();
 
 	rc = start(&ag);
 	if (rc < 0) {
@@ -812,7 +691,6 @@ int main(int argc, char **argv)
 	}
 	if (ag.cfg.snapshot_file[0])
 		save_snapshot_now(&ag);
-	sync_table_stats(&ag);
 	rv_stats_log(RV_LOG_NOTICE, "exit");
 	teardown(&ag);
 	return ag.exit_code;

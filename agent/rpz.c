@@ -852,7 +852,7 @@ static const char *const fail_verb[] = {
 
 struct rv_rpz_writer {
 	struct event_base *base;
-	rv_table *table;
+	rv_change_feed feed;       /* where changes come from and results go */
 	rv_rpz_writer_opts opts;   /* strings point to the copies below */
 	char *server;
 	char *zone;
@@ -879,6 +879,11 @@ struct rv_rpz_writer {
 	uint8_t *rbuf;                  /* one reply, RV_DNS_MSG_MAX */
 
 	bool in_backoff;
+	bool held;                      /* rv_rpz_writer_hold: start no UPDATE */
+	struct event *drain_ev;         /* rv_rpz_writer_drain deadline */
+	void (*drained)(void *arg, size_t left);
+	uint64_t drain_deadline_ms;
+	void *drained_arg;
 	uint64_t sent_ms;               /* monotonic time the last UPDATE was sent */
 	uint64_t partial_ms;            /* ...and the last partial one; 0: never */
 	uint64_t rate_ok_ms;            /* max_rate: no UPDATE goes before this time */
@@ -908,7 +913,7 @@ static uint64_t mono_ms(void)
 /* At least one full batch is waiting (in buf or in the table). */
 static bool batch_full(const rv_rpz_writer *w)
 {
-	size_t est = w->fixed + (rv_table_queued(w->table) + w->n_buf) * w->avg_change;
+	size_t est = w->fixed + (w->feed.queued(w->feed.arg) + w->n_buf) * w->avg_change;
 	return est >= w->budget;
 }
 
@@ -957,7 +962,7 @@ static void fail(rv_rpz_writer *w, enum fail_kind kind, const char *detail)
 	/* Nothing is lost: the table queues the addresses again (at the front), and
 	 * pops their then-current best name when we retry. */
 	for (size_t i = 0; i < n; i++)
-		rv_table_requeue(w->table, &w->buf[i]);
+		w->feed.requeue(w->feed.arg, &w->buf[i]);
 	buf_shift(w, n);
 	w->n_flight = 0;
 	rv_rpz_msg_free(&w->msg);
@@ -989,7 +994,7 @@ static void fail(rv_rpz_writer *w, enum fail_kind kind, const char *detail)
 	memcpy(w->last_fail, sig, sizeof(sig));
 	rv_log(level, SUB, "UPDATE to %s zone %s %s: %s (%zu addresses kept queued, "
 			"retrying in %.1f s)", w->peer, w->zone, fail_verb[kind], detail,
-			rv_table_queued(w->table) + w->n_buf, delay / 1000.0);
+			w->feed.queued(w->feed.arg) + w->n_buf, delay / 1000.0);
 
 	w->in_backoff = true;
 	struct timeval tv = ms_tv(delay);
@@ -1003,7 +1008,7 @@ static void succeed(rv_rpz_writer *w)
 
 	event_del(w->timeout_ev);
 	for (size_t i = 0; i < n; i++)
-		rv_table_committed(w->table, &w->buf[i]);
+		w->feed.committed(w->feed.arg, &w->buf[i]);
 	buf_shift(w, n);
 	w->n_flight = 0;
 	rv_rpz_msg_free(&w->msg);
@@ -1024,7 +1029,7 @@ static void succeed(rv_rpz_writer *w)
 	/* A backlog drains in back-to-back full batches; a partial one is paced. */
 	if (batch_full(w))
 		start_batch(w);
-	else if (w->n_buf > 0 || rv_table_queued(w->table) > 0)
+	else if (w->n_buf > 0 || w->feed.queued(w->feed.arg) > 0)
 		arm_flush(w, pace_delay_ms(w, 0));
 }
 
@@ -1152,7 +1157,7 @@ static int connect_server(rv_rpz_writer *w)
 	return 0;
 }
 
-/* Fills buf from the table up to about one batch. */
+/* Fills buf from the feed up to about one batch. */
 static void fill(rv_rpz_writer *w)
 {
 	size_t est = w->fixed;
@@ -1168,7 +1173,7 @@ static void fill(rv_rpz_writer *w)
 			w->buf = nb;
 			w->cap = cap;
 		}
-		if (rv_table_pop_queued(w->table, &w->buf[w->n_buf]) < 0)
+		if (w->feed.pop(w->feed.arg, &w->buf[w->n_buf]) < 0)
 			break;
 		est += change_est(&w->buf[w->n_buf]);
 		w->n_buf++;
@@ -1185,7 +1190,7 @@ static void start_batch(rv_rpz_writer *w)
 	size_t used = 0;
 	int r;
 
-	if (w->msg != NULL || w->in_backoff)
+	if (w->msg != NULL || w->in_backoff || w->held)
 		return;
 	if (w->opts.max_rate != 0 && !w->uncapped) {
 		uint64_t now = mono_ms();
@@ -1212,7 +1217,7 @@ static void start_batch(rv_rpz_writer *w)
 					rv_addr_str(&w->buf[0].addr, addr, sizeof(addr)),
 					w->buf[0].name, r == -EMSGSIZE ? "too large" : "invalid name");
 			/* Not retried until the address gets another best name. */
-			rv_table_rejected(w->table, &w->buf[0]);
+			w->feed.rejected(w->feed.arg, &w->buf[0]);
 			rv_stats.rpz_rejected++;
 			buf_shift(w, 1);
 			continue;
@@ -1250,7 +1255,7 @@ static void start_batch(rv_rpz_writer *w)
 	w->sent_ms = mono_ms();
 	if (w->opts.max_rate != 0)
 		w->rate_ok_ms = w->sent_ms + (uint64_t)used * 1000 / w->opts.max_rate;
-	if (used == w->n_buf && rv_table_queued(w->table) == 0)
+	if (used == w->n_buf && w->feed.queued(w->feed.arg) == 0)
 		w->partial_ms = w->sent_ms;
 	rv_debug(SUB, "UPDATE id %u to %s zone %s: %zu addresses, %zu bytes (srtt %u ms)",
 			rv_rpz_msg_id(w->msg), w->peer, w->zone, used, len, w->srtt_ms);
@@ -1259,7 +1264,7 @@ static void start_batch(rv_rpz_writer *w)
 }
 
 rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_opts *opts,
-		const rv_tsig_key *key, rv_table *table, int *err)
+		const rv_tsig_key *key, const rv_change_feed *feed, int *err)
 {
 	rv_rpz_writer *w = NULL;
 	uint8_t zone[255];
@@ -1268,7 +1273,7 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
 	rv_addr a;
 	int ret = -EINVAL;
 
-	if (base == NULL || opts == NULL || table == NULL || opts->server == NULL ||
+	if (base == NULL || opts == NULL || feed == NULL || opts->server == NULL ||
 	    opts->zone == NULL || opts->port == 0)
 		goto out;
 	if (zone_wire(opts->zone, zone, &zlen) < 0 || rv_addr_parse(opts->server, &a) < 0 ||
@@ -1279,7 +1284,7 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
 	if (w == NULL)
 		goto out;
 	w->base = base;
-	w->table = table;
+	w->feed = *feed;
 	w->opts = *opts;
 	w->server = strdup(opts->server);
 	w->zone = strdup(opts->zone);
@@ -1350,7 +1355,7 @@ void rv_rpz_writer_free(rv_rpz_writer **wp)
 	/* Whatever we hold goes back to the table: a later writer (or the AXFR
 	 * reconcile at the next start) still sees it as not written. */
 	for (size_t i = 0; i < w->n_buf; i++)
-		rv_table_requeue(w->table, &w->buf[i]);
+		w->feed.requeue(w->feed.arg, &w->buf[i]);
 	close_conn(w);
 	if (w->flush_ev)
 		event_free(w->flush_ev);
@@ -1358,6 +1363,8 @@ void rv_rpz_writer_free(rv_rpz_writer **wp)
 		event_free(w->timeout_ev);
 	if (w->retry_ev)
 		event_free(w->retry_ev);
+	if (w->drain_ev)
+		event_free(w->drain_ev);
 	rv_rpz_msg_free(&w->msg);
 	explicit_bzero(&w->key, sizeof(w->key));
 	free(w->buf);
@@ -1370,8 +1377,9 @@ void rv_rpz_writer_free(rv_rpz_writer **wp)
 
 void rv_rpz_writer_kick(rv_rpz_writer *w)
 {
-	/* In flight: its reply starts the next batch. Backing off: the retry does. */
-	if (w->msg != NULL || w->in_backoff)
+	/* In flight: its reply starts the next batch. Backing off: the retry does.
+	 * Held: the release does. */
+	if (w->msg != NULL || w->in_backoff || w->held)
 		return;
 	if (batch_full(w))
 		start_batch(w);
@@ -1387,5 +1395,68 @@ void rv_rpz_writer_flush_now(rv_rpz_writer *w)
 
 bool rv_rpz_writer_idle(const rv_rpz_writer *w)
 {
-	return w->msg == NULL && w->n_buf == 0 && rv_table_queued(w->table) == 0;
+	return w->msg == NULL && w->n_buf == 0 && w->feed.queued(w->feed.arg) == 0;
+}
+
+void rv_rpz_writer_hold(rv_rpz_writer *w, bool hold)
+{
+	if (w->held == hold)
+		return;
+	w->held = hold;
+	if (!hold && (w->n_buf > 0 || w->feed.queued(w->feed.arg) > 0))
+		rv_rpz_writer_kick(w);
+}
+
+bool rv_rpz_writer_in_flight(const rv_rpz_writer *w)
+{
+	return w->msg != NULL;
+}
+
+static void drain_finish(rv_rpz_writer *w, size_t left)
+{
+	void (*fn)(void *, size_t) = w->drained;
+	w->drained = NULL;
+	if (w->drain_ev) {
+		event_free(w->drain_ev);
+		w->drain_ev = NULL;
+	}
+	if (fn)
+		fn(w->drained_arg, left);
+}
+
+/* Polls every 20 ms until idle or the deadline: cheap, and it keeps the
+ * success and failure paths free of shutdown logic. */
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	rv_rpz_writer *w = arg;
+	(void)fd;
+	(void)what;
+	if (rv_rpz_writer_idle(w) || w->held) {
+		drain_finish(w, w->held ? w->n_buf + w->feed.queued(w->feed.arg) : 0);
+		return;
+	}
+	uint64_t now = mono_ms();
+	if (now >= w->drain_deadline_ms) {
+		drain_finish(w, w->n_buf + w->feed.queued(w->feed.arg));
+		return;
+	}
+	struct timeval tv = ms_tv(20);
+	evtimer_add(w->drain_ev, &tv);
+}
+
+int rv_rpz_writer_drain(rv_rpz_writer *w, unsigned timeout_ms,
+		void (*done)(void *arg, size_t left), void *arg)
+{
+	if (w->drain_ev)
+		return -EALREADY;
+	w->drain_ev = evtimer_new(w->base, drain_cb, w);
+	if (!w->drain_ev)
+		return -ENOMEM;
+	w->drained = done;
+	w->drained_arg = arg;
+	w->drain_deadline_ms = mono_ms() + timeout_ms;
+	rv_rpz_writer_flush_now(w);
+	struct timeval tv = ms_tv(0);
+	evtimer_add(w->drain_ev, &tv);
+	return 0;
 }

@@ -13,6 +13,7 @@
 #define RV_RPZ_H
 
 #include "common.h"
+#include "publish.h"
 #include "table.h"
 #include "tsig_key.h"
 
@@ -92,17 +93,18 @@ typedef struct rv_rpz_writer_opts {
 
 typedef struct rv_rpz_writer rv_rpz_writer;
 
-/* Strings in opts are copied; key is copied; base and table are borrowed.
- * Does not connect yet. NULL + *err on failure. The process must ignore SIGPIPE
- * (a write to a connection BIND has reset would otherwise kill it). */
+/* Strings in opts are copied; key and feed are copied; base and feed->arg are
+ * borrowed. Does not connect yet. NULL + *err on failure. The process must
+ * ignore SIGPIPE (a write to a connection BIND has reset would otherwise kill
+ * it). */
 rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_opts *opts,
-		const rv_tsig_key *key, rv_table *table, int *err);
-/* Changes popped but not acknowledged go back to the table (rv_table_requeue):
- * free the writer before the table. */
+		const rv_tsig_key *key, const rv_change_feed *feed, int *err);
+/* Changes popped but not acknowledged go back to the feed (requeue): free the
+ * writer before the feed's owner. */
 void rv_rpz_writer_free(rv_rpz_writer **w);
 
 /*
- * The table has new queued changes. Never blocks. Pacing, so that BIND never
+ * The feed has new changes. Never blocks. Pacing, so that BIND never
  * gets a flood of small transactions (each costs a journal write and, for a
  * policy zone, a walk of the whole zone, DESIGN 4.2):
  *  - one UPDATE in flight at a time;
@@ -123,5 +125,20 @@ void rv_rpz_writer_kick(rv_rpz_writer *w);
 void rv_rpz_writer_flush_now(rv_rpz_writer *w);
 /* True when nothing is queued and no UPDATE is in flight. */
 bool rv_rpz_writer_idle(const rv_rpz_writer *w);
+/* hold = true: start no new UPDATE (the one in flight completes) until
+ * released; changes keep queueing. Used while the zone is being read (see
+ * zonesync.h). */
+void rv_rpz_writer_hold(rv_rpz_writer *w, bool hold);
+/*
+ * Shutdown: flush everything now (flush_now) and call done(arg, left) from the
+ * loop once nothing is queued or in flight (left = 0), or when timeout_ms
+ * passes or the writer is held (left = changes not acknowledged: they stay in
+ * the table, i.e. in the snapshot, and the next start's reconcile re-sends
+ * them). Once per writer; -EALREADY, -ENOMEM.
+ */
+int rv_rpz_writer_drain(rv_rpz_writer *w, unsigned timeout_ms,
+		void (*done)(void *arg, size_t left), void *arg) RV_MUST_CHECK;
+/* True while an UPDATE awaits its reply. */
+bool rv_rpz_writer_in_flight(const rv_rpz_writer *w);
 
 #endif

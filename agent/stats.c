@@ -1,5 +1,7 @@
-/* stats.c - process-wide counters and their log line. */
+/* stats.c - the metrics registry: static counters, module-owned values, the
+ * statistics log line and the Prometheus text exposition. */
 #include <inttypes.h>
+#include <string.h>
 
 #include "dnsmsg.h"
 #include "log.h"
@@ -7,26 +9,152 @@
 
 struct rv_stats rv_stats;
 
+typedef struct dyn_metric {
+	rv_metric_type type;
+	const char *log_key;
+	const char *name;
+	const char *help;
+	rv_stats_read_fn fn;
+	const void *arg;
+} dyn_metric;
+
+static dyn_metric dynamic[RV_STATS_DYNAMIC_MAX];
+static size_t ndynamic;
+
+int rv_stats_register(rv_metric_type type, const char *log_key, const char *prometheus_name,
+		const char *help, rv_stats_read_fn fn, const void *arg)
+{
+	if (!log_key || !prometheus_name || !help || !fn)
+		return -EINVAL;
+	for (size_t i = 0; i < ndynamic; i++) {
+		if (strcmp(dynamic[i].name, prometheus_name) == 0) {
+			dynamic[i] = (dyn_metric){type, log_key, prometheus_name, help, fn, arg};
+			return 0;
+		}
+	}
+	if (ndynamic == RV_STATS_DYNAMIC_MAX)
+		return -ENOSPC;
+	dynamic[ndynamic++] = (dyn_metric){type, log_key, prometheus_name, help, fn, arg};
+	return 0;
+}
+
+void rv_stats_unregister(const void *arg)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < ndynamic; i++)
+		if (dynamic[i].arg != arg)
+			dynamic[j++] = dynamic[i];
+	ndynamic = j;
+}
+
+void rv_stats_reset(void)
+{
+	memset(&rv_stats, 0, sizeof(rv_stats));
+	ndynamic = 0;
+}
+
+void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx)
+{
+#define RV_STATS_VISIT(field, type, key, name, help) \
+	fn(ctx, type, key, name, help, NULL, NULL, rv_stats.field);
+	RV_STATS_LIST(RV_STATS_VISIT)
+#undef RV_STATS_VISIT
+	for (int v = 0; v < RV_VERDICT_COUNT; v++)
+		fn(ctx, RV_COUNTER, NULL, "rearview_dnstap_frames_by_verdict_total",
+		   "dnstap frames by what the agent made of them", "verdict",
+		   rv_verdict_name((rv_verdict)v), rv_stats.verdicts[v]);
+	for (size_t i = 0; i < ndynamic; i++)
+		fn(ctx, dynamic[i].type, dynamic[i].log_key, dynamic[i].name, dynamic[i].help,
+		   NULL, NULL, dynamic[i].fn(dynamic[i].arg));
+}
+
+typedef struct line_ctx {
+	char buf[2048];
+	size_t off;
+} line_ctx;
+
+static void line_add(line_ctx *l, const char *key, uint64_t value)
+{
+	if (l->off >= sizeof(l->buf))
+		return;
+	int n = snprintf(l->buf + l->off, sizeof(l->buf) - l->off, " %s=%" PRIu64, key, value);
+	if (n > 0)
+		l->off += (size_t)n;
+}
+
+static void line_visit(void *ctx, rv_metric_type type, const char *log_key, const char *name,
+		const char *help, const char *label_key, const char *label_value, uint64_t value)
+{
+	(void)type;
+	(void)name;
+	(void)help;
+	(void)label_key;
+	(void)label_value;
+	if (log_key)
+		line_add(ctx, log_key, value);
+}
+
 void rv_stats_log(int level, const char *why)
 {
 	if (level > rv_log_level)
 		return;
+	line_ctx l = {.off = 0};
 	const uint64_t *v = rv_stats.verdicts;
-	uint64_t skipped = 0, bad = v[RV_BAD_PROTOBUF] + v[RV_BAD_DNS];
+	uint64_t skipped = 0;
 	for (int i = RV_SKIP_MSG_TYPE; i <= RV_SKIP_RPZ; i++)
 		skipped += v[i];
-	rv_log_write(level, "stats",
-		"%s: conns active=%" PRIu64 " accepted=%" PRIu64 " dropped=%" PRIu64
-		" refused=%" PRIu64 "; frames=%" PRIu64 " learned=%" PRIu64 " skipped=%" PRIu64
-		" malformed=%" PRIu64 " addresses=%" PRIu64 "; table new=%" PRIu64
-		" changed=%" PRIu64 " evicted=%" PRIu64 " expired=%" PRIu64 "; rpz updates sent=%" PRIu64
-		" ok=%" PRIu64 " failed=%" PRIu64 " records=%" PRIu64 " (rcode=%" PRIu64
-		" tsig=%" PRIu64 " timeout=%" PRIu64 " conn=%" PRIu64 ")",
-		why, rv_stats.fs_active, rv_stats.fs_accepted, rv_stats.fs_dropped,
-		rv_stats.fs_refused, rv_stats.fs_frames, v[RV_LEARN], skipped, bad,
-		rv_stats.addresses_seen, rv_stats.table_new, rv_stats.table_changed,
-		rv_stats.table_evicted, rv_stats.table_expired, rv_stats.rpz_updates_sent, rv_stats.rpz_updates_ok,
-		rv_stats.rpz_updates_failed, rv_stats.rpz_records_committed,
-		rv_stats.rpz_rcode_errors, rv_stats.rpz_tsig_errors, rv_stats.rpz_timeouts,
-		rv_stats.rpz_conn_errors);
+	l.buf[0] = '\0';
+	rv_stats_foreach(line_visit, &l);
+	/* The verdict family summed, as operators read it: what was learned, what
+	 * was deliberately skipped, what was malformed. */
+	line_add(&l, "learned", v[RV_LEARN]);
+	line_add(&l, "skipped", skipped);
+	line_add(&l, "malformed", v[RV_BAD_PROTOBUF] + v[RV_BAD_DNS]);
+	rv_log_write(level, "stats", "%s:%s", why, l.buf);
+}
+
+typedef struct prom_ctx {
+	FILE *out;
+	const char *last_name; /* HELP/TYPE once per family */
+	int err;
+} prom_ctx;
+
+/* HELP text escapes backslash and newline (exposition format 0.0.4). */
+static void prom_help(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", out);
+		else if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static void prom_visit(void *ctx, rv_metric_type type, const char *log_key, const char *name,
+		const char *help, const char *label_key, const char *label_value, uint64_t value)
+{
+	prom_ctx *p = ctx;
+	(void)log_key;
+	if (!p->last_name || strcmp(p->last_name, name) != 0) {
+		fprintf(p->out, "# HELP %s ", name);
+		prom_help(p->out, help);
+		fprintf(p->out, "\n# TYPE %s %s\n", name, type == RV_COUNTER ? "counter" : "gauge");
+		p->last_name = name;
+	}
+	/* Label values here are our own identifiers ([a-z-]), never input. */
+	if (label_key)
+		fprintf(p->out, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label_key, label_value, value);
+	else
+		fprintf(p->out, "%s %" PRIu64 "\n", name, value);
+}
+
+int rv_stats_write_prometheus(FILE *out)
+{
+	prom_ctx p = {.out = out};
+	rv_stats_foreach(prom_visit, &p);
+	if (fflush(out) != 0 || ferror(out))
+		return -EIO;
+	return 0;
 }

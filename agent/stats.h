@@ -1,52 +1,131 @@
 /*
- * stats.h - process-wide counters. The agent is single-threaded (one libevent
- * loop), so plain integers suffice. Only glue code (main.c, the socket and
- * writer event handlers) touches them; pure parsers report through return values.
+ * stats.h - the one metrics registry.
+ *
+ * Every counter and gauge of the process is declared once, here (static ones,
+ * in RV_STATS_LIST) or by the module that owns the value (rv_stats_register(),
+ * for values a module keeps itself, such as the table's size). Everything that
+ * shows metrics reads this registry: the statistics log line (periodic,
+ * SIGUSR1, exit) and the Prometheus text exposition. Nothing copies counters
+ * by hand.
+ *
+ * The agent is single-threaded (one libevent loop), so the static counters are
+ * plain integers in the global rv_stats, incremented in place by the module
+ * that counts (rv_stats.fs_frames++). Pure parsers never touch it: they report
+ * through return values and their callers count.
  */
 #ifndef RV_STATS_H
 #define RV_STATS_H
 
+#include <stdio.h>
+
 #include "common.h"
 
+typedef enum rv_metric_type {
+	RV_COUNTER = 0,  /* only goes up (Prometheus "counter"; name ends in _total) */
+	RV_GAUGE = 1,    /* goes up and down */
+} rv_metric_type;
+
+/*
+ * X(field, type, log_key, prometheus_name, help)
+ *   field            member of struct rv_stats
+ *   log_key          short key in the statistics log line ("frames=123"); unique
+ *   prometheus_name  full metric name (rearview_ prefix)
+ */
+#define RV_STATS_LIST(X)                                                                       \
+	X(fs_active, RV_GAUGE, "active", "rearview_dnstap_connections_open",                   \
+	  "dnstap (Frame Streams) connections open now")                                       \
+	X(fs_accepted, RV_COUNTER, "accepted", "rearview_dnstap_connections_accepted_total",   \
+	  "dnstap connections accepted")                                                       \
+	X(fs_refused, RV_COUNTER, "refused", "rearview_dnstap_connections_refused_total",      \
+	  "dnstap connections refused (max-connections reached)") \
+	X(fs_dropped, RV_COUNTER, "dropped", "rearview_dnstap_connections_dropped_total",      \
+	  "dnstap connections closed for a protocol error or a missed deadline")               \
+	X(fs_finished, RV_COUNTER, "finished", "rearview_dnstap_sessions_finished_total",      \
+	  "dnstap sessions ended cleanly (STOP answered with FINISH)")                         \
+	X(fs_frames, RV_COUNTER, "frames", "rearview_dnstap_frames_total",                     \
+	  "dnstap data frames received")                                                       \
+	X(fs_bytes, RV_COUNTER, "bytes", "rearview_dnstap_bytes_total",                        \
+	  "dnstap bytes received")                                                             \
+	X(addresses_seen, RV_COUNTER, "addresses", "rearview_addresses_observed_total",        \
+	  "addresses taken from learnable answers")                                           \
+	X(addresses_ignored, RV_COUNTER, "ignored", "rearview_addresses_ignored_total",        \
+	  "addresses dropped by ignore-cidr")                                                  \
+	X(clock_clamped, RV_COUNTER, "clamped", "rearview_observations_clock_clamped_total",   \
+	  "observations whose dnstap time was further than max-clock-skew from the agent's clock") \
+	X(geo_errors, RV_COUNTER, "geo_errors", "rearview_geoip_errors_total",                 \
+	  "country lookups that met bad data in the GeoIP database")                           \
+	X(table_full, RV_COUNTER, "table_full", "rearview_table_insert_failures_total",        \
+	  "sightings dropped because memory could not be allocated")                           \
+	X(rpz_updates_sent, RV_COUNTER, "sent", "rearview_rpz_updates_sent_total",             \
+	  "DNS UPDATE messages sent to the RPZ primary")                                       \
+	X(rpz_updates_ok, RV_COUNTER, "ok", "rearview_rpz_updates_ok_total",                   \
+	  "DNS UPDATE messages the primary acknowledged (NOERROR, TSIG verified)")             \
+	X(rpz_updates_failed, RV_COUNTER, "failed", "rearview_rpz_updates_failed_total",       \
+	  "DNS UPDATE attempts that failed (any reason)")                                      \
+	X(rpz_rcode_errors, RV_COUNTER, "rcode", "rearview_rpz_update_rcode_errors_total",     \
+	  "DNS UPDATEs answered with an rcode other than NOERROR")                             \
+	X(rpz_tsig_errors, RV_COUNTER, "tsig", "rearview_rpz_update_tsig_errors_total",        \
+	  "DNS UPDATE replies with a missing or bad TSIG, or a TSIG error")                    \
+	X(rpz_timeouts, RV_COUNTER, "timeout", "rearview_rpz_update_timeouts_total",           \
+	  "DNS UPDATEs without a reply in time")                                               \
+	X(rpz_conn_errors, RV_COUNTER, "conn", "rearview_rpz_update_connection_errors_total",  \
+	  "DNS UPDATE connections refused, reset or closed")                                   \
+	X(rpz_records_committed, RV_COUNTER, "records", "rearview_rpz_records_committed_total", \
+	  "address records the primary acknowledged")                                          \
+	X(rpz_rejected, RV_COUNTER, "rejected", "rearview_rpz_changes_rejected_total",         \
+	  "changes dropped for good (a name that cannot be encoded)")                          \
+	X(reconcile_runs, RV_COUNTER, "reconciles", "rearview_reconcile_runs_total",           \
+	  "AXFR reconciles of the zone against the table")                                     \
+	X(reconcile_failures, RV_COUNTER, "reconcile_failures",                                \
+	  "rearview_reconcile_failures_total", "AXFR reconciles that failed")                  \
+	X(reconcile_fixed, RV_COUNTER, "reconcile_fixed", "rearview_reconcile_fixed_total",    \
+	  "records rewritten, adopted, removed or re-sent by reconciles")                      \
+	X(snapshot_failures, RV_COUNTER, "snapshot_failures", "rearview_snapshot_failures_total", \
+	  "snapshots that could not be written")
+
 struct rv_stats {
-	/* Frame Streams server */
-	uint64_t fs_accepted;         /* connections accepted */
-	uint64_t fs_active;           /* connections open now (gauge) */
-	uint64_t fs_refused;          /* connections refused: max-connections reached */
-	uint64_t fs_dropped;          /* connections closed for a protocol error or stall */
-	uint64_t fs_finished;         /* clean STOP -> FINISH sessions */
-	uint64_t fs_frames;           /* data frames received */
-	uint64_t fs_bytes;            /* bytes received */
-	/* decoding (indexed by rv_verdict, see dnstap.h) */
+#define RV_STATS_FIELD(field, type, key, name, help) uint64_t field;
+	RV_STATS_LIST(RV_STATS_FIELD)
+#undef RV_STATS_FIELD
+	/* Frames by verdict (indexed by rv_verdict, dnsmsg.h): the labelled family
+	 * rearview_dnstap_frames_by_verdict_total{verdict="..."}. */
 	uint64_t verdicts[16];
-	uint64_t addresses_seen;      /* addresses extracted from learnable answers */
-	uint64_t addresses_ignored;   /* addresses dropped by ignore-cidr */
-	uint64_t geo_errors;          /* country lookups that hit bad data in the .mmdb */
-	/* table */
-	uint64_t table_new;           /* addresses added */
-	uint64_t table_changed;       /* best name of an existing address changed */
-	uint64_t table_evicted;       /* addresses evicted by the size cap */
-	uint64_t table_expired;       /* addresses removed after max-idle */
-	uint64_t table_full;          /* observations dropped: table full and nothing evictable */
-	/* RPZ writer */
-	uint64_t rpz_updates_sent;
-	uint64_t rpz_updates_ok;
-	uint64_t rpz_updates_failed;  /* any failure: connect, timeout, rcode, TSIG */
-	uint64_t rpz_rcode_errors;    /* answered with an rcode other than NOERROR */
-	uint64_t rpz_tsig_errors;     /* reply TSIG missing or bad */
-	uint64_t rpz_timeouts;
-	uint64_t rpz_conn_errors;     /* connect refused, reset, closed */
-	uint64_t rpz_records_committed; /* address records BIND acknowledged */
-	uint64_t reconcile_runs;
-	uint64_t reconcile_failures;
-	uint64_t reconcile_fixed;     /* records rewritten, adopted, removed or re-sent */
-	uint64_t snapshot_failures;
-	uint64_t rpz_rejected;        /* changes dropped for good (name cannot be encoded) */
 };
 
 extern struct rv_stats rv_stats;
 
-/* One-line summary at INFO (or the given level) prefixed by why ("periodic", "exit"). */
+/* A value a module keeps itself, read when metrics are shown. */
+typedef uint64_t (*rv_stats_read_fn)(const void *arg);
+
+/*
+ * Registers a metric whose value fn(arg) returns. Strings are borrowed (use
+ * literals). A later registration with the same prometheus_name replaces the
+ * earlier one (a module re-created on reload). Returns 0, -ENOSPC when the
+ * registry is full (a programming error: raise RV_STATS_DYNAMIC_MAX), -EINVAL.
+ */
+#define RV_STATS_DYNAMIC_MAX 64
+int rv_stats_register(rv_metric_type type, const char *log_key, const char *prometheus_name,
+		const char *help, rv_stats_read_fn fn, const void *arg);
+/* Removes every metric registered with arg (the module is going away). */
+void rv_stats_unregister(const void *arg);
+
+/* Calls fn for every metric, static ones first, in declaration order. For the
+ * labelled verdict family it calls fn once per verdict with label set. */
+typedef void (*rv_stats_visit_fn)(void *ctx, rv_metric_type type, const char *log_key,
+		const char *prometheus_name, const char *help, const char *label_key,
+		const char *label_value, uint64_t value);
+void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx);
+
+/* One-line summary at the given level, prefixed by why ("periodic", "exit",
+ * "SIGUSR1"): every metric as key=value, and the verdicts summed as
+ * learned=, skipped= and malformed=. */
 void rv_stats_log(int level, const char *why);
+
+/* Prometheus text exposition format 0.0.4 of every metric into out.
+ * Returns 0 or -errno (a write error). */
+int rv_stats_write_prometheus(FILE *out);
+
+/* Zeroes the static counters and drops every registration (tests). */
+void rv_stats_reset(void);
 
 #endif

@@ -1,15 +1,18 @@
 /*
- * table.c - address -> candidate names, scoring, eviction, expiry, RPZ write queue.
+ * table.c - address -> candidate names, scoring, eviction, expiry, and what the
+ * zone was last told about each address.
  *
  * Memory layout (budget: <= 200 bytes per address plus name bytes):
  *  - entry: one malloc per address holding the address, hash-chain and LRU links,
  *    what the RPZ holds, and the first candidate inline (most addresses only
  *    ever have one name); further candidates live in a small array.
  *  - names are interned (refcounted, one copy however many addresses use them).
- *  - the write queue is a ring of (address, remove) items, not links in every
- *    entry: only queued addresses pay for it. Items are validated at pop time
- *    (the entry may have been evicted or already written), so stale items are
- *    harmless and eviction never has to search the queue.
+ *  - the queue of pending writes is not here: the table tells its listener
+ *    (the RPZ publisher, whose outbox holds one item per pending address) when
+ *    an address needs a write or a removal, and when an evicted address needs
+ *    nothing any more (cancel), so pending work never outgrows the addresses.
+ *  - candidate names of one address hold at most name_budget bytes, so a
+ *    client that queries long names cannot make one address cost kilobytes.
  *
  * Scoring (README "Scoring"): each candidate keeps an exponentially decayed
  * frequency f (half-life h): at a sighting f = f * 2^-(dt/h) + 1. Its score at
@@ -27,6 +30,7 @@
 #include <sys/socket.h>
 #include <xxhash.h>
 
+#include "stats.h"
 #include "table.h"
 
 /* ---- interned names ---- */
@@ -59,7 +63,7 @@ typedef struct cand {
 } cand;
 
 enum {
-	F_QUEUED = 1,      /* a live item for this entry is in the ring */
+	F_DIRTY = 1,       /* the listener was told to write it and has not taken it */
 	F_RECON_SEEN = 2,  /* seen in the zone during the current reconcile pass */
 	F_ABSENT = 4,      /* the zone is known to hold nothing for this address */
 	F_POPPED = 8,      /* a write has been handed to the writer (maybe applied) */
@@ -80,11 +84,6 @@ struct entry {
 	cand c0;
 };
 
-typedef struct qitem {
-	rv_addr addr;
-	bool remove;
-} qitem;
-
 struct rv_table {
 	rv_table_opts opts;
 	uint64_t seed;
@@ -93,10 +92,8 @@ struct rv_table {
 	size_t size;
 	entry *lru_head, *lru_tail;
 	names names;
-	qitem *ring;
-	size_t ring_cap, ring_head, ring_len;
-	rv_country_fn country_fn;
-	void *country_arg;
+	rv_table_listener listener;
+	void *listener_arg;
 	bool zone_known;             /* a reconcile has shown what the zone holds */
 	rv_table_counters counters;
 };
@@ -258,55 +255,26 @@ static void lru_push_head(rv_table *t, entry *e)
 	t->lru_head = e;
 }
 
-/* ---- write queue (ring) ---- */
+/* ---- the listener (the RPZ publisher) ---- */
 
-static int ring_push(rv_table *t, const rv_addr *a, bool remove, bool front)
+static int tell_remove(rv_table *t, const rv_addr *a, bool front)
 {
-	if (t->ring_len == t->ring_cap) {
-		size_t ncap = t->ring_cap ? t->ring_cap * 2 : 1024;
-		qitem *nr = malloc(ncap * sizeof(*nr));
-		if (!nr)
-			return -ENOMEM;
-		for (size_t i = 0; i < t->ring_len; i++)
-			nr[i] = t->ring[(t->ring_head + i) % t->ring_cap];
-		free(t->ring);
-		t->ring = nr;
-		t->ring_cap = ncap;
-		t->ring_head = 0;
-	}
-	size_t pos;
-	if (front) {
-		t->ring_head = (t->ring_head + t->ring_cap - 1) % t->ring_cap;
-		pos = t->ring_head;
-	} else {
-		pos = (t->ring_head + t->ring_len) % t->ring_cap;
-	}
-	t->ring[pos].addr = *a;
-	t->ring[pos].remove = remove;
-	t->ring_len++;
-	return 0;
-}
-
-static bool ring_pop(rv_table *t, qitem *out)
-{
-	if (t->ring_len == 0)
-		return false;
-	*out = t->ring[t->ring_head];
-	t->ring_head = (t->ring_head + 1) % t->ring_cap;
-	t->ring_len--;
-	if (t->ring_len == 0)
-		t->ring_head = 0;
-	return true;
+	if (!t->listener.queue)
+		return 0;
+	return t->listener.queue(t->listener_arg, a, true, front);
 }
 
 static int queue_entry(rv_table *t, entry *e, bool front)
 {
-	if (e->flags & F_QUEUED)
+	if ((e->flags & F_DIRTY) && !front)
 		return 0;
-	int rc = ring_push(t, &e->addr, false, front);
-	if (rc == 0)
-		e->flags |= F_QUEUED;
-	return rc;
+	if (t->listener.queue) {
+		int rc = t->listener.queue(t->listener_arg, &e->addr, false, front);
+		if (rc < 0)
+			return rc;
+	}
+	e->flags |= F_DIRTY;
+	return 0;
 }
 
 /* ---- candidates and scoring ---- */
@@ -391,9 +359,13 @@ static void drop_entry(rv_table *t, entry *e)
 	lru_unlink(t, e);
 	unlink_hash(t, e);
 	t->size--;
-	/* A write in flight or failed ambiguously may have reached the zone too. */
+	/* A write in flight or failed ambiguously may have reached the zone too.
+	 * Otherwise nothing is there: whatever was pending for it is void, and
+	 * cancelling it is what keeps pending work bounded by the table. */
 	if (e->committed || (e->flags & F_POPPED))
-		(void)ring_push(t, &e->addr, true, false);
+		(void)tell_remove(t, &e->addr, false);
+	else if (t->listener.cancel)
+		t->listener.cancel(t->listener_arg, &e->addr);
 	entry_free(t, e);
 }
 
@@ -421,6 +393,36 @@ static entry *entry_new(rv_table *t, const rv_addr *addr)
 	t->counters.added++;
 	lru_push_head(t, e);
 	return e;
+}
+
+/* Removes candidate i (its name released), keeping the others. */
+static void cand_remove(rv_table *t, entry *e, unsigned i)
+{
+	name_unref(t, cand_at(e, i)->name);
+	unsigned last = e->ncand - 1u;
+	if (i != last)
+		*cand_at(e, i) = *cand_at(e, last);
+	e->ncand = (uint8_t)last;
+}
+
+/* Makes room for a new candidate name of len bytes within the per-address name
+ * budget by removing the weakest candidates. Interned names may be shared, but
+ * the budget counts each in full: that bounds the worst case, where every name
+ * is unique to its address. */
+static void make_room(rv_table *t, entry *e, size_t len)
+{
+	for (;;) {
+		size_t used = len;
+		for (unsigned i = 0; i < e->ncand; i++)
+			used += strlen(cand_at(e, i)->name->s);
+		if (used <= t->opts.name_budget || e->ncand == 0)
+			return;
+		unsigned weak = 0;
+		for (unsigned i = 1; i < e->ncand; i++)
+			if (better(&t->opts, cand_at(e, weak), cand_at(e, i)))
+				weak = i;
+		cand_remove(t, e, weak);
+	}
 }
 
 /* A free candidate slot, or the weakest one (its name released), or NULL (ENOMEM). */
@@ -471,6 +473,8 @@ rv_table *rv_table_new(const rv_table_opts *opts)
 		t->opts.max_addresses = 1;
 	if (t->opts.half_life_s == 0)
 		t->opts.half_life_s = 86400;
+	if (t->opts.name_budget == 0)
+		t->opts.name_budget = RV_TABLE_NAME_BUDGET;
 	t->nbuckets = 1024;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	t->names.nbuckets = 1024;
@@ -501,7 +505,6 @@ void rv_table_free(rv_table **tp)
 	}
 	free(t->buckets);
 	free(t->names.buckets);
-	free(t->ring);
 	free(t);
 	*tp = NULL;
 }
@@ -539,6 +542,15 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 	}
 	double h = (double)t->opts.half_life_s;
 	if (!c) {
+		size_t len = strlen(name);
+		if (len > t->opts.name_budget) {
+			/* Cannot happen with the default budget (it holds any name). */
+			name_unref(t, best_before);
+			if (e->ncand == 0)
+				drop_entry(t, e);
+			return 0;
+		}
+		make_room(t, e, len);
 		iname *n = name_intern(t, name);
 		if (!n)
 			goto nomem;
@@ -570,7 +582,7 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 	if (best_before && best_of(&t->opts, e)->name != best_before)
 		t->counters.changed++;
 	name_unref(t, best_before);
-	if (!(e->flags & F_QUEUED) && needs_write(t, e)) {
+	if (!(e->flags & F_DIRTY) && needs_write(t, e)) {
 		if (queue_entry(t, e, false) < 0)
 			return -ENOMEM;
 		return 1;
@@ -608,11 +620,6 @@ void rv_table_get_counters(const rv_table *t, rv_table_counters *out)
 	*out = t->counters;
 }
 
-size_t rv_table_queued(const rv_table *t)
-{
-	return t->ring_len;
-}
-
 size_t rv_table_names(const rv_table *t, size_t *bytes)
 {
 	if (bytes)
@@ -639,8 +646,6 @@ static void fill_change(const rv_table *t, const entry *e, rv_change *out)
 	/* Score as of the last sighting: deterministic, independent of write time. */
 	out->score = rv_table_score(&t->opts, &rc, b->last);
 	memset(out->country, 0, sizeof(out->country));
-	if (t->country_fn)
-		t->country_fn(t->country_arg, &e->addr, out->country);
 }
 
 void rv_table_set_zone_known(rv_table *t, bool known)
@@ -648,39 +653,40 @@ void rv_table_set_zone_known(rv_table *t, bool known)
 	t->zone_known = known;
 }
 
-void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg)
+void rv_table_set_listener(rv_table *t, const rv_table_listener *l, void *arg)
 {
-	t->country_fn = fn;
-	t->country_arg = arg;
+	if (l)
+		t->listener = *l;
+	else
+		memset(&t->listener, 0, sizeof(t->listener));
+	t->listener_arg = arg;
 }
 
-int rv_table_pop_queued(rv_table *t, rv_change *out)
+int rv_table_take(rv_table *t, const rv_addr *addr, rv_change *out)
 {
-	qitem it;
-	while (ring_pop(t, &it)) {
-		entry *e = find(t, &it.addr);
-		if (it.remove) {
-			/* Seen again since: the entry's own write replaces the records
-			 * (a full replace: they are there). */
-			if (e) {
-				e->flags &= (uint8_t)~F_ABSENT;
-				continue;
-			}
-			memset(out, 0, sizeof(*out));
-			out->addr = it.addr;
-			out->remove = true;
-			return 0;
-		}
-		if (!e || !(e->flags & F_QUEUED))
-			continue; /* evicted, or a duplicate item */
-		e->flags &= (uint8_t)~F_QUEUED;
-		if (!needs_write(t, e))
-			continue; /* flipped back to what the RPZ holds */
-		fill_change(t, e, out);
-		e->flags |= F_POPPED;
-		return 0;
+	entry *e = find(t, addr);
+	if (!e)
+		return -ENOENT; /* evicted or expired: its removal was queued if needed */
+	e->flags &= (uint8_t)~F_DIRTY;
+	if (!needs_write(t, e))
+		return -EALREADY; /* flipped back to what the RPZ holds */
+	fill_change(t, e, out);
+	e->flags |= F_POPPED;
+	return 0;
+}
+
+int rv_table_take_removal(rv_table *t, const rv_addr *addr)
+{
+	entry *e = find(t, addr);
+	if (e) {
+		/* Seen again since: the entry's own write replaces the records (a
+		 * full replace: they are there). */
+		e->flags &= (uint8_t)~F_ABSENT;
+		if (needs_write(t, e))
+			(void)queue_entry(t, e, true);
+		return -EEXIST;
 	}
-	return -ENOENT;
+	return 0;
 }
 
 void rv_table_committed(rv_table *t, const rv_change *c)
@@ -697,7 +703,7 @@ void rv_table_committed(rv_table *t, const rv_change *c)
 	e->committed_count = c->count > UINT32_MAX ? UINT32_MAX : (uint32_t)c->count;
 	e->committed_last = clamp_time(c->last);
 	/* Seen a better name while the UPDATE was in flight: write again. */
-	if (needs_write(t, e))
+	if (!(e->flags & F_DIRTY) && needs_write(t, e))
 		(void)queue_entry(t, e, false);
 }
 
@@ -709,7 +715,7 @@ void rv_table_requeue(rv_table *t, const rv_change *c)
 		e->flags &= (uint8_t)~F_ABSENT;
 	if (c->remove) {
 		if (!e)
-			(void)ring_push(t, &c->addr, true, true);
+			(void)tell_remove(t, &c->addr, true);
 		return;
 	}
 	if (e && needs_write(t, e))
@@ -792,6 +798,10 @@ int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands
 			drop_entry(t, e);
 			return -EINVAL;
 		}
+		size_t len = strlen(cands[i].name);
+		if (len > t->opts.name_budget)
+			continue;
+		make_room(t, e, len);
 		iname *nm = name_intern(t, cands[i].name);
 		if (!nm)
 			goto nomem;
@@ -805,6 +815,10 @@ int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands
 			    .count = cands[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)cands[i].count,
 			    .freq = (float)cands[i].freq, .ttl = cands[i].ttl,
 			    .depth = (uint8_t)(cands[i].depth > 255 ? 255 : cands[i].depth)};
+	}
+	if (e->ncand == 0) {
+		drop_entry(t, e);
+		return -EINVAL;
 	}
 	return 0;
 nomem:
@@ -824,7 +838,7 @@ int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_
 	entry *e = find(t, addr);
 	if (!e) {
 		if (!adopt) {
-			if (ring_push(t, addr, true, false) < 0)
+			if (tell_remove(t, addr, false) < 0)
 				return -ENOMEM;
 			return RV_RECONCILE_REMOVE;
 		}
@@ -890,4 +904,32 @@ size_t rv_table_reconcile_end(rv_table *t)
 			missing++;
 	}
 	return missing;
+}
+
+/* ---- metrics ---- */
+
+static uint64_t m_size(const void *t) { return ((const rv_table *)t)->size; }
+static uint64_t m_added(const void *t) { return ((const rv_table *)t)->counters.added; }
+static uint64_t m_changed(const void *t) { return ((const rv_table *)t)->counters.changed; }
+static uint64_t m_evicted(const void *t) { return ((const rv_table *)t)->counters.evicted; }
+static uint64_t m_expired(const void *t) { return ((const rv_table *)t)->counters.expired; }
+static uint64_t m_names(const void *t) { return ((const rv_table *)t)->names.count; }
+static uint64_t m_name_bytes(const void *t) { return ((const rv_table *)t)->names.bytes; }
+
+void rv_table_register_stats(const rv_table *t)
+{
+	(void)rv_stats_register(RV_GAUGE, "size", "rearview_table_addresses",
+		"addresses in the table", m_size, t);
+	(void)rv_stats_register(RV_COUNTER, "new", "rearview_table_addresses_added_total",
+		"addresses added to the table", m_added, t);
+	(void)rv_stats_register(RV_COUNTER, "changed", "rearview_table_best_name_changes_total",
+		"best-name changes of known addresses", m_changed, t);
+	(void)rv_stats_register(RV_COUNTER, "evicted", "rearview_table_evictions_total",
+		"addresses evicted by the max-addresses cap", m_evicted, t);
+	(void)rv_stats_register(RV_COUNTER, "expired", "rearview_table_expiries_total",
+		"addresses removed after max-idle", m_expired, t);
+	(void)rv_stats_register(RV_GAUGE, "names", "rearview_table_names",
+		"distinct candidate names held (interned)", m_names, t);
+	(void)rv_stats_register(RV_GAUGE, "name_bytes", "rearview_table_name_bytes",
+		"bytes of candidate names held", m_name_bytes, t);
 }

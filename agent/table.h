@@ -2,11 +2,13 @@
  * table.h - the best-guess table: address -> the names clients asked for.
  *
  * Per address: up to max_candidates names with their statistics; a score picks
- * the best (see "Scoring" in README.md). Addresses whose best name (or, at a
- * bounded rate, whose metadata) differs from what the RPZ holds are queued once
- * each (changes coalesce per address) for the RPZ writer, which pops them and
- * reports back committed or requeue. Addresses that leave the table (evicted by
- * the max_addresses cap, expired after max_idle) are queued as removals.
+ * the best (see "Scoring" in README.md). The table also remembers what the RPZ
+ * was last told for each address (the committed name and metadata). Whenever an
+ * address's best name (or, at a bounded rate, its metadata) differs from that,
+ * the table tells its listener (the RPZ publisher, which keeps the outbox);
+ * addresses that leave the table (evicted by the max_addresses cap, expired
+ * after max_idle) are reported as removals when the zone may hold them, and as
+ * cancellations otherwise. The table itself holds no queue.
  *
  * Times are epoch seconds. Names are lower-case presentation form without the
  * trailing dot; they are interned (stored once however many addresses use them).
@@ -23,7 +25,14 @@ typedef struct rv_table_opts {
 	double depth_weight;      /* score bonus per CNAME link (see README "Scoring") */
 	uint32_t txt_refresh_s;   /* rewrite an unchanged PTR's TXT at most this often... */
 	double txt_refresh_ratio; /* ...and only once count grew by this factor (or last moved by txt_refresh_s) */
+	size_t name_budget;       /* bytes of candidate names per address (0 = RV_TABLE_NAME_BUDGET) */
 } rv_table_opts;
+
+/* Default name budget per address: room for the longest possible name (255
+ * wire octets can need 1,020 characters of escapes) and, in the common case
+ * of ~25-character names, for every candidate. A newcomer that does not fit
+ * pushes out the weakest candidates. */
+#define RV_TABLE_NAME_BUDGET 1024
 
 /* Statistics of one candidate name of one address (a copy, or borrowed where said). */
 typedef struct rv_candidate {
@@ -57,10 +66,26 @@ rv_table *rv_table_new(const rv_table_opts *opts);
 void rv_table_free(rv_table **t);
 
 /*
+ * Where the table reports pending zone work (the RPZ publisher):
+ *  queue(addr, remove, front): addr needs a write of its current best name
+ *    (remove = false) or the removal of whatever the zone holds for it
+ *    (remove = true); front = a retry, ahead of other work. 0 or -ENOMEM.
+ *  cancel(addr): addr left the table and the zone holds nothing for it:
+ *    anything pending for it is void.
+ * Callbacks must not call back into the table.
+ */
+typedef struct rv_table_listener {
+	int (*queue)(void *arg, const rv_addr *addr, bool remove, bool front);
+	void (*cancel)(void *arg, const rv_addr *addr);
+} rv_table_listener;
+/* l is copied; arg is borrowed. NULL detaches. */
+void rv_table_set_listener(rv_table *t, const rv_table_listener *l, void *arg);
+
+/*
  * Records one sighting: a client asked for name and got addr at the end of a
  * chain of depth CNAMEs, with answer TTL ttl, at time now.
- * Returns 1 if addr is now queued for the RPZ (new best name or material
- * metadata change), 0 if not, -ENOMEM. name is copied (interned).
+ * Returns 1 if the listener was told addr needs a write (new best name or
+ * material metadata change), 0 if not, -ENOMEM. name is copied (interned).
  */
 int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name,
 		unsigned depth, uint32_t ttl, int64_t now) RV_MUST_CHECK;
@@ -78,14 +103,21 @@ typedef struct rv_table_counters {
 	uint64_t expired;         /* removed by rv_table_expire */
 } rv_table_counters;
 void rv_table_get_counters(const rv_table *t, rv_table_counters *out);
-/* Addresses and removals queued for the RPZ writer (not counting those in flight). */
-size_t rv_table_queued(const rv_table *t);
+/* Registers the table's size and counters in the metrics registry (stats.h);
+ * rv_stats_unregister(t) before freeing it. */
+void rv_table_register_stats(const rv_table *t);
 /* Interned names alive and their bytes (for memory accounting). */
 size_t rv_table_names(const rv_table *t, size_t *bytes);
 
-/* Moves the longest-queued change out of the queue into *out (entries stay in the
- * table). Returns 0, or -ENOENT when the queue is empty. */
-int rv_table_pop_queued(rv_table *t, rv_change *out) RV_MUST_CHECK;
+/* The publisher takes addr for writing: *out = what the zone should hold now
+ * (country left ""). Returns 0; -ENOENT addr is no longer in the table (its
+ * removal was reported if the zone may hold it); -EALREADY the zone already
+ * holds that (the change flipped back while it waited). */
+int rv_table_take(rv_table *t, const rv_addr *addr, rv_change *out) RV_MUST_CHECK;
+/* The publisher is about to remove addr's records. 0 = go ahead; -EEXIST =
+ * addr is back in the table, whose own write (a full replace) supersedes the
+ * removal (it is queued again if needed). */
+int rv_table_take_removal(rv_table *t, const rv_addr *addr) RV_MUST_CHECK;
 /* BIND acknowledged c. */
 void rv_table_committed(rv_table *t, const rv_change *c);
 /* Writing c failed: queue it again (at the front) unless already queued or obsolete. */
@@ -94,10 +126,6 @@ void rv_table_requeue(rv_table *t, const rv_change *c);
  * its best name changes. */
 void rv_table_rejected(rv_table *t, const rv_change *c);
 
-/* Optional: fills rv_change.country for changes popped for writing (a lookup per
- * write, not per sighting). fn gets cc[3] zeroed and may leave it "". */
-typedef void (*rv_country_fn)(void *arg, const rv_addr *addr, char cc[3]);
-void rv_table_set_country_fn(rv_table *t, rv_country_fn fn, void *arg);
 /* Set after each complete reconcile (known = the zone held nothing but what
  * the agent understands): from then on, an address the table creates is known
  * to have no records in the zone (rv_change.absent), so its first write needs

@@ -75,7 +75,7 @@ per_addr=$(((after_kb - base_kb) * 1024 / CAP))
 echo "# RSS: ${base_kb} kB before, ${after_kb} kB after $FLOOD one-off names (cap $CAP): $per_addr B per capped address"
 
 check "all $FLOOD frames received" grep -qE "frames=$FLOOD " <<<"$line"
-check "all $FLOOD addresses learned (table new=$FLOOD)" grep -qE "table new=$FLOOD " <<<"$line"
+check "all $FLOOD addresses learned (table new=$FLOOD)" grep -qE " new=$FLOOD( |$)" <<<"$line"
 check "$((FLOOD - CAP)) evicted by the cap" grep -qE "evicted=$((FLOOD - CAP)) " <<<"$line"
 if ldd "$RV_AGENT" 2>/dev/null | grep -q libasan; then
     # ASan keeps up to 256 MB of freed blocks in quarantine and pads every

@@ -452,11 +452,16 @@ fake_server reset
 reset_port=$FAKE_PORT
 fake_server notzone
 notzone_port=$FAKE_PORT
-aux_conf tmo server "$LAB_UPSTREAM" port "$silent_port" update-timeout 1s
-aux_conf cls server "$LAB_UPSTREAM" port "$close_port"
-aux_conf rst server "$LAB_UPSTREAM" port "$reset_port"
-aux_conf nz server "$LAB_UPSTREAM" port "$notzone_port"
-for a in tmo cls rst nz; do aux_start "$a"; done
+# These servers cannot answer the start-up AXFR either; the writer's own
+# failure handling is what is tested here, so it may write before that.
+aux_conf tmo server "$LAB_UPSTREAM" port "$silent_port" update-timeout 1s write-before-reconcile yes
+aux_conf cls server "$LAB_UPSTREAM" port "$close_port" write-before-reconcile yes
+aux_conf rst server "$LAB_UPSTREAM" port "$reset_port" write-before-reconcile yes
+aux_conf nz server "$LAB_UPSTREAM" port "$notzone_port" write-before-reconcile yes
+# ...and by default, against the same silent server, nothing is written until
+# the zone has been read.
+aux_conf hold server "$LAB_UPSTREAM" port "$silent_port" update-timeout 1s
+for a in tmo cls rst nz hold; do aux_start "$a"; done
 tmo_conns0=$(fake_count silent)
 cls_conns0=$(fake_count close)
 rst_conns0=$(fake_count reset)
@@ -466,6 +471,7 @@ feed "$LAB/tmo.sock" 300000 100 "$LAB/tmo.expect"
 feed "$LAB/cls.sock" 350000 100 "$LAB/cls.expect"
 feed "$LAB/rst.sock" 400000 100 "$LAB/rst.expect"
 feed "$LAB/nz.sock" 500000 100 "$LAB/nz.expect"
+feed "$LAB/hold.sock" 600000 100 "$LAB/hold.expect"
 lab_check "timeout: logged with server, zone and the timeout" \
     wait_until 10 grep -Eqa "error rpz: UPDATE to $(rx "$LAB_UPSTREAM#$silent_port") zone $RPZ_RX timed out: no reply within 1000 ms" "$LAB/tmo.log"
 lab_check "connection closed: logged with server and zone" \
@@ -511,7 +517,12 @@ lab_check "timeout: SIGTERM with UPDATEs pending exits 0 after shutdown-timeout 
 n=$(aux_stat nz tsig)
 lab_check "unsigned NOTZONE reply: counted (stats tsig=$n), nothing committed" \
     test "${n:-0}" -ge 2 -a "$(aux_stat nz ok)" = 0
-aux_stop_all cls rst nz
+lab_check "zone not read yet: the writer waits for the start-up reconcile (logged)" \
+    grep -qa "updates wait for the zone's contents" "$LAB/hold.log"
+n=$(aux_stat hold sent)
+lab_check "zone not read yet: no UPDATE sent in 10 s (sent=$n), 100 addresses learned ($(aux_stat hold learned))" \
+    test "${n:-1}" = 0 -a "$(aux_stat hold learned)" = 100
+aux_stop_all cls rst nz hold
 for m in silent close reset notzone; do
     lab__stop_pid "fake-$m" "$(cat "$LAB/pids/fake-$m")" 5
     rm -f "$LAB/pids/fake-$m"

@@ -29,6 +29,7 @@
 
 #include "reconcile.h"
 #include "rpz.h"
+#include "table_pub.h"
 
 static rv_addr A(const char *s)
 {
@@ -445,7 +446,7 @@ static rv_table *mk(size_t max)
 {
 	rv_table_opts o = {.max_addresses = max, .max_candidates = 8, .half_life_s = 86400,
 			   .depth_weight = 0.1, .txt_refresh_s = 3600, .txt_refresh_ratio = 2.0};
-	rv_table *t = rv_table_new(&o);
+	rv_table *t = tbl_new(&o);
 	assert_non_null(t);
 	return t;
 }
@@ -477,7 +478,7 @@ static void drain(rv_table *t, char names[][RV_NAME_MAX], bool *removes, size_t 
 {
 	rv_change c;
 	*n = 0;
-	while (rv_table_pop_queued(t, &c) == 0) {
+	while (tbl_pop(t, &c) == 0) {
 		assert_true(*n < max);
 		snprintf(names[*n], RV_NAME_MAX, "%s", c.remove ? "" : c.name);
 		removes[*n] = c.remove;
@@ -571,7 +572,7 @@ static void test_reconcile_adopt(void **state)
 	assert_true(has_name(names, n, "mine.example.net"));
 	assert_true(has_name(names, n, "noext.example"));
 	assert_true(has_name(names, n, "absent.example"));
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Drift repair: unknown addresses are removed, not adopted. */
@@ -606,7 +607,7 @@ static void test_reconcile_drift(void **state)
 	run(t, "rpz.test", ns.port, &ns.key, false, 5000, &o);
 	assert_int_equal(o.result, 0);
 	assert_int_equal(o.st.removed, 2);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Failures: never reconcile_end (nothing queued as missing), a clear error. */
@@ -623,28 +624,28 @@ static void test_reconcile_wrong_key(void **state)
 	assert_non_null(strstr(o.err, "NOTAUTH"));
 	assert_non_null(strstr(o.err, "BADKEY"));
 	assert_non_null(strstr(o.err, "rpz.test"));
-	assert_int_equal(rv_table_queued(t), 0);
+	assert_int_equal(tbl_queued(t), 0);
 
 	run(t, "rpz.test", ns.port, &ns.badkey_secret, true, 5000, &o);
 	printf("wrong secret: %s\n", o.err);
 	assert_int_equal(o.result, -EACCES);
 	assert_non_null(strstr(o.err, "BADSIG"));
-	assert_int_equal(rv_table_queued(t), 0);
+	assert_int_equal(tbl_queued(t), 0);
 
 	/* Unsigned: the zone only transfers to the key. */
 	run(t, "rpz.test", ns.port, NULL, true, 5000, &o);
 	printf("no key: %s\n", o.err);
 	assert_int_equal(o.result, -EREMOTEIO);
 	assert_non_null(strstr(o.err, "REFUSED"));
-	assert_int_equal(rv_table_queued(t), 0);
+	assert_int_equal(tbl_queued(t), 0);
 
 	/* A zone the server does not have. */
 	run(t, "nosuch.test", ns.port, &ns.key, true, 5000, &o);
 	printf("no zone: %s\n", o.err);
 	assert_true(o.result == -EREMOTEIO || o.result == -EACCES);
-	assert_int_equal(rv_table_queued(t), 0);
+	assert_int_equal(tbl_queued(t), 0);
 	assert_int_equal(rv_table_size(t), 5);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static double cpu_s(void)
@@ -687,7 +688,7 @@ static void test_reconcile_big(void **state)
 	       " matched, %" PRIu64 " rewritten)\n", o.st.seconds,
 	       (double)o.st.records / o.st.seconds, o.st.matched, o.st.rewritten);
 	printf("big: our CPU %.3f s\n", c1 - c0);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Nobody listening: a connect error through done(), not from start. */
@@ -709,8 +710,8 @@ static void test_reconcile_refused(void **state)
 	printf("refused: %s\n", o.err);
 	assert_int_equal(o.result, -ECONNREFUSED);
 	assert_non_null(strstr(o.err, "connect"));
-	assert_int_equal(rv_table_queued(t), 0);
-	rv_table_free(&t);
+	assert_int_equal(tbl_queued(t), 0);
+	tbl_free(&t);
 }
 
 /* A server that accepts and never answers: the inactivity timeout. */
@@ -731,7 +732,7 @@ static void test_reconcile_timeout(void **state)
 	assert_int_equal(o.result, -ETIMEDOUT);
 	assert_non_null(strstr(o.err, "300 ms"));
 	close(fd);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Start errors are reported synchronously and done() is never called. */
@@ -763,7 +764,7 @@ static void test_reconcile_start_errors(void **state)
 	rv_reconcile_free(&r);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_false(o.done);
-	rv_table_free(&t);
+	tbl_free(&t);
 	event_base_free(base);
 }
 
@@ -992,7 +993,7 @@ static void test_reconcile_unsigned_between(void **state)
 	assert_int_equal(o.st.serial, 7);
 	rv_addr a = A("192.0.2.2");
 	assert_string_equal(rv_table_best(t, &a), "two.example");
-	rv_table_free(&t);
+	tbl_free(&t);
 
 	static const struct {
 		enum fake_mode mode;
@@ -1015,8 +1016,8 @@ static void test_reconcile_unsigned_between(void **state)
 			fail_msg("mode %d: %d '%s'", bad[i].mode, o.result, o.err);
 		/* Nothing from an unverified message, and no reconcile_end. */
 		assert_int_equal(rv_table_size(t), 1);
-		assert_int_equal(rv_table_queued(t), 0);
-		rv_table_free(&t);
+		assert_int_equal(tbl_queued(t), 0);
+		tbl_free(&t);
 	}
 }
 

@@ -40,7 +40,8 @@ static const rv_tsig_key wrong_key = {
 	.secret = "AAAAPrTAww06rSgrthCfsEeeb0QkZHfJsa+gzOXq4Ok=",
 };
 
-/* ---- fake table ---- */
+/* ---- fake change feed (the publisher's role; the real one is tested in
+ * test_table.c and by the integration suites) ---- */
 
 #define FT_MAX 4096
 
@@ -63,13 +64,13 @@ static size_t ft_index(const rv_change *c)
 	return (size_t)c->addr.bytes[14] << 8 | c->addr.bytes[15];
 }
 
-size_t rv_table_queued(const rv_table *t)
+static size_t ft_queued(void *t)
 {
 	(void)t;
 	return ft->qlen;
 }
 
-int rv_table_pop_queued(rv_table *t, rv_change *out)
+static int ft_pop(void *t, rv_change *out)
 {
 	(void)t;
 	if (ft->qlen == 0)
@@ -82,20 +83,20 @@ int rv_table_pop_queued(rv_table *t, rv_change *out)
 	return 0;
 }
 
-void rv_table_committed(rv_table *t, const rv_change *c)
+static void ft_committed(void *t, const rv_change *c)
 {
 	(void)t;
 	ft->committed[ft_index(c)]++;
 }
 
-void rv_table_rejected(rv_table *t, const rv_change *c)
+static void ft_rejected(void *t, const rv_change *c)
 {
 	(void)t;
 	(void)c;
 	ft->rejected++;
 }
 
-void rv_table_requeue(rv_table *t, const rv_change *c)
+static void ft_requeue(void *t, const rv_change *c)
 {
 	size_t i = ft_index(c);
 	(void)t;
@@ -107,6 +108,11 @@ void rv_table_requeue(rv_table *t, const rv_change *c)
 	ft->qlen++;
 	ft->queued[i] = true;
 }
+
+static const rv_change_feed ft_feed = {
+	.queued = ft_queued, .pop = ft_pop, .committed = ft_committed,
+	.requeue = ft_requeue, .rejected = ft_rejected, .arg = NULL,
+};
 
 static void ft_add(size_t n)
 {
@@ -1331,7 +1337,7 @@ static void test_writer_ok(void **state)
 	(void)state;
 	srv_listen(&s, 0);
 	rv_rpz_writer_opts o = writer_opts(s.port);
-	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	assert_true(rv_rpz_writer_idle(w));
 
@@ -1392,7 +1398,7 @@ static void test_writer_failures(void **state)
 	(void)state;
 	srv_listen(&s, 0);
 	rv_rpz_writer_opts o = writer_opts(s.port);
-	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	ft_add(500);
 	rv_rpz_writer_kick(w);
@@ -1424,7 +1430,7 @@ static void test_writer_server_down(void **state)
 	uint16_t port = s.port;
 	srv_close(&s);
 	rv_rpz_writer_opts o = writer_opts(port);
-	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	ft_add(50);
 	rv_rpz_writer_flush_now(w);
@@ -1490,7 +1496,7 @@ static void test_writer_pacing(void **state)
 	/* a trickle against a fast server: at most one UPDATE per flush interval
 	 * (not one per round trip, which is well under a millisecond here) */
 	o.flush_interval_ms = 40;
-	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	unsigned ms = trickle(base, w, 2, 400);
 	assert_true(run_until_idle(base, w, 3000));
@@ -1504,7 +1510,7 @@ static void test_writer_pacing(void **state)
 	 * after, although the flush interval is long */
 	rv_rpz_writer_free(&w);
 	o.flush_interval_ms = 5000;
-	w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	unsigned before = s.messages;
 	ft_add(2000);
@@ -1521,7 +1527,7 @@ static void test_writer_pacing(void **state)
 	 * batches go at most once per 4 round trips */
 	s.delay_ms = 50;
 	o.flush_interval_ms = 5;
-	w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	ft_add(1);
 	rv_rpz_writer_flush_now(w);
@@ -1564,7 +1570,7 @@ static void test_writer_rate_cap(void **state)
 	 * no faster than the cap, so the whole burst takes at least (1000 - one
 	 * batch) / 2000 s; a fast local server would take a few ms without it. */
 	o.max_rate = 2000;
-	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	ft_add(1000);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1581,7 +1587,7 @@ static void test_writer_rate_cap(void **state)
 
 	/* Shutdown lifts the cap: at 10/s these 1,000 would take 100 s. */
 	o.max_rate = 10;
-	w = rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err);
+	w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
 	assert_non_null(w);
 	ft_add(1000);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1604,21 +1610,21 @@ static void test_writer_new_errors(void **state)
 
 	(void)state;
 	o.server = "not-an-address";
-	assert_null(rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err));
+	assert_null(rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err));
 	assert_int_equal(err, -EINVAL);
 	o = writer_opts(53);
 	o.zone = "bad..zone";
-	assert_null(rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err));
+	assert_null(rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err));
 	o = writer_opts(0);
-	assert_null(rv_rpz_writer_new(base, &o, &test_key, (rv_table *)ft, &err));
+	assert_null(rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err));
 	o = writer_opts(53);
 	rv_tsig_key k = test_key;
 	snprintf(k.algorithm, sizeof(k.algorithm), "hmac-sha384.");
-	assert_null(rv_rpz_writer_new(base, &o, &k, (rv_table *)ft, &err));
+	assert_null(rv_rpz_writer_new(base, &o, &k, &ft_feed, &err));
 	assert_int_equal(err, -EINVAL);
 	o = writer_opts(53);
 	o.server = "::1";
-	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, NULL, (rv_table *)ft, &err);
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, NULL, &ft_feed, &err);
 	assert_non_null(w);
 	assert_int_equal(err, 0);
 	rv_rpz_writer_free(&w);

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "snapshot.h"
+#include "table_pub.h"
 
 static char dir[64];
 
@@ -52,7 +53,7 @@ static rv_table *mk(size_t max)
 {
 	rv_table_opts o = {.max_addresses = max, .max_candidates = 64, .half_life_s = 86400,
 			   .depth_weight = 0.1};
-	rv_table *t = rv_table_new(&o);
+	rv_table *t = tbl_new(&o);
 	assert_non_null(t);
 	return t;
 }
@@ -199,7 +200,7 @@ static void test_round_trip(void **state)
 	rv_addr x = A("192.0.2.1");
 	assert_string_equal(rv_table_best(t, &x), rv_table_best(u, &x));
 	/* Nothing restored is queued for the RPZ: the reconcile decides. */
-	assert_int_equal(rv_table_queued(u), 0);
+	assert_int_equal(tbl_queued(u), 0);
 
 	/* Saving the restored table gives the same bytes but the creation time. */
 	const char *p2 = path_of("rt2.snap");
@@ -212,8 +213,8 @@ static void test_round_trip(void **state)
 	free(b2);
 	free(a);
 	free(b);
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 static void test_empty_table(void **state)
@@ -231,8 +232,8 @@ static void test_empty_table(void **state)
 	assert_int_equal(rv_snapshot_load(u, p, &loaded, err, sizeof(err)), 0);
 	assert_int_equal(loaded, 0);
 	assert_int_equal(rv_table_size(u), 0);
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 static void test_missing_file(void **state)
@@ -245,7 +246,7 @@ static void test_missing_file(void **state)
 			-ENOENT);
 	assert_int_equal(loaded, 0);
 	assert_non_null(strstr(err, "nope.snap"));
-	rv_table_free(&u);
+	tbl_free(&u);
 }
 
 /* Every prefix of a valid snapshot is refused and leaves the table empty. */
@@ -260,7 +261,7 @@ static void test_truncation_every_length(void **state)
 	uint8_t *buf = slurp(p, &len);
 
 	assert_int_equal(rv_snapshot_parse(buf, len, u, &loaded, err, sizeof(err)), 0);
-	rv_table_free(&u);
+	tbl_free(&u);
 	u = mk(100);
 	for (size_t n = 0; n < len; n++) {
 		/* A copy of exactly n bytes, so ASan/valgrind catch any over-read. */
@@ -280,8 +281,8 @@ static void test_truncation_every_length(void **state)
 	assert_int_equal(rv_snapshot_parse(buf, len - 20, u, &loaded, err, sizeof(err)), -EBADMSG);
 	assert_non_null(strstr(err, "truncated at entry 4 of 4"));
 	free(buf);
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 /* Any single bit flipped anywhere is refused; in the body, by the checksum. */
@@ -310,8 +311,8 @@ static void test_bit_flips(void **state)
 	assert_int_equal(rv_snapshot_parse(buf, len, u, &loaded, err, sizeof(err)), -EBADMSG);
 	assert_string_equal(err, "checksum mismatch");
 	free(buf);
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 static void test_magic_and_version(void **state)
@@ -335,8 +336,8 @@ static void test_magic_and_version(void **state)
 	assert_non_null(strstr(err, "version 2"));
 	assert_int_equal(rv_table_size(u), 0);
 	free(buf);
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 /* ---- hand-built files: bounds checked even with a valid checksum ---- */
@@ -417,7 +418,7 @@ static void test_bounds(void **state)
 	if (finish_parse(w, u, err, sizeof(err)) != 0)
 		fail_msg("baseline refused: %s", err);
 	assert_int_equal(rv_table_size(u), 2);
-	rv_table_free(&u);
+	tbl_free(&u);
 	u = mk(100);
 
 	static const struct {
@@ -479,7 +480,7 @@ static void test_bounds(void **state)
 	cand(w, longname, now - 5, now, 1);
 	assert_int_equal(finish_parse(w, u, err, sizeof(err)), 0);
 	assert_int_equal(rv_table_size(u), 1);
-	rv_table_free(&u);
+	tbl_free(&u);
 	u = mk(100);
 
 	/* Fewer entries than announced, more bytes than entries. */
@@ -496,7 +497,7 @@ static void test_bounds(void **state)
 	assert_int_equal(rv_table_size(u), 0);
 
 	free(w);
-	rv_table_free(&u);
+	tbl_free(&u);
 }
 
 /* A leftover PATH.tmp (crash during a save) neither breaks a load nor a save. */
@@ -518,7 +519,7 @@ static void test_leftover_tmp(void **state)
 	/* The next save replaces the leftover and leaves no tmp behind. */
 	assert_int_equal(rv_snapshot_save(t, p, err, sizeof(err)), 0);
 	assert_int_equal(access(tmp, F_OK), -1);
-	rv_table_free(&u);
+	tbl_free(&u);
 	u = mk(100);
 	assert_int_equal(rv_snapshot_load(u, p, &loaded, err, sizeof(err)), 0);
 	assert_int_equal(loaded, 4);
@@ -527,8 +528,8 @@ static void test_leftover_tmp(void **state)
 	snprintf(bad, sizeof(bad), "%s/no-such-dir/x.snap", dir);
 	assert_true(rv_snapshot_save(t, bad, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "no-such-dir"));
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 static void test_async_save(void **state)
@@ -560,8 +561,8 @@ static void test_async_save(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 1);
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 static double now_s(void)
@@ -626,8 +627,8 @@ static void test_timing(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	printf("snapshot: background save: parent blocked %.3f s (fork), child done after %.3f s\n",
 			tf - t0, now_s() - t0);
-	rv_table_free(&t);
-	rv_table_free(&u);
+	tbl_free(&t);
+	tbl_free(&u);
 }
 
 int main(void)

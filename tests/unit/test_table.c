@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "table.h"
+#include "table_pub.h"
 
 static rv_addr A(const char *s)
 {
@@ -20,7 +21,7 @@ static rv_table *mk(size_t max, unsigned cands)
 {
 	rv_table_opts o = {.max_addresses = max, .max_candidates = cands, .half_life_s = 86400,
 			   .depth_weight = 0.25};
-	rv_table *t = rv_table_new(&o);
+	rv_table *t = tbl_new(&o);
 	assert_non_null(t);
 	return t;
 }
@@ -33,9 +34,9 @@ static void test_first_sighting_queues(void **state)
 	assert_int_equal(rv_table_observe(t, &a, "www.example.com", 1, 60, 1000), 1);
 	/* The same name again: coalesced, not queued twice. */
 	assert_int_equal(rv_table_observe(t, &a, "www.example.com", 2, 60, 1005), 0);
-	assert_int_equal(rv_table_queued(t), 1);
+	assert_int_equal(tbl_queued(t), 1);
 	rv_change c;
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_true(rv_addr_equal(&c.addr, &a));
 	assert_string_equal(c.name, "www.example.com");
 	assert_int_equal(c.first, 1000);
@@ -43,8 +44,8 @@ static void test_first_sighting_queues(void **state)
 	assert_int_equal(c.count, 2);
 	assert_int_equal(c.depth, 2);
 	assert_false(c.remove);
-	assert_int_equal(rv_table_pop_queued(t, &c), -ENOENT);
-	rv_table_free(&t);
+	assert_int_equal(tbl_pop(t, &c), -ENOENT);
+	tbl_free(&t);
 	assert_null(t);
 }
 
@@ -55,13 +56,13 @@ static void test_committed_then_unchanged(void **state)
 	rv_addr a = A("2001:db8::1");
 	rv_change c;
 	assert_int_equal(rv_table_observe(t, &a, "v6.example", 0, 60, 10), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	rv_table_committed(t, &c);
 	/* More sightings of the committed name do not cause writes. */
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(rv_table_observe(t, &a, "v6.example", 0, 60, 11 + i), 0);
-	assert_int_equal(rv_table_queued(t), 0);
-	rv_table_free(&t);
+	assert_int_equal(tbl_queued(t), 0);
+	tbl_free(&t);
 }
 
 static void test_best_name_changes(void **state)
@@ -71,12 +72,12 @@ static void test_best_name_changes(void **state)
 	rv_addr a = A("198.51.100.7");
 	rv_change c;
 	assert_int_equal(rv_table_observe(t, &a, "old.example", 0, 60, 100), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	rv_table_committed(t, &c);
 	/* One sighting of a new name ties on count and wins on recency. */
 	assert_int_equal(rv_table_observe(t, &a, "new.example", 0, 60, 200), 1);
 	assert_string_equal(rv_table_best(t, &a), "new.example");
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_string_equal(c.name, "new.example");
 	rv_table_committed(t, &c);
 	/* The old name seen once more overtakes by count (2 vs 1). */
@@ -88,7 +89,7 @@ static void test_best_name_changes(void **state)
 	assert_int_equal(k.added, 1);
 	assert_int_equal(k.changed, 2); /* old -> new -> old */
 	assert_int_equal(k.evicted, 0);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static void test_requeue_keeps_change(void **state)
@@ -99,16 +100,16 @@ static void test_requeue_keeps_change(void **state)
 	rv_change c;
 	assert_int_equal(rv_table_observe(t, &a, "a.example", 0, 60, 1), 1);
 	assert_int_equal(rv_table_observe(t, &b, "b.example", 0, 60, 2), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_string_equal(c.name, "a.example");
 	/* The UPDATE failed: a goes back to the front, nothing lost. */
 	rv_table_requeue(t, &c);
-	assert_int_equal(rv_table_queued(t), 2);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_queued(t), 2);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_string_equal(c.name, "a.example");
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_string_equal(c.name, "b.example");
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static void test_change_while_in_flight(void **state)
@@ -118,16 +119,16 @@ static void test_change_while_in_flight(void **state)
 	rv_addr a = A("192.0.2.9");
 	rv_change inflight, c;
 	assert_int_equal(rv_table_observe(t, &a, "first.example", 0, 60, 1), 1);
-	assert_int_equal(rv_table_pop_queued(t, &inflight), 0);
+	assert_int_equal(tbl_pop(t, &inflight), 0);
 	/* A better name arrives while the UPDATE is in flight. */
 	assert_int_equal(rv_table_observe(t, &a, "second.example", 0, 60, 2), 1);
 	assert_int_equal(rv_table_observe(t, &a, "second.example", 0, 60, 3), 0);
 	rv_table_committed(t, &inflight);
-	assert_int_equal(rv_table_queued(t), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_queued(t), 1);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_string_equal(c.name, "second.example");
 	assert_int_equal(c.count, 2);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* rv_change.absent (add without deleting) only when the zone is known to hold
@@ -141,42 +142,42 @@ static void test_absent_only_when_known(void **state)
 
 	/* Before a reconcile: the zone may hold anything. */
 	assert_int_equal(rv_table_observe(t, &a, "a.example", 0, 60, 1), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_false(c.absent);
 	rv_table_committed(t, &c);
 
 	rv_table_set_zone_known(t, true);
 	/* Known to be absent; once written, a new best name is a replace. */
 	assert_int_equal(rv_table_observe(t, &b, "b.example", 0, 60, 2), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_true(c.absent);
 	rv_table_committed(t, &c);
 	/* (one sighting each: the more recent name wins the tie) */
 	assert_int_equal(rv_table_observe(t, &b, "b2.example", 0, 60, 3), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_string_equal(c.name, "b2.example");
 	assert_false(c.absent);
 	/* Addresses known before do not become absent either. */
 	assert_int_equal(rv_table_observe(t, &a, "a2.example", 0, 60, 5), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_string_equal(c.name, "a2.example");
 	assert_false(c.absent);
 
 	/* A failed UPDATE (a timeout) may have been applied: the retry replaces. */
 	assert_int_equal(rv_table_observe(t, &d, "d.example", 0, 60, 7), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_true(c.absent);
 	rv_table_requeue(t, &c);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_true(rv_addr_equal(&c.addr, &d));
 	assert_false(c.absent);
 	/* A reconcile that found foreign records turns it off again. */
 	rv_table_set_zone_known(t, false);
 	rv_addr e = A("192.0.2.4");
 	assert_int_equal(rv_table_observe(t, &e, "e.example", 0, 60, 8), 1);
-	assert_int_equal(rv_table_pop_queued(t, &c), 0);
+	assert_int_equal(tbl_pop(t, &c), 0);
 	assert_false(c.absent);
-	rv_table_free(&t);
+	tbl_free(&t);
 
 	/* Evicted while its first write was in flight, then seen again before the
 	 * removal went out: the removal is queued (the write may have landed) and
@@ -186,12 +187,12 @@ static void test_absent_only_when_known(void **state)
 	rv_addr x = A("198.51.100.1"), y = A("198.51.100.2");
 	assert_int_equal(rv_table_observe(t, &x, "x.example", 0, 60, 1), 1);
 	rv_change inflight;
-	assert_int_equal(rv_table_pop_queued(t, &inflight), 0);
+	assert_int_equal(tbl_pop(t, &inflight), 0);
 	assert_true(inflight.absent);
 	assert_int_equal(rv_table_observe(t, &y, "y.example", 0, 60, 2), 1);  /* evicts x */
 	assert_int_equal(rv_table_observe(t, &x, "x.example", 0, 60, 3), 1);  /* evicts y */
 	int n = 0;  /* (x's first write is still in flight: it may land or not) */
-	while (rv_table_pop_queued(t, &c) == 0) {
+	while (tbl_pop(t, &c) == 0) {
 		assert_false(c.remove);  /* x is back: its own write replaces */
 		assert_true(rv_addr_equal(&c.addr, &x));
 		assert_false(c.absent);
@@ -199,7 +200,7 @@ static void test_absent_only_when_known(void **state)
 	}
 	assert_int_equal(n, 1);
 	rv_table_committed(t, &inflight);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static void test_eviction_lru(void **state)
@@ -225,13 +226,13 @@ static void test_eviction_lru(void **state)
 	 * no removal is queued for it either. */
 	rv_change ch;
 	int popped = 0;
-	while (rv_table_pop_queued(t, &ch) == 0) {
+	while (tbl_pop(t, &ch) == 0) {
 		assert_false(ch.remove);
 		assert_false(rv_addr_equal(&ch.addr, &b));
 		popped++;
 	}
 	assert_int_equal(popped, 3);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static void test_candidate_cap(void **state)
@@ -249,7 +250,7 @@ static void test_candidate_cap(void **state)
 		assert_true(rv_table_observe(t, &a, name, 0, 60, 10 + i) >= 0);
 	}
 	assert_string_equal(rv_table_best(t, &a), "popular");
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static void test_many_addresses_grow(void **state)
@@ -271,10 +272,10 @@ static void test_many_addresses_grow(void **state)
 	assert_null(rv_table_best(t, &probe));
 	size_t popped = 0;
 	rv_change c;
-	while (rv_table_pop_queued(t, &c) == 0)
+	while (tbl_pop(t, &c) == 0)
 		popped++;
 	assert_int_equal(popped, 50000);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 #define DAY 86400
@@ -298,7 +299,7 @@ static void test_example_cdn_shared_address(void **state)
 		assert_true(rv_table_observe(t, &a, name, 0, 60, T0 + 3000 + i) >= 0);
 	}
 	assert_string_equal(rv_table_best(t, &a), "www.news.example");
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Worked example 2: an address repurposed from one service to another.
@@ -329,7 +330,7 @@ static void test_example_repurposed_address(void **state)
 	 * while the new one has built up to 5.09. */
 	assert_int_equal(switched_after, 35);
 	assert_string_equal(rv_table_best(t, &a), "new.service.example");
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Worked example 3: a one-off name is published when it is all we know, and
@@ -350,7 +351,7 @@ static void test_example_one_off_name(void **state)
 	assert_true(rv_table_observe(t, &a, "mail.example.org", 0, 60, T0 + 7200) >= 0);
 	assert_true(rv_table_observe(t, &a, "mail.example.org", 0, 60, T0 + 7201) >= 0);
 	assert_string_equal(rv_table_best(t, &a), "mail.example.org");
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* The depth bonus: at equal use, the name reached through a CNAME chain (the
@@ -368,7 +369,7 @@ static void test_depth_bonus(void **state)
 	/* 4 * 2^(0.25*2) = 5.657; a day later half of it. */
 	assert_true(fabs(rv_table_score(&o, &c, T0) - 5.65685) < 1e-4);
 	assert_true(fabs(rv_table_score(&o, &c, T0 + DAY) - 2.82843) < 1e-4);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Deterministic ties: same count, same time, same depth -> smaller name. */
@@ -380,13 +381,13 @@ static void test_deterministic_ties(void **state)
 	assert_true(rv_table_observe(t, &a, "b.example", 0, 60, T0) >= 0);
 	assert_true(rv_table_observe(t, &a, "a.example", 0, 60, T0) >= 0);
 	assert_string_equal(rv_table_best(t, &a), "a.example");
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static int pop_all(rv_table *t, rv_change *out, int max)
 {
 	int n = 0;
-	while (n < max && rv_table_pop_queued(t, &out[n]) == 0)
+	while (n < max && tbl_pop(t, &out[n]) == 0)
 		n++;
 	return n;
 }
@@ -415,7 +416,7 @@ static void test_eviction_queues_removal(void **state)
 	rv_table_requeue(t, &ch[0]);
 	assert_int_equal(pop_all(t, ch, 8), 1);
 	assert_true(ch[0].remove);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* A removal is dropped when the address comes back before it is sent: the new
@@ -435,7 +436,7 @@ static void test_removal_cancelled_by_return(void **state)
 	assert_int_equal(n, 1);
 	assert_false(ch[0].remove);
 	assert_string_equal(ch[0].name, "a2");
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 static void test_expiry(void **state)
@@ -460,7 +461,7 @@ static void test_expiry(void **state)
 	assert_int_equal(rv_table_expire(t, T0 + 20 * DAY), 2);
 	assert_int_equal(rv_table_size(t), 0);
 	assert_int_equal(pop_all(t, ch, 8), 2);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* TXT refresh: unchanged best name is rewritten only when its numbers moved
@@ -470,7 +471,7 @@ static void test_txt_refresh(void **state)
 	(void)state;
 	rv_table_opts o = {.max_addresses = 10, .max_candidates = 4, .half_life_s = DAY,
 			   .depth_weight = 0.25, .txt_refresh_s = 3600, .txt_refresh_ratio = 2.0};
-	rv_table *t = rv_table_new(&o);
+	rv_table *t = tbl_new(&o);
 	rv_addr a = A("10.7.0.1");
 	rv_change ch[4];
 	assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0), 1);
@@ -488,7 +489,7 @@ static void test_txt_refresh(void **state)
 		assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0 + 10 + i), 0);
 	/* An hour after the last write's `last`: refresh. */
 	assert_int_equal(rv_table_observe(t, &a, "n", 0, 60, T0 + 3 + 3600), 1);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 struct collected {
@@ -536,10 +537,10 @@ static void test_foreach_restore(void **state)
 	};
 	assert_int_equal(rv_table_restore(t2, &a, cands, 2), 0);
 	assert_string_equal(rv_table_best(t2, &a), rv_table_best(t, &a));
-	assert_int_equal(rv_table_queued(t2), 0);
+	assert_int_equal(tbl_queued(t2), 0);
 	assert_int_equal(rv_table_restore(t2, &a, cands, 0), -EINVAL);
-	rv_table_free(&t);
-	rv_table_free(&t2);
+	tbl_free(&t);
+	tbl_free(&t2);
 }
 
 static void test_reconcile(void **state)
@@ -553,7 +554,7 @@ static void test_reconcile(void **state)
 	assert_int_equal(rv_table_observe(t, &same, "same", 0, 60, T0), 1);
 	assert_int_equal(rv_table_observe(t, &other, "mine", 0, 60, T0), 1);
 	assert_int_equal(rv_table_observe(t, &missing, "gone", 0, 60, T0), 1);
-	while (rv_table_pop_queued(t, &ch[0]) == 0)
+	while (tbl_pop(t, &ch[0]) == 0)
 		; /* pretend nothing was written yet: reconcile decides */
 
 	rv_table_reconcile_begin(t);
@@ -575,7 +576,7 @@ static void test_reconcile(void **state)
 	assert_true(n >= 1);
 	assert_true(ch[0].remove);
 	assert_true(rv_addr_equal(&ch[0].addr, &foreign));
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 /* Names are interned: a million addresses behind one name store it once. */
@@ -593,7 +594,7 @@ static void test_interning(void **state)
 	size_t bytes = 0;
 	assert_int_equal(rv_table_names(t, &bytes), 1);
 	assert_int_equal(bytes, strlen("shared.example") + 1);
-	rv_table_free(&t);
+	tbl_free(&t);
 }
 
 int main(void)

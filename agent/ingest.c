@@ -1,0 +1,117 @@
+/* ingest.c - the ingest policy (see ingest.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dnstap.h"
+#include "ingest.h"
+#include "log.h"
+#include "stats.h"
+
+struct rv_ingest {
+	rv_ingest_opts opts;
+	const rv_guard *guard;
+	rv_sink sinks[RV_INGEST_MAX_SINKS];
+	size_t nsinks;
+	rv_observation obs; /* ~3 KiB: kept here, not on the stack per frame */
+};
+
+static int64_t wall_clock(void)
+{
+	return (int64_t)time(NULL);
+}
+
+rv_ingest *rv_ingest_new(const rv_ingest_opts *opts, const rv_guard *guard)
+{
+	rv_ingest *in = calloc(1, sizeof(*in));
+	if (!in)
+		return NULL;
+	in->opts = *opts;
+	if (in->opts.max_skew_s <= 0)
+		in->opts.max_skew_s = 600;
+	if (!in->opts.clock)
+		in->opts.clock = wall_clock;
+	in->guard = guard;
+	return in;
+}
+
+void rv_ingest_free(rv_ingest **inp)
+{
+	if (!inp || !*inp)
+		return;
+	free(*inp);
+	*inp = NULL;
+}
+
+int rv_ingest_add_sink(rv_ingest *in, const rv_sink *s)
+{
+	if (in->nsinks == RV_INGEST_MAX_SINKS)
+		return -ENOSPC;
+	in->sinks[in->nsinks++] = *s;
+	return 0;
+}
+
+/* True if a configured guard says not to learn from this answer at all. */
+static bool guarded(const rv_ingest *in, const rv_observation *obs)
+{
+	if (!in->guard)
+		return false;
+	if (obs->has_response_addr &&
+	    rv_guard_ignore_response(in->guard, &obs->response_addr, obs->response_port))
+		return true;
+	return rv_guard_ignore_name(in->guard, obs->answer.qname);
+}
+
+int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t len)
+{
+	rv_observation *obs = &in->obs;
+	rv_verdict why = RV_BAD_PROTOBUF;
+	int rc = rv_dnstap_decode(data, len, in->opts.max_chain_depth, obs, &why);
+
+	if (rc == 0 && guarded(in, obs)) {
+		rc = -ENOENT;
+		why = RV_SKIP_IGNORED;
+	}
+	if ((unsigned)why < RV_ARRAY_LEN(rv_stats.verdicts))
+		rv_stats.verdicts[why]++;
+	if (rc == -EBADMSG) {
+		/* Once per connection at error level; the rest are counted. */
+		if (!peer || peer->bad_frames++ == 0)
+			rv_err("dnstap", "%s: malformed frame (%s, %zu bytes); further ones from this "
+				"peer are only counted", peer ? peer->label : "frame",
+				rv_verdict_name(why), len);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+
+	int64_t now = in->opts.clock();
+	if (!obs->has_time || obs->time_sec <= 0) {
+		obs->time_sec = now;
+	} else if (obs->time_sec > now + in->opts.max_skew_s ||
+		   obs->time_sec < now - in->opts.max_skew_s) {
+		rv_stats.clock_clamped++;
+		obs->time_sec = now;
+	}
+
+	/* Ignored addresses leave the observation, so no sink ever sees them. */
+	size_t kept = 0;
+	for (size_t i = 0; i < obs->answer.naddrs; i++) {
+		if (in->guard && rv_guard_ignore_addr(in->guard, &obs->answer.addrs[i])) {
+			rv_stats.addresses_ignored++;
+			continue;
+		}
+		obs->answer.addrs[kept++] = obs->answer.addrs[i];
+	}
+	obs->answer.naddrs = kept;
+	rv_stats.addresses_seen += kept;
+
+	for (size_t i = 0; i < in->nsinks; i++)
+		in->sinks[i].observe(in->sinks[i].arg, obs);
+	return 0;
+}
+
+void rv_ingest_frame_cb(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
+{
+	(void)rv_ingest_frame(arg, peer, data, len);
+}

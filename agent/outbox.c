@@ -1,0 +1,209 @@
+/*
+ * outbox.c - pending RPZ changes: a hash index over a doubly linked FIFO.
+ *
+ * Items are allocated one per pending address and freed when popped or
+ * cancelled; the index shrinks back when a backlog drains, so a long BIND
+ * outage leaves no high-water mark behind.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <xxhash.h>
+
+#include "outbox.h"
+
+typedef struct item item;
+struct item {
+	item *hnext;
+	item *prev, *next;
+	rv_addr addr;
+	uint8_t kind;
+};
+
+struct rv_outbox {
+	item **buckets;
+	size_t nbuckets;   /* power of two, >= MIN_BUCKETS */
+	size_t len;
+	item *head, *tail;
+	uint64_t seed;
+};
+
+#define MIN_BUCKETS 256
+
+static size_t bucket_of(const rv_outbox *ob, const rv_addr *a)
+{
+	return (size_t)XXH3_64bits_withSeed(a, sizeof(*a), ob->seed) & (ob->nbuckets - 1);
+}
+
+static item **slot_of(const rv_outbox *ob, const rv_addr *a)
+{
+	item **pp = &ob->buckets[bucket_of(ob, a)];
+	while (*pp && memcmp(&(*pp)->addr, a, sizeof(*a)) != 0)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static int rehash(rv_outbox *ob, size_t nb)
+{
+	item **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	item **old = ob->buckets;
+	size_t oldn = ob->nbuckets;
+	ob->buckets = b;
+	ob->nbuckets = nb;
+	for (size_t i = 0; i < oldn; i++) {
+		item *it = old[i];
+		while (it) {
+			item *next = it->hnext;
+			size_t k = bucket_of(ob, &it->addr);
+			it->hnext = b[k];
+			b[k] = it;
+			it = next;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+rv_outbox *rv_outbox_new(void)
+{
+	rv_outbox *ob = calloc(1, sizeof(*ob));
+	if (!ob)
+		return NULL;
+	ob->nbuckets = MIN_BUCKETS;
+	ob->buckets = calloc(ob->nbuckets, sizeof(*ob->buckets));
+	if (!ob->buckets) {
+		free(ob);
+		return NULL;
+	}
+	/* Addresses come from traffic: an unpredictable seed keeps chains short. */
+	if (getrandom(&ob->seed, sizeof(ob->seed), GRND_NONBLOCK) != (ssize_t)sizeof(ob->seed))
+		ob->seed ^= (uint64_t)(uintptr_t)ob;
+	return ob;
+}
+
+void rv_outbox_free(rv_outbox **obp)
+{
+	if (!obp || !*obp)
+		return;
+	rv_outbox *ob = *obp;
+	item *it = ob->head;
+	while (it) {
+		item *next = it->next;
+		free(it);
+		it = next;
+	}
+	free(ob->buckets);
+	free(ob);
+	*obp = NULL;
+}
+
+static void list_unlink(rv_outbox *ob, item *it)
+{
+	if (it->prev)
+		it->prev->next = it->next;
+	else
+		ob->head = it->next;
+	if (it->next)
+		it->next->prev = it->prev;
+	else
+		ob->tail = it->prev;
+	it->prev = it->next = NULL;
+}
+
+static void list_insert(rv_outbox *ob, item *it, bool front)
+{
+	if (front) {
+		it->prev = NULL;
+		it->next = ob->head;
+		if (ob->head)
+			ob->head->prev = it;
+		else
+			ob->tail = it;
+		ob->head = it;
+	} else {
+		it->next = NULL;
+		it->prev = ob->tail;
+		if (ob->tail)
+			ob->tail->next = it;
+		else
+			ob->head = it;
+		ob->tail = it;
+	}
+}
+
+int rv_outbox_push(rv_outbox *ob, const rv_addr *addr, rv_outbox_kind kind, bool front)
+{
+	item **pp = slot_of(ob, addr);
+	if (*pp) {
+		if (kind == RV_OUTBOX_REMOVE)
+			(*pp)->kind = (uint8_t)kind;
+		if (front && ob->head != *pp) {
+			list_unlink(ob, *pp);
+			list_insert(ob, *pp, true);
+		}
+		return 0;
+	}
+	if (ob->len + 1 > ob->nbuckets) {
+		/* A failed grow only lengthens chains. */
+		(void)rehash(ob, ob->nbuckets * 2);
+		pp = slot_of(ob, addr);
+	}
+	item *it = malloc(sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	it->addr = *addr;
+	it->kind = (uint8_t)kind;
+	it->hnext = NULL;
+	*pp = it;
+	list_insert(ob, it, front);
+	ob->len++;
+	return 0;
+}
+
+static void take(rv_outbox *ob, item **pp)
+{
+	item *it = *pp;
+	*pp = it->hnext;
+	list_unlink(ob, it);
+	free(it);
+	ob->len--;
+	/* Shrink after a drained backlog (hysteresis: a quarter full). */
+	if (ob->nbuckets > MIN_BUCKETS && ob->len < ob->nbuckets / 4)
+		(void)rehash(ob, ob->nbuckets / 2);
+}
+
+bool rv_outbox_cancel_write(rv_outbox *ob, const rv_addr *addr)
+{
+	item **pp = slot_of(ob, addr);
+	if (!*pp || (*pp)->kind != RV_OUTBOX_WRITE)
+		return false;
+	take(ob, pp);
+	return true;
+}
+
+int rv_outbox_pop(rv_outbox *ob, rv_addr *addr, rv_outbox_kind *kind)
+{
+	if (!ob->head)
+		return -ENOENT;
+	*addr = ob->head->addr;
+	*kind = (rv_outbox_kind)ob->head->kind;
+	take(ob, slot_of(ob, addr));
+	return 0;
+}
+
+size_t rv_outbox_len(const rv_outbox *ob)
+{
+	return ob->len;
+}
+
+bool rv_outbox_has(const rv_outbox *ob, const rv_addr *addr)
+{
+	return *slot_of(ob, addr) != NULL;
+}
+
+size_t rv_outbox_bytes(const rv_outbox *ob)
+{
+	return sizeof(*ob) + ob->nbuckets * sizeof(item *) + ob->len * sizeof(item);
+}
