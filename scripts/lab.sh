@@ -650,6 +650,12 @@ lab_no_sanitizer_reports() {
         "$LAB"/*.log 2>/dev/null || true)
     [[ -z $hits ]] || { echo "# sanitizer reports in: $hits"; return 1; }
 }
+# True if the agent is built with AddressSanitizer (gcc's shared runtime or
+# clang's static one both leave the __asan_init symbol name in the binary):
+# RSS bounds then measure the sanitizer's quarantine, not the agent.
+lab_sanitized() {
+    grep -qa __asan_init "${RV_AGENT:-$LAB_AGENT}"
+}
 # Common start of tests/integration/*.sh: skip (77) only when a tool is absent
 # or we are not root; then print the summary (and the logs on failure) at exit.
 # A test script sets LAB_SUMMARIZED=1 once it has run all its checks.
