@@ -1,0 +1,81 @@
+/* Unit tests for stats.c: the registry, the log line, the Prometheus text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "dnsmsg.h"
+#include "stats.h"
+
+static uint64_t read_u64(const void *arg)
+{
+	return *(const uint64_t *)arg;
+}
+
+static char *prometheus_text(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(rv_stats_write_prometheus(f), 0);
+	fclose(f);
+	return buf;
+}
+
+static void test_prometheus_exposition(void **state)
+{
+	(void)state;
+	rv_stats_reset();
+	rv_stats.fs_frames = 42;
+	rv_stats.verdicts[RV_LEARN] = 7;
+	static uint64_t owned = 5;
+	assert_int_equal(rv_stats_register(RV_GAUGE, "things", "rearview_test_things",
+			"things a module keeps", read_u64, &owned), 0);
+	char *t = prometheus_text();
+	assert_non_null(strstr(t, "# HELP rearview_dnstap_frames_total dnstap data frames received\n"
+			"# TYPE rearview_dnstap_frames_total counter\nrearview_dnstap_frames_total 42\n"));
+	assert_non_null(strstr(t, "rearview_dnstap_frames_by_verdict_total{verdict=\"learn\"} 7\n"));
+	assert_non_null(strstr(t, "# TYPE rearview_test_things gauge\nrearview_test_things 5\n"));
+	/* HELP and TYPE once per family, however many label values */
+	const char *p = t;
+	int helps = 0;
+	while ((p = strstr(p, "# HELP rearview_dnstap_frames_by_verdict_total ")) != NULL) {
+		helps++;
+		p++;
+	}
+	assert_int_equal(helps, 1);
+	free(t);
+	/* a module going away takes its metrics along */
+	rv_stats_unregister(&owned);
+	t = prometheus_text();
+	assert_null(strstr(t, "rearview_test_things"));
+	free(t);
+}
+
+static void test_register_replaces_same_name(void **state)
+{
+	(void)state;
+	rv_stats_reset();
+	static uint64_t a = 1, b = 2;
+	assert_int_equal(rv_stats_register(RV_GAUGE, "x", "rearview_x", "x", read_u64, &a), 0);
+	assert_int_equal(rv_stats_register(RV_GAUGE, "x", "rearview_x", "x", read_u64, &b), 0);
+	char *t = prometheus_text();
+	assert_non_null(strstr(t, "rearview_x 2\n"));
+	assert_null(strstr(t, "rearview_x 1\n"));
+	free(t);
+	assert_int_equal(rv_stats_register(RV_GAUGE, "x", "rearview_y", "y", NULL, &b), -EINVAL);
+	rv_stats_reset();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prometheus_exposition),
+		cmocka_unit_test(test_register_replaces_same_name),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
