@@ -59,6 +59,7 @@ typedef struct cand {
 	uint32_t count;   /* saturates */
 	float freq;
 	uint32_t ttl;
+	uint16_t clients; /* distinct-client sketch: one bit per hashed client; 0 = none known */
 	uint8_t depth;
 } cand;
 
@@ -67,6 +68,7 @@ enum {
 	F_RECON_SEEN = 2,  /* seen in the zone during the current reconcile pass */
 	F_ABSENT = 4,      /* the zone is known to hold nothing for this address */
 	F_POPPED = 8,      /* a write has been handed to the writer (maybe applied) */
+	F_PROTECTED = 16,  /* in the protected LRU segment: seen more than once */
 };
 
 typedef struct entry entry;
@@ -90,7 +92,14 @@ struct rv_table {
 	entry **buckets;
 	size_t nbuckets;
 	size_t size;
-	entry *lru_head, *lru_tail;
+	/* Segmented LRU: [0] probation (addresses seen once), [1] protected
+	 * (seen again; at most protected_max). Eviction takes the probation tail
+	 * first, so a flood of one-off addresses only churns probation. */
+	struct lru {
+		entry *head, *tail;
+		size_t n;
+	} lru[2];
+	size_t protected_max;
 	names names;
 	rv_table_listener listener;
 	void *listener_arg;
@@ -231,28 +240,75 @@ static void unlink_hash(rv_table *t, entry *e)
 
 /* ---- LRU ---- */
 
+static struct lru *seg_of(rv_table *t, const entry *e)
+{
+	return &t->lru[(e->flags & F_PROTECTED) ? 1 : 0];
+}
+
 static void lru_unlink(rv_table *t, entry *e)
 {
+	struct lru *l = seg_of(t, e);
 	if (e->lru_prev)
 		e->lru_prev->lru_next = e->lru_next;
 	else
-		t->lru_head = e->lru_next;
+		l->head = e->lru_next;
 	if (e->lru_next)
 		e->lru_next->lru_prev = e->lru_prev;
 	else
-		t->lru_tail = e->lru_prev;
+		l->tail = e->lru_prev;
 	e->lru_prev = e->lru_next = NULL;
+	l->n--;
 }
 
 static void lru_push_head(rv_table *t, entry *e)
 {
+	struct lru *l = seg_of(t, e);
 	e->lru_prev = NULL;
-	e->lru_next = t->lru_head;
-	if (t->lru_head)
-		t->lru_head->lru_prev = e;
+	e->lru_next = l->head;
+	if (l->head)
+		l->head->lru_prev = e;
 	else
-		t->lru_tail = e;
-	t->lru_head = e;
+		l->tail = e;
+	l->head = e;
+	l->n++;
+}
+
+/* Moves e to the head of the protected segment; the protected tail falls back
+ * to the head of probation when the segment is over its share. */
+static void promote(rv_table *t, entry *e)
+{
+	if (t->protected_max == 0)
+		return;
+	lru_unlink(t, e);
+	e->flags |= F_PROTECTED;
+	lru_push_head(t, e);
+	if (t->lru[1].n > t->protected_max) {
+		entry *d = t->lru[1].tail;
+		lru_unlink(t, d);
+		d->flags &= (uint8_t)~F_PROTECTED;
+		lru_push_head(t, d);
+	}
+}
+
+/* A sighting of a known address: to the head of its segment, or promoted. */
+static void touch(rv_table *t, entry *e)
+{
+	if (!(e->flags & F_PROTECTED)) {
+		promote(t, e);
+		if (e->flags & F_PROTECTED)
+			return;
+	}
+	if (seg_of(t, e)->head != e) {
+		lru_unlink(t, e);
+		lru_push_head(t, e);
+	}
+}
+
+/* The next address to evict: the least recently seen of those seen once,
+ * else the least recently seen of all. */
+static entry *victim(const rv_table *t)
+{
+	return t->lru[0].tail ? t->lru[0].tail : t->lru[1].tail;
 }
 
 /* ---- the listener (the RPZ publisher) ---- */
@@ -289,10 +345,39 @@ static const cand *cand_at_c(const entry *e, unsigned i)
 	return i == 0 ? &e->c0 : &e->extra[i - 1];
 }
 
+/* Distinct clients estimated from a 16-bit sketch (linear counting,
+ * -16 ln(zero bits / 16)); 0 when no client was ever known. A full sketch
+ * reads as 48: enough that the per-client cap no longer binds. */
+static unsigned sketch_clients(uint16_t bits)
+{
+	static const unsigned est[17] = {
+		48, 44, 33, 27, 22, 19, 16, 13, 11, 9, 7, 6, 4, 3, 2, 1, 0,
+	};
+	return est[16 - __builtin_popcount(bits)];
+}
+
+/* The frequency a candidate is ranked by: its decayed frequency, capped at
+ * RV_SCORE_PER_CLIENT per distinct client (see README "Scoring: threat
+ * model"): one client cannot outweigh a name many clients use. */
+static double capped_freq(double freq, unsigned clients)
+{
+	double f = freq > 0 ? freq : 1e-30;
+	if (clients > 0 && f > (double)RV_SCORE_PER_CLIENT * clients)
+		f = (double)RV_SCORE_PER_CLIENT * clients;
+	return f;
+}
+
+/* The depth bonus counts one link at most: the chain's length is whatever the
+ * answer's owner writes, so more links must not buy more weight. */
+static double depth_bonus(const rv_table_opts *o, unsigned depth)
+{
+	return o->depth_weight * (depth > 0 ? 1.0 : 0.0);
+}
+
 static double rank_key(const rv_table_opts *o, const cand *c)
 {
-	double f = c->freq > 0 ? c->freq : 1e-30;
-	return log2(f) + (double)c->last / (double)o->half_life_s + o->depth_weight * c->depth;
+	return log2(capped_freq(c->freq, sketch_clients(c->clients))) +
+	       (double)c->last / (double)o->half_life_s + depth_bonus(o, c->depth);
 }
 
 /* True if a ranks above b (deterministic total order). */
@@ -371,8 +456,8 @@ static void drop_entry(rv_table *t, entry *e)
 
 static entry *entry_new(rv_table *t, const rv_addr *addr)
 {
-	if (t->size >= t->opts.max_addresses && t->lru_tail) {
-		drop_entry(t, t->lru_tail);
+	if (t->size >= t->opts.max_addresses && victim(t)) {
+		drop_entry(t, victim(t));
 		t->counters.evicted++;
 	}
 	if (t->size + 1 > t->nbuckets && grow(t) < 0)
@@ -475,6 +560,8 @@ rv_table *rv_table_new(const rv_table_opts *opts)
 		t->opts.half_life_s = 86400;
 	if (t->opts.name_budget == 0)
 		t->opts.name_budget = RV_TABLE_NAME_BUDGET;
+	/* 80 % for addresses seen more than once, as segmented LRU caches do. */
+	t->protected_max = t->opts.max_addresses - t->opts.max_addresses / 5;
 	t->nbuckets = 1024;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	t->names.nbuckets = 1024;
@@ -497,11 +584,13 @@ void rv_table_free(rv_table **tp)
 	if (!tp || !*tp)
 		return;
 	rv_table *t = *tp;
-	entry *e = t->lru_head;
-	while (e) {
-		entry *next = e->lru_next;
-		entry_free(t, e);
-		e = next;
+	for (int k = 0; k < 2; k++) {
+		entry *e = t->lru[k].head;
+		while (e) {
+			entry *next = e->lru_next;
+			entry_free(t, e);
+			e = next;
+		}
 	}
 	free(t->buckets);
 	free(t->names.buckets);
@@ -513,21 +602,28 @@ double rv_table_score(const rv_table_opts *o, const rv_candidate *c, int64_t now
 {
 	double idle = now > c->last ? (double)(now - c->last) : 0.0;
 	double h = o->half_life_s ? (double)o->half_life_s : 86400.0;
-	return c->freq * exp2(-idle / h) * exp2(o->depth_weight * (double)c->depth);
+	return capped_freq(c->freq, c->clients) * exp2(-idle / h) * exp2(depth_bonus(o, c->depth));
 }
 
 int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigned depth,
 		uint32_t ttl, int64_t now)
 {
+	return rv_table_observe_from(t, addr, name, depth, ttl, now, NULL);
+}
+
+int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name, unsigned depth,
+		uint32_t ttl, int64_t now, const rv_addr *client)
+{
 	uint32_t ts = clamp_time(now);
+	uint16_t cbit = client ? (uint16_t)(1u << (XXH3_64bits_withSeed(client, sizeof(*client),
+				t->seed ^ 0x9e3779b97f4a7c15ull) & 15)) : 0;
 	entry *e = find(t, addr);
 	if (!e) {
 		e = entry_new(t, addr);
 		if (!e)
 			return -ENOMEM;
-	} else if (t->lru_head != e) {
-		lru_unlink(t, e);
-		lru_push_head(t, e);
+	} else {
+		touch(t, e);
 	}
 
 	const cand *before = best_of(&t->opts, e);
@@ -560,7 +656,8 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 			goto nomem;
 		}
 		*c = (cand){.name = n, .first = ts, .last = ts, .count = 1, .freq = 1.0f,
-			    .ttl = ttl, .depth = (uint8_t)(depth > 255 ? 255 : depth)};
+			    .ttl = ttl, .clients = cbit,
+			    .depth = (uint8_t)(depth > 255 ? 255 : depth)};
 	} else {
 		if (ts >= c->last) {
 			c->freq = (float)((double)c->freq * exp2(-(double)(ts - c->last) / h) + 1.0);
@@ -575,6 +672,7 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 		}
 		if (c->count < UINT32_MAX)
 			c->count++;
+		c->clients |= cbit;
 		if (depth > c->depth)
 			c->depth = (uint8_t)(depth > 255 ? 255 : depth);
 	}
@@ -642,7 +740,8 @@ static void fill_change(const rv_table *t, const entry *e, rv_change *out)
 	out->last = b->last;
 	out->count = b->count;
 	out->depth = b->depth;
-	rv_candidate rc = {.freq = b->freq, .last = b->last, .depth = b->depth};
+	rv_candidate rc = {.freq = b->freq, .last = b->last, .depth = b->depth,
+			   .clients = sketch_clients(b->clients)};
 	/* Score as of the last sighting: deterministic, independent of write time. */
 	out->score = rv_table_score(&t->opts, &rc, b->last);
 	memset(out->country, 0, sizeof(out->country));
@@ -752,9 +851,11 @@ size_t rv_table_expire(rv_table *t, int64_t cutoff)
 	/* The LRU tail is the least recently *observed*; observation order follows
 	 * dnstap time closely (frames are at most ~1 s out of order), so stopping at
 	 * the first fresh entry is accurate to within that. */
-	while (t->lru_tail && entry_last(t->lru_tail) < cut) {
-		drop_entry(t, t->lru_tail);
-		n++;
+	for (int k = 0; k < 2; k++) {
+		while (t->lru[k].tail && entry_last(t->lru[k].tail) < cut) {
+			drop_entry(t, t->lru[k].tail);
+			n++;
+		}
 	}
 	t->counters.expired += n;
 	return n;
@@ -766,13 +867,16 @@ static void to_public(const cand *c, rv_candidate *out)
 {
 	*out = (rv_candidate){.name = c->name->s, .first = c->first, .last = c->last,
 			      .count = c->count, .freq = c->freq, .depth = c->depth,
-			      .ttl = c->ttl};
+			      .ttl = c->ttl, .clients = sketch_clients(c->clients)};
 }
 
 int rv_table_foreach(const rv_table *t, rv_table_visit_fn fn, void *arg)
 {
 	rv_candidate cands[64];
-	for (const entry *e = t->lru_tail; e; e = e->lru_prev) {
+	/* Probation first, then protected: restoring in this order puts each
+	 * address back in its segment in the same recency order. */
+	for (int k = 0; k < 2; k++)
+	for (const entry *e = t->lru[k].tail; e; e = e->lru_prev) {
 		for (unsigned i = 0; i < e->ncand; i++)
 			to_public(cand_at_c(e, i), &cands[i]);
 		int rc = fn(arg, &e->addr, cands, e->ncand);
@@ -814,12 +918,20 @@ int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands
 			    .last = clamp_time(cands[i].last),
 			    .count = cands[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)cands[i].count,
 			    .freq = (float)cands[i].freq, .ttl = cands[i].ttl,
+			    /* Not in the snapshot: what was learned before counts as
+			     * widely used (the cap does not bind until it decays). */
+			    .clients = 0xffff,
 			    .depth = (uint8_t)(cands[i].depth > 255 ? 255 : cands[i].depth)};
 	}
 	if (e->ncand == 0) {
 		drop_entry(t, e);
 		return -EINVAL;
 	}
+	uint64_t seen = 0;
+	for (unsigned i = 0; i < e->ncand; i++)
+		seen += cand_at(e, i)->count;
+	if (seen >= 2)
+		promote(t, e);
 	return 0;
 nomem:
 	drop_entry(t, e);
@@ -828,8 +940,9 @@ nomem:
 
 void rv_table_reconcile_begin(rv_table *t)
 {
-	for (entry *e = t->lru_head; e; e = e->lru_next)
-		e->flags &= (uint8_t)~F_RECON_SEEN;
+	for (int k = 0; k < 2; k++)
+		for (entry *e = t->lru[k].head; e; e = e->lru_next)
+			e->flags &= (uint8_t)~F_RECON_SEEN;
 }
 
 int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_name,
@@ -895,7 +1008,8 @@ int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_
 size_t rv_table_reconcile_end(rv_table *t)
 {
 	size_t missing = 0;
-	for (entry *e = t->lru_head; e; e = e->lru_next) {
+	for (int k = 0; k < 2; k++)
+	for (entry *e = t->lru[k].head; e; e = e->lru_next) {
 		if (e->flags & F_RECON_SEEN)
 			continue;
 		name_unref(t, e->committed);

@@ -43,7 +43,12 @@ typedef struct rv_candidate {
 	double freq;              /* decayed frequency as of `last` (see README "Scoring") */
 	unsigned depth;           /* longest CNAME chain seen from name to the address */
 	uint32_t ttl;             /* TTL of the last answer that carried it */
+	unsigned clients;         /* distinct clients seen asking (estimate); 0 = not known */
 } rv_candidate;
+
+/* One client's sightings count for at most this much decayed frequency (see
+ * README "Scoring: threat model"). */
+#define RV_SCORE_PER_CLIENT 8
 
 /* What the RPZ should hold for one address: a self-contained copy. */
 typedef struct rv_change {
@@ -89,6 +94,10 @@ void rv_table_set_listener(rv_table *t, const rv_table_listener *l, void *arg);
  */
 int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name,
 		unsigned depth, uint32_t ttl, int64_t now) RV_MUST_CHECK;
+/* Same, naming the client that asked (borrowed; NULL = not known): each
+ * client can give a name at most RV_SCORE_PER_CLIENT of weight. */
+int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name,
+		unsigned depth, uint32_t ttl, int64_t now, const rv_addr *client) RV_MUST_CHECK;
 
 size_t rv_table_size(const rv_table *t);
 /* Sizes the hash tables for n addresses (and about as many names) at once.
@@ -137,7 +146,8 @@ void rv_table_set_zone_known(rv_table *t, bool known);
 /* Current best name for addr (borrowed until the next mutating call), or NULL. */
 const char *rv_table_best(const rv_table *t, const rv_addr *addr);
 
-/* Score of a candidate at time now: the decayed frequency plus the depth bonus. */
+/* Score of a candidate at time now: the decayed frequency (capped per distinct
+ * client when c->clients is known) times the depth bonus (one link at most). */
 double rv_table_score(const rv_table_opts *opts, const rv_candidate *c, int64_t now);
 
 /* Removes every address last seen before cutoff; each one the RPZ holds is

@@ -6,8 +6,9 @@ static void observe(void *arg, const rv_observation *obs)
 {
 	rv_table *t = arg;
 	for (size_t i = 0; i < obs->answer.naddrs; i++) {
-		int r = rv_table_observe(t, &obs->answer.addrs[i], obs->answer.qname,
-				obs->answer.depth, obs->answer.min_ttl, obs->time_sec);
+		int r = rv_table_observe_from(t, &obs->answer.addrs[i], obs->answer.qname,
+				obs->answer.depth, obs->answer.min_ttl, obs->time_sec,
+				obs->has_client ? &obs->client : NULL);
 		if (r < 0)
 			rv_stats.table_full++;
 	}

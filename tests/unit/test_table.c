@@ -366,9 +366,103 @@ static void test_depth_bonus(void **state)
 	assert_string_equal(rv_table_best(t, &a), "www.shop.example");
 	rv_table_opts o = {.half_life_s = DAY, .depth_weight = 0.25};
 	rv_candidate c = {.freq = 4.0, .last = T0, .depth = 2};
-	/* 4 * 2^(0.25*2) = 5.657; a day later half of it. */
-	assert_true(fabs(rv_table_score(&o, &c, T0) - 5.65685) < 1e-4);
-	assert_true(fabs(rv_table_score(&o, &c, T0 + DAY) - 2.82843) < 1e-4);
+	/* 4 * 2^0.25 = 4.757 (one link counts, however long the chain); a day
+	 * later half of it. Before the threat model it was 4 * 2^(0.25*2). */
+	assert_true(fabs(rv_table_score(&o, &c, T0) - 4.75683) < 1e-4);
+	assert_true(fabs(rv_table_score(&o, &c, T0 + DAY) - 2.37841) < 1e-4);
+	c.depth = 16;
+	assert_true(fabs(rv_table_score(&o, &c, T0) - 4.75683) < 1e-4);
+	tbl_free(&t);
+}
+
+/* Attack 1 (README "Scoring: threat model"): the answer's owner chooses the
+ * chain. One lookup of l0.evil.test, a 10-CNAME chain ending at the same
+ * address, used to beat 5 real lookups of www.example.test (2^(0.25*10) =
+ * 5.66 > 5). The depth bonus now counts one link: 1.19 < 5. */
+static void test_attack_long_chain(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 8);
+	rv_addr a = A("192.0.2.10"), client = A("10.0.0.5");
+	for (int i = 0; i < 5; i++)
+		assert_true(rv_table_observe_from(t, &a, "www.example.test", 0, 60, T0 + i * 60,
+					&client) >= 0);
+	assert_true(rv_table_observe_from(t, &a, "l0.evil.test", 10, 60, T0 + 400, &client) >= 0);
+	assert_string_equal(rv_table_best(t, &a), "www.example.test");
+	tbl_free(&t);
+}
+
+/* Attack 2: one local client repeats (or scripts) lookups of a name to pin it
+ * on an address that many clients use under another name. 1,000 lookups from
+ * one client weigh at most RV_SCORE_PER_CLIENT (8); 12 clients asking 3 times
+ * each weigh their full 36. */
+static void test_attack_one_noisy_client(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 8);
+	rv_addr a = A("192.0.2.20"), noisy = A("10.0.0.66");
+	char cl[32];
+	for (int c = 0; c < 12; c++) {
+		snprintf(cl, sizeof(cl), "10.1.0.%d", c + 1);
+		rv_addr client = A(cl);
+		for (int k = 0; k < 3; k++)
+			assert_true(rv_table_observe_from(t, &a, "intranet.example", 0, 60,
+						T0 + c * 10 + k, &client) >= 0);
+	}
+	for (int i = 0; i < 1000; i++)
+		assert_true(rv_table_observe_from(t, &a, "pinned.evil.test", 0, 60, T0 + 200 + i,
+					&noisy) >= 0);
+	assert_string_equal(rv_table_best(t, &a), "intranet.example");
+	/* ...but the same client on its own still gets its answer: a name only one
+	 * client asks for is published when it is all there is. */
+	rv_addr b = A("192.0.2.21");
+	for (int i = 0; i < 50; i++)
+		assert_true(rv_table_observe_from(t, &b, "solo.example", 0, 60, T0 + i, &noisy) >= 0);
+	assert_string_equal(rv_table_best(t, &b), "solo.example");
+	tbl_free(&t);
+}
+
+struct find_ctx {
+	rv_addr addr;
+	uint64_t count;
+};
+
+static int find_cb(void *arg, const rv_addr *addr, const rv_candidate *c, unsigned n)
+{
+	struct find_ctx *f = arg;
+	if (!rv_addr_equal(addr, &f->addr))
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		f->count += c[i].count;
+	return 1;
+}
+
+/* Attack 3: a flood of one-off addresses used to evict popular ones (plain
+ * LRU). Now addresses seen more than once live in a protected segment and
+ * one-offs are evicted first: max-addresses 100, a popular address seen every
+ * 110 new one-off addresses survives 2,000 of them. */
+static void test_attack_one_off_flood(void **state)
+{
+	(void)state;
+	rv_table *t = mk(100, 4);
+	rv_addr pop = A("192.0.2.30");
+	for (int i = 0; i < 3; i++)
+		assert_true(rv_table_observe(t, &pop, "popular.example", 0, 60, T0 + i) >= 0);
+	char an[32], nm[64];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(an, sizeof(an), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+		snprintf(nm, sizeof(nm), "x%d.oneoff.example", i);
+		rv_addr x = A(an);
+		assert_true(rv_table_observe(t, &x, nm, 0, 60, T0 + 10 + i) >= 0);
+		if (i % 110 == 109)
+			assert_true(rv_table_observe(t, &pop, "popular.example", 0, 60, T0 + 10 + i) >= 0);
+	}
+	assert_int_equal(rv_table_size(t), 100);
+	assert_string_equal(rv_table_best(t, &pop), "popular.example");
+	/* its whole history, not a fresh entry: 3 + 18 sightings */
+	struct find_ctx f = {.addr = pop};
+	assert_int_equal(rv_table_foreach(t, find_cb, &f), 1);
+	assert_int_equal(f.count, 21);
 	tbl_free(&t);
 }
 
@@ -511,7 +605,9 @@ static int collect_cb(void *arg, const rv_addr *addr, const rv_candidate *c, uns
 	return 0;
 }
 
-/* foreach visits least recent first; restore rebuilds the same entries, not queued. */
+/* foreach visits the addresses seen once (least recent first), then those seen
+ * again (the protected segment, least recent first); restore rebuilds the same
+ * entries, in the same segments, not queued. */
 static void test_foreach_restore(void **state)
 {
 	(void)state;
@@ -524,11 +620,11 @@ static void test_foreach_restore(void **state)
 	struct collected col = {0};
 	assert_int_equal(rv_table_foreach(t, collect_cb, &col), 0);
 	assert_int_equal(col.n, 2);
-	assert_true(rv_addr_equal(&col.addrs[0], &a));
-	assert_int_equal(col.ncands[0], 2);
-	assert_string_equal(col.first_name[0], "a1");
-	assert_int_equal(col.count0[0], 2);
-	assert_true(rv_addr_equal(&col.addrs[1], &b));
+	assert_true(rv_addr_equal(&col.addrs[0], &b));
+	assert_true(rv_addr_equal(&col.addrs[1], &a));
+	assert_int_equal(col.ncands[1], 2);
+	assert_string_equal(col.first_name[1], "a1");
+	assert_int_equal(col.count0[1], 2);
 
 	rv_table *t2 = mk(100, 4);
 	rv_candidate cands[2] = {
@@ -612,6 +708,9 @@ int main(void)
 		cmocka_unit_test(test_example_repurposed_address),
 		cmocka_unit_test(test_example_one_off_name),
 		cmocka_unit_test(test_depth_bonus),
+		cmocka_unit_test(test_attack_long_chain),
+		cmocka_unit_test(test_attack_one_noisy_client),
+		cmocka_unit_test(test_attack_one_off_flood),
 		cmocka_unit_test(test_deterministic_ties),
 		cmocka_unit_test(test_eviction_queues_removal),
 		cmocka_unit_test(test_removal_cancelled_by_return),
