@@ -191,11 +191,34 @@ static bool parse_uint(const char *s, size_t len, uint64_t max, uint64_t *v)
 	return true;
 }
 
+/* "123" or "123.45": a non-negative decimal below 1e9; anything else 0. */
+static double parse_score(const char *s, size_t len)
+{
+	double v = 0, scale = 0;
+	if (len == 0 || len > 16)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.' && scale == 0) {
+			scale = 1;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+		if (scale > 0)
+			scale *= 10;
+	}
+	if (scale > 0)
+		v /= scale;
+	return v < 1e9 ? v : 0;
+}
+
 int rv_rpz_txt_parse(const char *txt, rv_candidate *meta)
 {
 	enum { K_FIRST = 1, K_LAST = 2, K_COUNT = 4 };
 	unsigned have = 0;
 	uint64_t first = 0, last = 0, count = 0, depth = 0;
+	double score = 0;
 	const char *p = txt;
 
 	memset(meta, 0, sizeof(*meta));
@@ -234,9 +257,13 @@ int rv_rpz_txt_parse(const char *txt, rv_candidate *meta)
 			if (!parse_uint(val, vl, 255, &v))
 				return -EBADMSG;
 			depth = v;
+		} else if (KEY("score")) {
+			/* Ours: the frequency as of last (two decimals). Optional and
+			 * advisory: a value that is not a plain decimal is ignored. */
+			score = parse_score(val, vl);
 		}
 #undef KEY
-		/* Anything else (score, country, trend, update, ...) is skipped. */
+		/* Anything else (country, trend, update, ...) is skipped. */
 	}
 	if (have != (K_FIRST | K_LAST | K_COUNT) || first > last)
 		return -EBADMSG;
@@ -244,6 +271,7 @@ int rv_rpz_txt_parse(const char *txt, rv_candidate *meta)
 	meta->last = (int64_t)last;
 	meta->count = count ? count : 1;
 	meta->depth = (unsigned)depth;
+	meta->freq = score;
 	return 0;
 }
 

@@ -52,10 +52,12 @@ int rv_rpz_owner_to_addr(const char *owner, const char *zone, rv_addr *out) RV_M
  * e.g. ours "first=E last=E count=N depth=N score=S country=CC" or the reference
  * tool's "depth=..,first=..,last=..,count=..,trend=..,update=..,score=..".
  * first, last and count are required (non-negative decimal integers, first <=
- * last); depth is optional (0 when absent); unknown keys (score, country, trend,
- * update, ...) are skipped; a repeated key takes its last value. Fills
- * meta->first/last/count/depth; sets name = NULL, freq = 0 (not in the TXT: the
- * table decides), ttl = 0; count 0 is read as 1.
+ * last); depth is optional (0 when absent); score (ours: the decayed frequency
+ * as of last, times the depth bonus) is optional and fills meta->freq (0 when
+ * absent or not a plain decimal); unknown keys (country, trend, update, ...)
+ * are skipped; a repeated key takes its last value. Fills
+ * meta->first/last/count/depth/freq; sets name = NULL, ttl = 0; count 0 is
+ * read as 1.
  * Returns 0, or -EBADMSG (a required key missing, a value not a number, or
  * out of range).
  */

@@ -938,6 +938,53 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The zone's PTR target and TXT statistics for a known address become (or
+ * strengthen) a candidate: count and first/last span the union, the frequency
+ * is the larger of the two. 0 or -ENOMEM. */
+static int merge_zone_record(rv_table *t, entry *e, const char *ptr_name,
+		const rv_candidate *meta)
+{
+	cand *c = NULL;
+	for (unsigned i = 0; i < e->ncand; i++) {
+		if (strcmp(cand_at(e, i)->name->s, ptr_name) == 0) {
+			c = cand_at(e, i);
+			break;
+		}
+	}
+	if (!meta && c)
+		return 0; /* nothing to add: no statistics in the zone */
+	uint32_t first = meta ? clamp_time(meta->first) : 0, last = meta ? clamp_time(meta->last) : 0;
+	uint32_t count = meta ? (meta->count > UINT32_MAX ? UINT32_MAX : (uint32_t)meta->count) : 1;
+	float freq = (float)(meta && meta->freq >= 1.0 ? meta->freq : 1.0);
+	if (!c) {
+		size_t len = strlen(ptr_name);
+		if (len > t->opts.name_budget)
+			return 0;
+		make_room(t, e, len);
+		iname *n = name_intern(t, ptr_name);
+		if (!n)
+			return -ENOMEM;
+		c = cand_slot(t, e);
+		if (!c) {
+			name_unref(t, n);
+			return -ENOMEM;
+		}
+		*c = (cand){.name = n, .first = first, .last = last, .count = count, .freq = freq,
+			    .clients = 0xffff, .depth = (uint8_t)(meta && meta->depth < 255 ? meta->depth : 0)};
+		return 0;
+	}
+	if (first < c->first)
+		c->first = first;
+	if (last > c->last)
+		c->last = last;
+	if (count > c->count)
+		c->count = count;
+	if (freq > c->freq)
+		c->freq = freq;
+	c->clients = 0xffff; /* history from before: widely used, as a restore */
+	return 0;
+}
+
 void rv_table_reconcile_begin(rv_table *t)
 {
 	for (int k = 0; k < 2; k++)
@@ -962,7 +1009,9 @@ int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_
 			c.last = meta->last;
 			c.count = meta->count ? meta->count : 1;
 			c.depth = meta->depth;
-			/* The decayed frequency is not in the TXT: start from one sighting. */
+			/* The TXT's score is the frequency as of last (times the
+			 * depth bonus, ignored here); without one, one sighting. */
+			c.freq = meta->freq >= 1.0 ? meta->freq : 1.0;
 		}
 		int rc = rv_table_restore(t, addr, &c, 1);
 		if (rc < 0)
@@ -977,6 +1026,11 @@ int rv_table_reconcile_record(rv_table *t, const rv_addr *addr, const char *ptr_
 	}
 	e->flags |= F_RECON_SEEN;
 	e->flags &= (uint8_t)~F_ABSENT;
+	/* At start the zone may hold history the table lacks (no snapshot, or an
+	 * older one): sightings learned while the zone was still unread must not
+	 * replace it, so the zone's record joins the table's knowledge first. */
+	if (adopt && merge_zone_record(t, e, ptr_name, meta) < 0)
+		return -ENOMEM;
 	const cand *b = best_of(&t->opts, e);
 	if (b && strcmp(b->name->s, ptr_name) == 0) {
 		name_unref(t, e->committed);
