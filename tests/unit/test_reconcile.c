@@ -118,6 +118,11 @@ static void test_txt_parse(void **state)
 	assert_int_equal(m.count, 42);
 	assert_int_equal(m.depth, 2);
 	assert_null(m.name);
+	assert_true(m.freq == 3.5);
+	/* score is advisory: absent or not a plain decimal reads as 0 */
+	assert_int_equal(rv_rpz_txt_parse("first=1 last=2 count=3 score=1e9", &m), 0);
+	assert_true(m.freq == 0);
+	assert_int_equal(rv_rpz_txt_parse("first=1 last=2 count=3", &m), 0);
 	assert_true(m.freq == 0);
 
 	/* What rv_rpz_format_txt writes parses back. */

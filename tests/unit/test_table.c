@@ -655,14 +655,29 @@ static void test_reconcile(void **state)
 
 	rv_table_reconcile_begin(t);
 	assert_int_equal(rv_table_reconcile_record(t, &same, "same", &meta, true, T0), RV_RECONCILE_MATCH);
-	assert_int_equal(rv_table_reconcile_record(t, &other, "theirs", &meta, true, T0), RV_RECONCILE_REWRITE);
+	/* At start the zone's record (7 sightings, depth 1) joins the table's
+	 * knowledge before the names are compared: one sighting of "mine",
+	 * learned while the zone was unread, does not replace that history. */
+	assert_int_equal(rv_table_reconcile_record(t, &other, "theirs", &meta, true, T0), RV_RECONCILE_MATCH);
+	assert_string_equal(rv_table_best(t, &other), "theirs");
 	assert_int_equal(rv_table_reconcile_record(t, &adopt, "adopted", &meta, true, T0), RV_RECONCILE_ADOPTED);
 	assert_int_equal(rv_table_reconcile_end(t), 1); /* "gone" */
 	assert_string_equal(rv_table_best(t, &adopt), "adopted");
 	int n = pop_all(t, ch, 8);
-	assert_int_equal(n, 2);
-	assert_string_equal(ch[0].name, "mine");
-	assert_string_equal(ch[1].name, "gone");
+	assert_int_equal(n, 1);
+	assert_string_equal(ch[0].name, "gone");
+	/* ...and the merged candidate carries the zone's count */
+	struct find_ctx f = {.addr = other};
+	assert_int_equal(rv_table_foreach(t, find_cb, &f), 1);
+	assert_int_equal(f.count, 7 + 1);
+
+	/* Drift repair (not at start): the table is the truth and wins. */
+	rv_table_reconcile_begin(t);
+	assert_int_equal(rv_table_reconcile_record(t, &same, "hand.edited", &meta, false, T0),
+			 RV_RECONCILE_REWRITE);
+	n = pop_all(t, ch, 8);
+	assert_true(n >= 1);
+	assert_string_equal(ch[0].name, "same");
 
 	/* Periodic drift repair: unknown records are removed, not adopted. */
 	rv_table_reconcile_begin(t);
