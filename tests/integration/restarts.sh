@@ -6,6 +6,8 @@
 #   - SIGKILL: addresses learned after the last snapshot come back from the zone
 #     (adopted by the startup AXFR); every PTR is still served.
 #   - corrupt snapshot: reported and ignored; the zone's entries are adopted.
+#   - a frame stamped 3 days ahead: saved with the rest, and the restart loads
+#     every address (its time is clamped; the file is not thrown away).
 #   - hand edits (nsupdate): a changed PTR is restored, a deleted one re-sent, an
 #     unknown one removed; a foreign record is reported and left alone.
 # Run by meson (suite "integration") with RV_AGENT and RV_SRCDIR; needs root.
@@ -142,6 +144,30 @@ lab_check "drift repair reports the foreign TXT record" \
 lab_check "the foreign record is left in the zone" \
     grep -q "^note\.$LAB_RPZ\..*TXT" <(lab_axfr +noall +answer)
 lab_check "after the repair every PTR is served" all_served 1 28
+
+# ---------------------------------------------------------------- 5. a frame from the future
+lab_phase "a frame stamped 3 days ahead"
+LOADGEN=${RV_LOADGEN:-$(dirname "$RV_AGENT")/../tests/bench/rv-loadgen}
+# 100 frames stamped now, then 1 frame 3 days ahead (a resolver whose clock ran
+# ahead); sequential names, one address each, disjoint address sets.
+feed() { # OFFSET N TIME_BASE
+    "$LOADGEN" --seed 7 --sequential --count "$2" --names "$2" --addresses "$2" \
+        --nxdomain 0 --nodata 0 --other 0 --addr-offset "$1" --time-base "$3" \
+        --unix "$LAB_SOCK" --timeout 60 >>"$LAB/loadgen.out" 2>&1
+}
+lab_check "rv-loadgen wrote 100 frames stamped now" feed 500000 100 now
+lab_check "rv-loadgen wrote 1 frame stamped 3 days ahead" feed 600000 1 $(($(date +%s) + 3 * 86400))
+lab_stop_agent TERM
+saved=$(grep -aoE "saved [0-9]+ addresses to $SNAP" "$LAB_AGENT_LOG" | tail -n 1 | grep -oE '[0-9]+' | head -n 1)
+echo "# ${saved:-no} addresses saved"
+lab_check "future frame: SIGTERM saved the 28 + 101 addresses (${saved:-none})" \
+    test "${saved:-0}" -ge 129
+: >"$LAB_AGENT_LOG"
+lab_start_agent
+lab_check "future frame: the restart loads every saved address, not one less" \
+    lab_agent_log_has "loaded ${saved:-x} addresses from $SNAP" 5
+lab_check "future frame: the snapshot is not ignored" \
+    bash -c "! grep -aqE 'snapshot: .*(ignored|out of range)' '$LAB_AGENT_LOG'"
 
 lab_stop_agent TERM
 lab_check "final SIGTERM: exit status 0 (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
