@@ -11,9 +11,7 @@
 #include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
-#include <libgen.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +31,7 @@
 #include "publish.h"
 #include "rpz.h"
 #include "rv_config.h"
-#include "snapshot.h"
+#include "persist.h"
 #include "stats.h"
 #include "table.h"
 #include "table_sink.h"
@@ -58,8 +56,8 @@ typedef struct agent {
 	rv_fs_server *server;
 	rv_guard *guard;
 	rv_geo *geo;
-	struct event *expire_timer, *snapshot_timer, *sig_chld;
-	pid_t snap_pid;               /* background snapshot writer, 0 if none */
+	rv_persist *persist;          /* snapshots; NULL with snapshot-file "" */
+	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer;
 	bool stopping;
@@ -124,6 +122,8 @@ static void begin_shutdown(agent *ag, const char *why)
 	 * reconnects to the next agent instance on its reopen interval. */
 	rv_fs_server_free(&ag->server);
 	rv_zonesync_free(&ag->zonesync);
+	if (ag->persist)
+		rv_persist_stop(ag->persist);
 	if (!ag->writer || rv_rpz_writer_drain(ag->writer, ag->cfg.shutdown_timeout_ms,
 			on_drained, ag) < 0)
 		event_base_loopexit(ag->base, NULL);
@@ -176,103 +176,6 @@ static void arm_ms(struct event *ev, unsigned ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	event_add(ev, &tv);
-}
-
-/* ---- snapshots ---- */
-
-static void on_snapshot_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	agent *ag = arg;
-	if (ag->snap_pid > 0 || ag->stopping)
-		return; /* the previous one is still being written */
-	/* fork(): the child writes from a copy-on-write image of the table while
-	 * the loop keeps ingesting (a 1M-address snapshot takes about a second). */
-	ag->snap_pid = rv_snapshot_save_async(ag->table, ag->cfg.snapshot_file);
-	if (ag->snap_pid < 0) {
-		rv_err("snapshot", "cannot start a background snapshot to %s: %s",
-			ag->cfg.snapshot_file, strerror((int)-ag->snap_pid));
-		ag->snap_pid = 0;
-	}
-}
-
-static void on_sigchld(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	agent *ag = arg;
-	int status;
-	if (ag->snap_pid <= 0 || waitpid(ag->snap_pid, &status, WNOHANG) != ag->snap_pid)
-		return;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		rv_info("snapshot", "wrote %s (%zu addresses)", ag->cfg.snapshot_file,
-			rv_table_size(ag->table));
-	} else {
-		rv_stats.snapshot_failures++;
-		rv_err("snapshot", "background snapshot to %s failed (status %d); the previous "
-			"one is kept", ag->cfg.snapshot_file, status);
-	}
-	ag->snap_pid = 0;
-}
-
-static void load_snapshot(agent *ag)
-{
-	char err[512];
-	size_t loaded = 0;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = rv_snapshot_load(ag->table, ag->cfg.snapshot_file, &loaded, err, sizeof(err));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	if (rc == 0)
-		rv_notice("snapshot", "loaded %zu addresses from %s (%.2f s)", loaded,
-			ag->cfg.snapshot_file, secs);
-	else if (rc == -ENOENT)
-		rv_notice("snapshot", "no snapshot at %s (first start)", ag->cfg.snapshot_file);
-	else
-		/* Corrupt or truncated: the AXFR reconcile still restores the best
-		 * names, so carry on with what the zone says. */
-		rv_err("snapshot", "%s; ignored, the zone's contents will be adopted", err);
-}
-
-static void save_snapshot_now(agent *ag)
-{
-	if (ag->snap_pid > 0) {
-		/* Both writers use PATH.tmp: stop the background one first. */
-		kill(ag->snap_pid, SIGKILL);
-		waitpid(ag->snap_pid, NULL, 0);
-		ag->snap_pid = 0;
-	}
-	char err[512];
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = rv_snapshot_save(ag->table, ag->cfg.snapshot_file, err, sizeof(err));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	if (rc == 0) {
-		rv_notice("snapshot", "saved %zu addresses to %s (%.2f s)", rv_table_size(ag->table),
-			ag->cfg.snapshot_file, secs);
-	} else {
-		rv_err("snapshot", "%s", err);
-		ag->exit_code = 1;
-	}
-}
-
-/* The snapshot directory must be writable by the user the agent runs as, or
- * everything learned would be lost at the next restart: fail at start instead. */
-static int check_snapshot_dir(const char *path)
-{
-	char *copy = strdup(path);
-	if (!copy)
-		return -ENOMEM;
-	const char *dir = dirname(copy);
-	int rc = access(dir, W_OK | X_OK) == 0 ? 0 : -errno;
-	if (rc < 0)
-		rv_crit("snapshot", "snapshot-file %s: directory %s is not writable: %s (create it, "
-			"or set snapshot-file \"\" to run without snapshots)", path, dir, strerror(-rc));
-	free(copy);
-	return rc;
 }
 
 /* ---- setup ---- */
@@ -525,17 +428,12 @@ static int add_events(agent *ag)
 	ag->sig_int = add_signal(ag, SIGINT);
 	ag->sig_hup = add_signal(ag, SIGHUP);
 	ag->sig_usr1 = add_signal(ag, SIGUSR1);
-	ag->sig_chld = evsignal_new(ag->base, SIGCHLD, on_sigchld, ag);
-	if (!ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1 || !ag->sig_chld ||
-	    evsignal_add(ag->sig_chld, NULL) < 0)
+	if (!ag->sig_term || !ag->sig_int || !ag->sig_hup || !ag->sig_usr1)
 		return -ENOMEM;
 	/* Expiry runs every minute (or every max-idle if shorter): removal is O(expired). */
 	ag->expire_timer = add_timer(ag, on_expire_timer,
 			ag->cfg.max_idle_ms < 60000 ? ag->cfg.max_idle_ms : 60000);
 	if (!ag->expire_timer)
-		return -ENOMEM;
-	if (ag->cfg.snapshot_file[0] && ag->cfg.snapshot_interval_ms > 0 &&
-	    !(ag->snapshot_timer = add_timer(ag, on_snapshot_timer, ag->cfg.snapshot_interval_ms)))
 		return -ENOMEM;
 	if (ag->cfg.stats_interval_ms > 0 &&
 	    !(ag->stats_timer = add_timer(ag, on_stats_timer, ag->cfg.stats_interval_ms)))
@@ -561,9 +459,13 @@ static int start(agent *ag)
 	if ((err = drop_privileges(ag->cfg.user)) < 0)
 		return err;
 	if (ag->cfg.snapshot_file[0]) {
-		if ((err = check_snapshot_dir(ag->cfg.snapshot_file)) < 0)
+		ag->persist = rv_persist_new(ag->base, ag->cfg.snapshot_file,
+				ag->cfg.snapshot_interval_ms, ag->table, &err);
+		if (!ag->persist)
 			return err;
-		load_snapshot(ag);
+		rv_persist_load(ag->persist);
+		if ((err = rv_persist_start(ag->persist)) < 0)
+			return err;
 	}
 	if ((err = open_geo(ag)) < 0 || (err = add_events(ag)) < 0)
 		return err;
@@ -584,9 +486,9 @@ static void teardown(agent *ag)
 	rv_table_free(&ag->table);
 	rv_guard_free(&ag->guard);
 	rv_geo_free(&ag->geo);
+	rv_persist_free(&ag->persist);
 	struct event **evs[] = {&ag->sig_term, &ag->sig_int, &ag->sig_hup, &ag->sig_usr1,
-				&ag->stats_timer, &ag->expire_timer, &ag->snapshot_timer,
-				&ag->sig_chld};
+				&ag->stats_timer, &ag->expire_timer};
 	for (size_t i = 0; i < RV_ARRAY_LEN(evs); i++) {
 		if (*evs[i])
 			event_free(*evs[i]);
@@ -689,8 +591,8 @@ int main(int argc, char **argv)
 		rv_crit("agent", "event loop failed");
 		ag.exit_code = 1;
 	}
-	if (ag.cfg.snapshot_file[0])
-		save_snapshot_now(&ag);
+	if (ag.persist && rv_persist_save_now(ag.persist) < 0)
+		ag.exit_code = 1;
 	rv_stats_log(RV_LOG_NOTICE, "exit");
 	teardown(&ag);
 	return ag.exit_code;

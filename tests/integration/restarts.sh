@@ -6,6 +6,8 @@
 #   - SIGKILL: addresses learned after the last snapshot come back from the zone
 #     (adopted by the startup AXFR); every PTR is still served.
 #   - corrupt snapshot: reported and ignored; the zone's entries are adopted.
+#   - a frame stamped 3 days ahead: saved with the rest, and the restart loads
+#     every address (its time is clamped; the file is not thrown away).
 #   - hand edits (nsupdate): a changed PTR is restored, a deleted one re-sent, an
 #     unknown one removed; a foreign record is reported and left alone.
 # Run by meson (suite "integration") with RV_AGENT and RV_SRCDIR; needs root.
@@ -171,6 +173,8 @@ lab_start_agent
 lab_check "restart: all $n_before addresses of the snapshot are loaded (none refused)" \
     lab_agent_log_has "loaded $n_before addresses from $SNAP" 5
 lab_check "restart: every PTR still served" all_served 1 28
+lab_check "future frame: the snapshot is not ignored" \
+    bash -c "! grep -aqE 'snapshot: .*(ignored|out of range)' '$LAB_AGENT_LOG'"
 
 lab_stop_agent TERM
 lab_check "final SIGTERM: exit status 0 (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
