@@ -254,7 +254,8 @@ logging {
     category default { main; };
     category lame-servers { null; };
 };
-zone "example.test" { type primary; file "$d/example.test.db"; };
+// check-names: esc\\.dot and sp\\032ace are no host names, on purpose.
+zone "example.test" { type primary; file "$d/example.test.db"; check-names ignore; };
 zone "cdn.test" { type primary; file "$d/cdn.test.db"; };
 zone "edge.test" { type primary; file "$d/edge.test.db"; };
 zone "2.0.192.in-addr.arpa" { type primary; file "$d/rev.db"; };
