@@ -16,9 +16,18 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dname.h"
 #include "log.h"
 
 enum opt_type { T_STR, T_LIST, T_BOOL, T_UINT, T_SIZE, T_MS, T_MODE, T_LOGLEVEL, T_DOUBLE };
+
+/* Strings that hold DNS names (checked with dname.c, see name_problem()). */
+enum name_kind {
+	N_NONE,
+	N_ZONE,       /* the RPZ: a name under which every reverse owner fits */
+	N_KEY,        /* a key name, or "" */
+	N_SUFFIXES,   /* a list of names, each with an optional leading dot */
+};
 
 struct opt {
 	const char *name;
@@ -28,6 +37,7 @@ struct opt {
 	const char *def;       /* default, in config-file syntax */
 	const char *help;
 	size_t width;          /* sizeof the field for integers */
+	enum name_kind names;  /* a string of DNS names */
 };
 
 #define OFF(f) offsetof(rv_config, f), 0, 0
@@ -74,7 +84,7 @@ static const struct opt options[] = {
 	 "\"0.0.0.0/8 127.0.0.0/8 169.254.0.0/16 224.0.0.0/4 255.255.255.255/32 ::/128 ::1/128 fe80::/10 ff00::/8\"",
 	 "never learn these addresses (space-separated CIDRs; repeat the option to add)", 0},
 	{"ignore-suffix", T_LIST, OFF(ignore_suffixes), "\"\"",
-	 "never learn names equal to or under these domains", 0},
+	 "never learn names equal to or under these domains", 0, N_SUFFIXES},
 	{"ignore-response-address", T_LIST, OFF(ignore_response_addresses), "\"\"",
 	 "ignore answers sent from these server addresses (ADDR or ADDR#PORT), e.g. the xray view's", 0},
 	{"snapshot-file", T_STR, OFF(snapshot_file), "/var/lib/rearview/state.snap",
@@ -84,7 +94,7 @@ static const struct opt options[] = {
 	{"reconcile-interval", T_MS, NUM(reconcile_interval_ms, 0, 604800000), "1h",
 	 "period of the AXFR comparison that repairs drift in the zone; 0 = only at start", W(reconcile_interval_ms)},
 	{"rpz-zone", T_STR, OFF(rpz_zone), "rpz.rearview",
-	 "the response policy zone the agent writes", 0},
+	 "the response policy zone the agent writes", 0, N_ZONE},
 	{"server", T_STR, OFF(server), "127.0.0.1",
 	 "address of the BIND server that takes the UPDATEs", 0},
 	{"port", T_UINT, NUM(server_port, 1, 65535), "53",
@@ -92,7 +102,7 @@ static const struct opt options[] = {
 	{"key-file", T_STR, OFF(key_file), "/etc/rearview/rearview.key",
 	 "BIND-format TSIG key file (tsig-keygen output)", 0},
 	{"key-name", T_STR, OFF(key_name), "\"\"",
-	 "key to use from key-file; \"\" = the only key in it", 0},
+	 "key to use from key-file; \"\" = the only key in it", 0, N_KEY},
 	{"record-ttl", T_UINT, NUM(record_ttl, 0, 2147483647), "600",
 	 "TTL of the PTR and TXT records, seconds", W(record_ttl)},
 	{"flush-interval", T_MS, NUM(flush_interval_ms, 0, 3600000), "1s",
@@ -123,6 +133,40 @@ static const struct opt options[] = {
 	 "how long SIGTERM waits for pending UPDATEs to be acknowledged", W(shutdown_timeout_ms)},
 };
 
+_Static_assert(RV_ARRAY_LEN(options) <= RV_CONFIG_OPTS_MAX, "rv_config.set_line is too small");
+
+/*
+ * Octets of the longest owner the agent writes without its zone: 32 nibble
+ * labels and "ip6.arpa" (RFC 3596 2.5), 64 + 9. The zone's wire form may use
+ * the rest of the 255 (RFC 1035 3.1), else UPDATEs for IPv6 addresses fail.
+ */
+#define OWNER_PREFIX_MAX 73
+
+/*
+ * Why one name of an option of kind k is unusable (static text), or NULL.
+ * The agent's names go into UPDATEs and TSIG RRs as they are: a name that
+ * does not convert (an empty label, a 64-octet label, over 255 octets, a bad
+ * escape) is refused here rather than by the first UPDATE.
+ */
+static const char *name_problem(enum name_kind k, const char *name)
+{
+	uint8_t w[RV_DNAME_WIRE_MAX];
+	size_t wl;
+	const char *why = NULL;
+
+	if (k == N_KEY && name[0] == '\0')
+		return NULL;            /* the only key in the file */
+	if (k == N_SUFFIXES && name[0] == '.' && name[1] != '\0')
+		name++;                 /* ".example.com": what is under it */
+	if (rv_dname_from_text(name, strlen(name), 0, w, &wl, &why) < 0)
+		return why;
+	if (wl == 1)
+		return k == N_SUFFIXES ? "the root would ignore every name" : "the root";
+	if (k == N_ZONE && wl > RV_DNAME_WIRE_MAX - OWNER_PREFIX_MAX)
+		return "longer than 182 octets: reverse names under it would exceed 255";
+	return NULL;
+}
+
 static void report(rv_config_err_fn fn, void *arg, const char *file, unsigned line,
 		const char *fmt, ...) RV_PRINTF(5, 6);
 
@@ -140,6 +184,42 @@ static void report(rv_config_err_fn fn, void *arg, const char *file, unsigned li
 	va_end(ap);
 	if (fn)
 		fn(arg, msg);
+}
+
+/* Reports each unusable name of value (option o's text; a list is split as
+ * guard.c splits it: spaces, tabs, commas) at file:line. true if none. */
+static bool check_names(const struct opt *o, const char *value, rv_config_err_fn fn,
+		void *arg, const char *file, unsigned line)
+{
+	bool ok = true;
+
+	if (o->names != N_SUFFIXES) {
+		const char *why = o->names == N_NONE ? NULL : name_problem(o->names, value);
+		if (why != NULL)
+			report(fn, arg, file, line, "%s '%s': not a usable DNS name: %s", o->name,
+					value, why);
+		return why == NULL;
+	}
+	for (const char *p = value; *p; ) {
+		size_t n = strcspn(p, " \t,");
+		if (n > 0) {
+			char item[RV_NAME_MAX];
+			const char *why = n < sizeof(item) ? NULL : "name longer than 255 octets";
+			if (why == NULL) {
+				memcpy(item, p, n);
+				item[n] = '\0';
+				why = name_problem(o->names, item);
+			}
+			if (why != NULL) {
+				report(fn, arg, file, line, "%s '%.*s': not a usable DNS name: %s",
+						o->name, (int)(n < 300 ? n : 300), p, why);
+				ok = false;
+			}
+		}
+		p += n;
+		p += strspn(p, " \t,");
+	}
+	return ok;
 }
 
 static void store_uint(void *field, size_t width, uint64_t v)
@@ -441,7 +521,11 @@ int rv_config_parse(rv_config *cfg, const char *name, const char *text, size_t l
 		if (err) {
 			report(err_fn, err_arg, name, lineno, "%s '%s': %s", o->name, value, err);
 			rc = -EINVAL;
+			continue;
 		}
+		cfg->set_line[o - options] = lineno;
+		if (!check_names(o, value, err_fn, err_arg, name, lineno))
+			rc = -EINVAL;
 	}
 out:
 	free(line);
@@ -519,11 +603,14 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 				cfg->server);
 		rc = -EINVAL;
 	}
-	size_t zl = strlen(cfg->rpz_zone);
-	if (zl == 0 || zl > 200 || strchr(cfg->rpz_zone, ' ') || cfg->rpz_zone[0] == '.') {
-		report(err_fn, err_arg, name, 0, "rpz-zone '%s' is not a usable zone name",
-				cfg->rpz_zone);
-		rc = -EINVAL;
+	/* rv_config_parse checked each line as it came; these are the final
+	 * values, whatever set them. */
+	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
+		const struct opt *o = &options[i];
+		const char *v = *(char *const *)((const char *)cfg + o->offset);
+		if (o->names != N_NONE && !check_names(o, v != NULL ? v : "", err_fn, err_arg, name,
+				cfg->set_line[i]))
+			rc = -EINVAL;
 	}
 	if (!cfg->dry_run && cfg->key_file[0] == '\0') {
 		report(err_fn, err_arg, name, 0, "key-file is required (UPDATEs are always signed)");

@@ -11,6 +11,9 @@
 
 #include "common.h"
 
+/* Room for every option of config.c's table (checked there at build time). */
+#define RV_CONFIG_OPTS_MAX 64
+
 typedef struct rv_config {
 	/* dnstap input */
 	char *dnstap_socket;          /* unix socket path named connects to */
@@ -59,6 +62,9 @@ typedef struct rv_config {
 	int log_level;
 	unsigned stats_interval_ms;   /* 0 = no periodic statistics line */
 	unsigned shutdown_timeout_ms; /* how long SIGTERM waits for pending UPDATEs */
+	/* The file line that last set each option (config.c's table order; 0: not
+	 * set by the file), so rv_config_validate can say "file:line". */
+	unsigned set_line[RV_CONFIG_OPTS_MAX];
 } rv_config;
 
 /* Error sink: receives "file:line: message" lines. */
@@ -72,7 +78,9 @@ int rv_config_parse(rv_config *cfg, const char *name, const char *text, size_t l
 		rv_config_err_fn err_fn, void *err_arg) RV_MUST_CHECK;
 /* Reads path and parses it; -errno if unreadable (reported through err_fn too). */
 int rv_config_load(rv_config *cfg, const char *path, rv_config_err_fn err_fn, void *err_arg) RV_MUST_CHECK;
-/* Cross-field checks (retry_min <= retry_max, batch_bytes <= 65535, ...). */
+/* Cross-field checks (retry_min <= retry_max, batch_bytes <= 65535, ...) and
+ * the final value of every name-valued option (rpz-zone, key-name,
+ * ignore-suffix), which rv_config_parse also checks as it reads each line. */
 int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn err_fn,
 		void *err_arg) RV_MUST_CHECK;
 void rv_config_clear(rv_config *cfg);

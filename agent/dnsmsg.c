@@ -18,7 +18,9 @@
  */
 #include <string.h>
 
+#include "dname.h"
 #include "dnsmsg.h"
+#include "dnswire.h"
 
 #define DNS_HEADER_SIZE 12   /* RFC 1035 4.1.1 */
 #define DNS_RR_FIXED 10      /* TYPE, CLASS, TTL, RDLENGTH: RFC 1035 4.1.3 */
@@ -64,17 +66,6 @@ const char *rv_verdict_name(rv_verdict v)
 	if ((unsigned)v >= RV_VERDICT_COUNT || verdict_names[v] == NULL)
 		return "unknown";
 	return verdict_names[v];
-}
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
 }
 
 /* RFC 4343: names compare case-insensitively, and only ASCII letters fold. */
@@ -181,11 +172,12 @@ static bool name_equal(const uint8_t *w, size_t a, size_t b)
 
 /*
  * A name name_check() accepted -> the form the agent stores and logs: RFC 1035
- * 5.1 presentation form, lower-case, no trailing dot, "." for the root. The
- * escapes are exactly those ldns_rdf2str() wrote before this file replaced it
- * (stored names must not change): "\." "\;" "\(" "\)" "\\" for the octets that
- * are syntax in a master file, "\DDD" for any octet that is not printable
- * ASCII, space included. out has RV_NAME_MAX octets (see the static assert).
+ * 5.1 presentation form, lower-case, no trailing dot, "." for the root, with
+ * the escapes of dname.h (the forms ldns_rdf2str() wrote before this file
+ * replaced it: stored names must not change). Octets go through dname.h's
+ * inline printer, the one rv_dname_to_text() uses, while the pointers are
+ * followed here, in place: no copy of the name first. out has RV_NAME_MAX
+ * octets (see the static assert).
  */
 static void name_text(const uint8_t *w, size_t off, char *out)
 {
@@ -200,22 +192,8 @@ static void name_text(const uint8_t *w, size_t off, char *out)
 			break;
 		if (p != out)
 			*p++ = '.';
-		for (size_t i = 1; i <= n; i++) {
-			uint8_t c = w[off + i];
-
-			if (c == '.' || c == ';' || c == '(' || c == ')' ||
-			    c == '\\') {
-				*p++ = '\\';
-				*p++ = (char)c;
-			} else if (c < 0x21 || c > 0x7e) {
-				*p++ = '\\';
-				*p++ = (char)('0' + c / 100);
-				*p++ = (char)('0' + c / 10 % 10);
-				*p++ = (char)('0' + c % 10);
-			} else {
-				*p++ = (char)fold(c);
-			}
-		}
+		for (size_t i = 1; i <= n; i++)
+			p = rv_dname_octet_text(w[off + i], RV_DNAME_LOWER, p);
 		off += 1u + n;
 	}
 	if (p == out)
@@ -238,10 +216,10 @@ static size_t rr_fields(const uint8_t *w, size_t owner, size_t off,
 			struct rr *rr)
 {
 	rr->owner = owner;
-	rr->type = get16(w + off);
-	rr->class = get16(w + off + 2);
-	rr->ttl = get32(w + off + 4);
-	rr->rdlen = get16(w + off + 8);
+	rr->type = rv_get16(w + off);
+	rr->class = rv_get16(w + off + 2);
+	rr->ttl = rv_get32(w + off + 4);
+	rr->rdlen = rv_get16(w + off + 8);
 	rr->rdata = off + DNS_RR_FIXED;
 	return rr->rdata + rr->rdlen;
 }
@@ -260,7 +238,7 @@ static int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr)
 
 	if (name_check(w, len, *off, &p) < 0 || len - p < DNS_RR_FIXED)
 		return -EBADMSG;
-	if (len - p - DNS_RR_FIXED < get16(w + p + 8))
+	if (len - p - DNS_RR_FIXED < rv_get16(w + p + 8))
 		return -EBADMSG;
 	*off = rr_fields(w, *off, p, rr);
 	return 0;
@@ -296,8 +274,8 @@ struct msg {
  */
 static int check_message(struct msg *m, const uint8_t *w, size_t len)
 {
-	unsigned qd = get16(w + 4), an = get16(w + 6);
-	unsigned ns = get16(w + 8), ar = get16(w + 10);
+	unsigned qd = rv_get16(w + 4), an = rv_get16(w + 6);
+	unsigned ns = rv_get16(w + 8), ar = rv_get16(w + 10);
 	size_t off = DNS_HEADER_SIZE;
 	bool opt = false;
 	struct rr rr;
@@ -314,8 +292,8 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 			return -EBADMSG;
 		if (i == 0) {
 			m->qname = name;
-			m->qtype = get16(w + off);
-			m->qclass = get16(w + off + 2);
+			m->qtype = rv_get16(w + off);
+			m->qclass = rv_get16(w + off + 2);
 		}
 		off += 4; /* QTYPE, QCLASS */
 	}

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dname.h"
 #include "guard.h"
 
 typedef struct cidr {
@@ -129,17 +130,16 @@ static int add_cidr(void *arg, const char *item)
 static int add_suffix(void *arg, const char *item)
 {
 	rv_guard *g = arg;
-	char *s = strdup(item[0] == '.' ? item + 1 : item);
+	char canon[RV_NAME_MAX];
+	/* The form dnsmsg.c prints learned names in (dname.h): lower-case, the
+	 * same escapes, no trailing dot, so the suffix compares with strcmp. */
+	int len = rv_dname_canon(item[0] == '.' && item[1] != '\0' ? item + 1 : item, canon,
+			sizeof(canon), NULL);
+	if (len < 0 || strcmp(canon, ".") == 0)
+		return -EINVAL;
+	char *s = strdup(canon);
 	if (!s)
 		return -ENOMEM;
-	size_t len = strlen(s);
-	if (len > 0 && s[len - 1] == '.')
-		s[len - 1] = '\0';
-	rv_ascii_lower(s);
-	if (s[0] == '\0') {
-		free(s);
-		return -EINVAL;
-	}
 	char **n = realloc(g->suffixes, (g->nsuffixes + 1) * sizeof(*n));
 	if (!n) {
 		free(s);

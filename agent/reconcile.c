@@ -3,21 +3,22 @@
  * 5.3.1, fed record by record into the table's reconcile pass. See reconcile.h
  * for what is done with each record.
  *
- * The transfer runs on the agent's libevent loop (one bufferevent, an inactivity
- * timer) and never blocks it: each read callback handles the whole messages
- * that have arrived. Records of a message are used only once its TSIG (or, for
- * an unsigned message in the middle of the stream, the next signed message's
- * TSIG, which covers it) has verified, so a forged or damaged transfer changes
- * nothing in the table.
+ * Two layers. The transfer parser (rv_axfr) is pure: it builds the query and
+ * takes the reply's messages as bytes, verifies them (tsig.c) and hands each
+ * complete address owner to a callback; records of a message are used only
+ * once its TSIG (or, for an unsigned message in the middle of the stream, the
+ * next signed message's TSIG, which covers it) has verified, so a forged or
+ * damaged transfer changes nothing in the table. The client (rv_reconcile)
+ * runs it on the agent's libevent loop (one bufferevent, an inactivity timer)
+ * and never blocks it: each read callback handles the whole messages that have
+ * arrived.
  *
  * Speed: a 1M-address RPZ is a 2M-record transfer. Messages are walked in
- * place (bounds-checked, no per-record allocation) and the TSIG chain is one
- * streaming HMAC per signed message (libcrypto, as rpz.c): ldns_wire2pkt plus
- * ldns_pkt_tsig_verify_next parsed every message twice into allocated RRs and
- * cost more than BIND took to send them. ldns still turns the configured zone
- * and key names into wire form once per reconcile.
+ * place (dnswire.c: bounds-checked, no per-record allocation) and the TSIG
+ * chain is one streaming HMAC per signed message (libcrypto): parsing every
+ * message into allocated RRs with ldns, as an earlier version did, cost more
+ * than BIND took to send them.
  */
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,52 +35,21 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <ldns/ldns.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
-#include "log.h"
+#include "dname.h"
 #include "dnstcp.h"
+#include "dnswire.h"
+#include "log.h"
 #include "reconcile.h"
+#include "tsig.h"
 
 #define SUB "reconcile"
 
-/* RFC 8945 5.2.3 suggests a fudge of 300 s. */
-#define TSIG_FUDGE 300
-/* RFC 8945 5.3.1: a signed message at least every 100 messages. */
-#define MAX_UNSIGNED_RUN 99
-/* RR types and classes we look at (RFC 1035 3.2.2, RFC 5936, RFC 8945). */
-#define T_NS 2
-#define T_SOA 6
-#define T_PTR 12
-#define T_TXT 16
-#define T_TSIG 250
-#define T_AXFR 252
-#define C_IN 1
-#define C_ANY 255
-/* TYPE, CLASS, TTL, RDLENGTH */
-#define RR_FIXED 10
-/* Largest DNS message over TCP (RFC 1035 4.2.2). */
-#define MSG_MAX 65535
 /* Bytes of TXT text we look at (ours is ~80; the reference tool's ~120). */
 #define TXT_MAX 1024
 
 /* ---- owner names and TXT metadata (pure) ---- */
-
-/* Length of s[0..len) without one trailing unescaped dot. */
-static size_t strip_dot(const char *s, size_t len)
-{
-	if (len > 0 && s[len - 1] == '.') {
-		size_t bs = 0;
-		for (size_t i = len - 1; i > 0 && s[i - 1] == '\\'; i--)
-			bs++;
-		if (bs % 2 == 0)
-			len--;
-	}
-	return len;
-}
 
 static bool suffix_ci(const char *s, size_t len, const char *suf, size_t *prefix)
 {
@@ -147,8 +117,8 @@ static int parse_v6(const char *s, size_t len, rv_addr *out)
 
 int rv_rpz_owner_to_addr(const char *owner, const char *zone, rv_addr *out)
 {
-	size_t ol = strip_dot(owner, strlen(owner));
-	size_t zl = strip_dot(zone, strlen(zone));
+	size_t ol = rv_dname_strip_dot(owner, strlen(owner));
+	size_t zl = rv_dname_strip_dot(zone, strlen(zone));
 	size_t pl;
 
 	memset(out, 0, sizeof(*out));
@@ -275,332 +245,403 @@ int rv_rpz_txt_parse(const char *txt, rv_candidate *meta)
 	return 0;
 }
 
-/* ---- DNS wire helpers (RFC 1035 4.1, bounds-checked) ---- */
+/* ---- the transfer parser ---- */
 
-static uint16_t rd16(const uint8_t *p)
+struct rv_axfr {
+	char zone[RV_NAME_MAX];        /* canonical text (rv_dname_canon), for owner names */
+	uint8_t zone_wire[RV_DNAME_WIRE_MAX];  /* lower-case */
+	size_t zone_wire_len;
+	rv_tsig key;
+	bool has_key;
+	rv_tsig_reply chain;           /* RFC 8945 5.3.1 over the reply */
+	uint16_t id;
+	bool queried;
+	bool ended;                    /* complete or failed: no more messages */
+	rv_axfr_owner_fn fn;
+	void *arg;
+
+	/* Unsigned messages received since the last signed one: their records are
+	 * used only once the next signed message, which covers them, verifies. */
+	uint8_t *pending[RV_TSIG_UNSIGNED_MAX];
+	size_t pending_len[RV_TSIG_UNSIGNED_MAX];
+	size_t npending;
+
+	unsigned soas;                 /* SOAs of the zone seen: 1 opening, 2 closing */
+	uint8_t owner[RV_DNAME_WIRE_MAX];  /* the owner whose RRs are being collected */
+	size_t owner_len;              /* 0: none yet */
+	bool owner_apex;
+	unsigned nptr, ntxt;
+	bool txt_ok;
+	rv_candidate meta;
+	char ptr[RV_NAME_MAX];
+	rv_reconcile_stats st;
+};
+
+static void drop_pending(rv_axfr *x)
 {
-	return (uint16_t)(p[0] << 8 | p[1]);
+	for (size_t i = 0; i < x->npending; i++)
+		free(x->pending[i]);
+	x->npending = 0;
 }
 
-static uint32_t rd32(const uint8_t *p)
+rv_axfr *rv_axfr_new(const char *zone, const rv_tsig_key *key, rv_axfr_owner_fn fn, void *arg,
+		int *err)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+	rv_axfr *x = calloc(1, sizeof(*x));
+	int e = -ENOMEM;
 
-/* Skips the (possibly compressed) name at *off. false if it runs off the end. */
-static bool name_skip(const uint8_t *w, size_t len, size_t *off)
-{
-	size_t o = *off;
-	for (;;) {
-		if (o >= len)
-			return false;
-		uint8_t l = w[o];
-		if ((l & 0xc0) == 0xc0) {
-			if (o + 2 > len)
-				return false;
-			*off = o + 2;
-			return true;
-		}
-		if (l & 0xc0)
-			return false;  /* 0x40/0x80: obsolete label types */
-		o += 1u + l;
-		if (l == 0) {
-			*off = o;
-			return true;
-		}
+	if (x == NULL)
+		goto fail;
+	e = -EINVAL;
+	if (zone == NULL || fn == NULL ||
+	    rv_dname_from_text(zone, strlen(zone), RV_DNAME_LOWER, x->zone_wire, &x->zone_wire_len,
+			    NULL) < 0 || x->zone_wire_len < 2 ||
+	    rv_dname_to_text(x->zone_wire, x->zone_wire_len, 0, x->zone, sizeof(x->zone)) < 0)
+		goto fail;
+	if (key != NULL) {
+		if (rv_tsig_init(&x->key, key) < 0)
+			goto fail;
+		x->has_key = true;
 	}
+	x->fn = fn;
+	x->arg = arg;
+	*err = 0;
+	return x;
+fail:
+	rv_axfr_free(&x);
+	*err = e;
+	return NULL;
 }
 
-/*
- * Reads the name at *off (following compression pointers, RFC 1035 4.1.4) into
- * out as lower-case uncompressed wire (at most 255 octets) and moves *off past
- * it. Every pointer must point before itself and the name must fit 255 octets,
- * so a pointer loop cannot run forever. false if malformed.
- */
-static bool name_read(const uint8_t *w, size_t len, size_t *off, uint8_t *out, size_t *outlen)
+void rv_axfr_free(rv_axfr **xp)
 {
-	size_t o = *off, n = 0;
-	bool jumped = false;
+	rv_axfr *x = *xp;
 
-	for (int hops = 0; hops < 128; ) {
-		if (o >= len)
-			return false;
-		uint8_t l = w[o];
-		if ((l & 0xc0) == 0xc0) {
-			if (o + 2 > len)
-				return false;
-			size_t target = (size_t)(l & 0x3f) << 8 | w[o + 1];
-			if (target >= o)
-				return false;
-			if (!jumped)
-				*off = o + 2;
-			jumped = true;
-			o = target;
-			hops++;
-			continue;
-		}
-		if (l & 0xc0)
-			return false;
-		if (o + 1 + l > len || n + 1 + l > 255)
-			return false;
-		out[n++] = l;
-		for (unsigned i = 0; i < l; i++) {
-			uint8_t c = w[o + 1 + i];
-			out[n++] = c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
-		}
-		o += 1u + l;
-		if (l == 0) {
-			if (!jumped)
-				*off = o;
-			*outlen = n;
-			return true;
-		}
+	if (x == NULL)
+		return;
+	drop_pending(x);
+	rv_tsig_reply_clear(&x->chain);
+	rv_tsig_clear(&x->key);
+	free(x);
+	*xp = NULL;
+}
+
+const rv_reconcile_stats *rv_axfr_stats(const rv_axfr *x)
+{
+	return &x->st;
+}
+
+int rv_axfr_query(rv_axfr *x, uint16_t id, int64_t now, uint8_t *buf, size_t cap)
+{
+	uint8_t mac[RV_TSIG_MAC_MAX];
+	size_t n = RV_DNS_HDR + x->zone_wire_len + 4;
+
+	if (cap < n)
+		return -EMSGSIZE;
+	memset(buf, 0, RV_DNS_HDR);
+	rv_put16(buf, id);               /* flags 0: QUERY, RD clear */
+	rv_put16(buf + 4, 1);            /* QDCOUNT */
+	memcpy(buf + RV_DNS_HDR, x->zone_wire, x->zone_wire_len);
+	rv_put16(buf + n - 4, RV_TYPE_AXFR);
+	rv_put16(buf + n - 2, RV_CLASS_IN);
+	rv_tsig_reply_clear(&x->chain);
+	if (x->has_key) {
+		int rc = rv_tsig_sign(&x->key, NULL, 0, buf, &n, cap, now, mac);
+		if (rc < 0)
+			return rc;
+		rv_tsig_reply_init(&x->chain, &x->key, id, mac, x->key.mac_len);
+		OPENSSL_cleanse(mac, sizeof(mac));
 	}
-	return false;
+	x->id = id;
+	x->queried = true;
+	return (int)n;
 }
 
-/*
- * Presentation form of an uncompressed wire name, without the trailing dot, as
- * ldns_rdf2str prints it (the table's names come from there, so the zone's PTR
- * targets must compare equal): '.', ';', '(', ')' and '\' escaped with a
- * backslash, bytes outside 0x21..0x7e as \DDD (RFC 1035 5.1). The root is ".".
- */
-static bool name_text(const uint8_t *wn, size_t wlen, char *out, size_t outlen)
+static void note_foreign(rv_axfr *x, const uint8_t *owner, size_t owner_len, const char *what,
+		uint64_t n)
 {
-	size_t o = 0, i = 0;
+	if (n == 0)
+		return;
+	if (x->st.foreign == 0) {
+		char o[RV_NAME_MAX];
+		if (rv_dname_to_text(owner, owner_len, 0, o, sizeof(o)) < 0)
+			snprintf(o, sizeof(o), "?");
+		snprintf(x->st.foreign_example, sizeof(x->st.foreign_example), "%.230s %.60s", o,
+				what);
+	}
+	x->st.foreign += n;
+}
 
-	if (outlen < 2)
-		return false;
-	while (i < wlen && wn[i] != 0) {
-		uint8_t l = wn[i++];
-		if (o > 0)
-			out[o++] = '.';
-		for (unsigned k = 0; k < l; k++, i++) {
-			uint8_t c = wn[i];
-			if (o + 5 >= outlen)
-				return false;
-			if (c == '.' || c == ';' || c == '(' || c == ')' || c == '\\') {
-				out[o++] = '\\';
-				out[o++] = (char)c;
-			} else if (c < 0x21 || c > 0x7e) {
-				out[o++] = '\\';
-				out[o++] = (char)('0' + c / 100);
-				out[o++] = (char)('0' + c / 10 % 10);
-				out[o++] = (char)('0' + c % 10);
-			} else {
-				out[o++] = (char)c;
+static void note_foreign_rr(rv_axfr *x, const uint8_t *owner, size_t owner_len, unsigned type)
+{
+	char buf[16];
+	note_foreign(x, owner, owner_len, rv_dns_type_name(type, buf, sizeof(buf)), 1);
+}
+
+/* The owner's RRs are complete: hand its address over. 0 or fn's -errno. */
+static int flush_owner(rv_axfr *x)
+{
+	char o[RV_NAME_MAX];
+	rv_addr addr;
+
+	if (x->owner_len == 0 || x->owner_apex)
+		goto out;
+	if (x->nptr == 0) {
+		/* A TXT alone is not one of our address records (ours always come in
+		 * pairs): someone else's, leave it. */
+		note_foreign(x, x->owner, x->owner_len, "TXT without PTR", x->ntxt);
+		goto out;
+	}
+	if (rv_dname_to_text(x->owner, x->owner_len, 0, o, sizeof(o)) < 0 ||
+	    rv_rpz_owner_to_addr(o, x->zone, &addr) < 0) {
+		note_foreign(x, x->owner, x->owner_len, "PTR (not an address owner)",
+				x->nptr + x->ntxt);
+		goto out;
+	}
+	if (x->ptr[0] == '\0') {
+		note_foreign(x, x->owner, x->owner_len, "PTR (unusable target)", x->nptr + x->ntxt);
+		goto out;
+	}
+	/* Exactly one PTR and one TXT of ours: trust the statistics. Otherwise
+	 * meta = NULL, so a known address gets both RRsets rewritten. */
+	const rv_candidate *meta = x->nptr == 1 && x->ntxt == 1 && x->txt_ok ? &x->meta : NULL;
+	int rc = x->fn(x->arg, &addr, x->ptr, meta);
+	if (rc < 0)
+		return rc;
+	x->st.addresses++;
+	switch (rc) {
+	case RV_RECONCILE_MATCH: x->st.matched++; break;
+	case RV_RECONCILE_REWRITE: x->st.rewritten++; break;
+	case RV_RECONCILE_ADOPTED: x->st.adopted++; break;
+	case RV_RECONCILE_REMOVE: x->st.removed++; break;
+	default: break;
+	}
+out:
+	x->owner_len = 0;
+	return 0;
+}
+
+/* PTR target: a name, compressible (RFC 3597 4), printed as the table's names
+ * are (lower-case, the same escapes), so equal names compare equal. */
+static void ptr_target(rv_axfr *x, const uint8_t *w, size_t len, size_t rd, size_t rdlen)
+{
+	uint8_t wn[RV_DNAME_WIRE_MAX];
+	size_t wl, p = rd;
+
+	x->ptr[0] = '\0';
+	if (!rv_dnswire_name_read(w, len, &p, wn, &wl) || p != rd + rdlen ||
+	    rv_dname_to_text(wn, wl, 0, x->ptr, sizeof(x->ptr)) < 0)
+		x->ptr[0] = '\0';
+	/* "." (the root) is an RPZ action (NXDOMAIN), not a name we publish. */
+	else if (strcmp(x->ptr, ".") == 0)
+		x->ptr[0] = '\0';
+}
+
+/* TXT: one or more <character-string>s (RFC 1035 3.3.14), joined with spaces;
+ * bytes that cannot be part of our text become '?'. */
+static void txt_meta(rv_axfr *x, const uint8_t *d, size_t n)
+{
+	char txt[TXT_MAX + 1];
+	size_t off = 0, i = 0;
+
+	while (i < n && off < TXT_MAX) {
+		size_t sl = d[i++];
+		if (sl > n - i)
+			sl = n - i;
+		if (off > 0)
+			txt[off++] = ' ';
+		for (size_t k = 0; k < sl && off < TXT_MAX; k++) {
+			uint8_t c = d[i + k];
+			txt[off++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		}
+		i += sl;
+	}
+	txt[off] = '\0';
+	x->txt_ok = rv_rpz_txt_parse(txt, &x->meta) == 0;
+}
+
+/* The answer section of a verified message. 0 to go on, 1 at the closing SOA,
+ * or -errno (err set). */
+static int on_records(rv_axfr *x, const uint8_t *w, size_t len, char *err, size_t errlen)
+{
+	rv_dns_msg m;
+	uint8_t owner[RV_DNAME_WIRE_MAX];
+	size_t owner_len;
+	int rc = rv_dnswire_scan(w, len, &m, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	size_t o = m.an_off;
+	for (unsigned i = 0; i < m.an; i++) {
+		if (!rv_dnswire_name_read(w, len, &o, owner, &owner_len) ||
+		    o + RV_DNS_RR_FIXED > len)
+			goto bad;
+		unsigned type = rv_get16(w + o), cls = rv_get16(w + o + 2);
+		size_t rdlen = rv_get16(w + o + 8), rd = o + RV_DNS_RR_FIXED;
+		o = rd + rdlen;
+		if (o > len)
+			goto bad;
+		bool apex = owner_len == x->zone_wire_len &&
+			memcmp(owner, x->zone_wire, owner_len) == 0;
+		if (type == RV_TYPE_SOA && apex) {
+			/* RFC 5936 2.2: the transfer is framed by the zone's SOA. */
+			if (++x->soas == 1) {
+				size_t p = rd;
+				if (rv_dnswire_name_skip(w, len, &p) && rv_dnswire_name_skip(w, len, &p) &&
+				    p + 4 <= rd + rdlen)
+					x->st.serial = rv_get32(w + p);
+				continue;
 			}
-		}
-		if (o + 2 >= outlen)
-			return false;
-	}
-	if (o == 0)
-		out[o++] = '.';
-	out[o] = '\0';
-	return true;
-}
-
-/* One scanned DNS message: offsets into its wire, nothing copied. */
-typedef struct msg_view {
-	uint16_t id, flags, qd, an, ar;
-	size_t an_off;              /* first answer RR */
-	bool has_tsig;
-	size_t tsig_off;            /* start of the TSIG RR = end of the digested part */
-	uint8_t tsig_name[255], tsig_alg[255];
-	size_t tsig_name_len, tsig_alg_len;
-	uint16_t tsig_class;
-	uint32_t tsig_ttl;
-	const uint8_t *timers;      /* time signed (6) + fudge (2), as on the wire */
-	const uint8_t *mac;
-	uint16_t mac_len, orig_id, error, other_len;
-	const uint8_t *other;
-} msg_view;
-
-/* Walks every section; finds the TSIG RR, which must be the last additional
- * record (RFC 8945 5.1). Pure. 0 or -EBADMSG with err. */
-static int msg_scan(const uint8_t *w, size_t len, msg_view *m, char *err, size_t errlen)
-{
-	size_t o = 12;
-
-	memset(m, 0, sizeof(*m));
-	if (len < 12) {
-		snprintf(err, errlen, "message of %zu bytes", len);
-		return -EBADMSG;
-	}
-	m->id = rd16(w);
-	m->flags = rd16(w + 2);
-	m->qd = rd16(w + 4);
-	m->an = rd16(w + 6);
-	unsigned ns = rd16(w + 8);
-	m->ar = rd16(w + 10);
-	for (unsigned i = 0; i < m->qd; i++)
-		if (!name_skip(w, len, &o) || (o += 4) > len)
-			goto bad;
-	m->an_off = o;
-	unsigned total = (unsigned)m->an + ns + m->ar;
-	for (unsigned i = 0; i < total; i++) {
-		size_t start = o;
-		if (!name_skip(w, len, &o) || o + RR_FIXED > len)
-			goto bad;
-		uint16_t type = rd16(w + o);
-		size_t rdlen = rd16(w + o + 8), rd = o + RR_FIXED;
-		if (rd + rdlen > len)
-			goto bad;
-		if (type == T_TSIG && i >= (unsigned)m->an + ns) {
-			if (i != total - 1) {
-				snprintf(err, errlen, "TSIG is not the last record");
+			if (i + 1 != m.an) {
+				snprintf(err, errlen, "records after the closing SOA");
 				return -EBADMSG;
 			}
-			/* RFC 8945 4.2: algorithm name, time signed, fudge, MAC size,
-			 * MAC, original ID, error, other len, other data. */
-			size_t p = start, end = rd + rdlen;
-			if (!name_read(w, len, &p, m->tsig_name, &m->tsig_name_len))
-				goto bad;
-			m->tsig_class = rd16(w + o + 2);
-			m->tsig_ttl = rd32(w + o + 4);
-			p = rd;
-			if (!name_read(w, end, &p, m->tsig_alg, &m->tsig_alg_len) || p + 10 > end)
-				goto bad;
-			m->timers = w + p;
-			m->mac_len = rd16(w + p + 8);
-			p += 10;
-			if (p + m->mac_len + 6 > end)
-				goto bad;
-			m->mac = w + p;
-			p += m->mac_len;
-			m->orig_id = rd16(w + p);
-			m->error = rd16(w + p + 2);
-			m->other_len = rd16(w + p + 4);
-			p += 6;
-			if (p + m->other_len != end)
-				goto bad;
-			m->other = w + p;
-			m->has_tsig = true;
-			m->tsig_off = start;
+			rc = flush_owner(x);
+			if (rc < 0)
+				goto fn_failed;
+			return 1;
 		}
-		o = rd + rdlen;
+		if (x->soas == 0) {
+			snprintf(err, errlen, "transfer does not start with the SOA of the zone");
+			return -EBADMSG;
+		}
+		x->st.records++;
+		/* Owners come grouped (canonical order); a new one closes the last. */
+		if (x->owner_len != owner_len || memcmp(x->owner, owner, owner_len) != 0) {
+			rc = flush_owner(x);
+			if (rc < 0)
+				goto fn_failed;
+			memcpy(x->owner, owner, owner_len);
+			x->owner_len = owner_len;
+			x->owner_apex = apex;
+			x->nptr = x->ntxt = 0;
+			x->txt_ok = false;
+			x->ptr[0] = '\0';
+		}
+		if (apex) {
+			if (type != RV_TYPE_NS)
+				note_foreign_rr(x, owner, owner_len, type);
+		} else if (type == RV_TYPE_PTR && cls == RV_CLASS_IN) {
+			if (x->nptr++ == 0)
+				ptr_target(x, w, len, rd, rdlen);
+		} else if (type == RV_TYPE_TXT && cls == RV_CLASS_IN) {
+			if (x->ntxt++ == 0)
+				txt_meta(x, w + rd, rdlen);
+		} else {
+			note_foreign_rr(x, owner, owner_len, type);
+		}
 	}
-	if (o != len)
-		goto bad;
 	return 0;
 bad:
-	snprintf(err, errlen, "malformed message (%zu bytes)", len);
+	snprintf(err, errlen, "malformed record in message %" PRIu64, x->st.messages);
 	return -EBADMSG;
+fn_failed:
+	snprintf(err, errlen, "%s", strerror(-rc));
+	return rc;
 }
 
-/* ---- TSIG (RFC 8945) ---- */
-
-typedef struct tsig {
-	const char *digest;         /* OpenSSL name of the hash */
-	size_t size;                /* its output = full MAC length */
-	uint8_t secret[384];
-	size_t secret_len;
-	uint8_t name[255], alg[255];/* canonical wire form (RFC 8945 4.3.3) */
-	size_t name_len, alg_len;
-	EVP_MAC *hmac;
-	EVP_MAC_CTX *ctx;
-} tsig;
-
-static bool dname_wire(const char *text, uint8_t *out, size_t *outlen)
+/* Keeps an unsigned message until the next signed one covers it. 0 or -errno. */
+static int hold_unsigned(rv_axfr *x, const uint8_t *w, size_t len, const rv_dns_msg *m,
+		char *err, size_t errlen)
 {
-	ldns_rdf *d = ldns_dname_new_frm_str(text);
-	bool ok = d != NULL && ldns_rdf_size(d) <= 255;
-	if (ok) {
-		size_t n = ldns_rdf_size(d);
-		memcpy(out, ldns_rdf_data(d), n);
-		for (size_t i = 0; i < n; i++)
-			if (out[i] >= 'A' && out[i] <= 'Z')
-				out[i] |= 0x20;  /* label lengths are < 64: never letters */
-		*outlen = n;
+	/* The closing SOA must come in a signed message (RFC 8945 5.3.1: the last
+	 * message is signed); say so now rather than time out waiting for one. */
+	size_t o = m->an_off;
+	for (unsigned i = 0; i < m->an; i++) {
+		if (!rv_dnswire_name_skip(w, len, &o) || o + RV_DNS_RR_FIXED > len)
+			break;  /* reported when its records are read */
+		if (rv_get16(w + o) == RV_TYPE_SOA) {
+			snprintf(err, errlen, "the transfer ends in an unsigned message");
+			return -EACCES;
+		}
+		o += RV_DNS_RR_FIXED + rv_get16(w + o + 8);
 	}
-	ldns_rdf_deep_free(d);
-	return ok;
+	/* tsig.c allows at most RV_TSIG_UNSIGNED_MAX in a row: pending has room. */
+	uint8_t *copy = malloc(len);
+	if (copy == NULL || x->npending >= RV_TSIG_UNSIGNED_MAX) {
+		free(copy);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(copy, w, len);
+	x->pending[x->npending] = copy;
+	x->pending_len[x->npending++] = len;
+	return 0;
 }
 
-/* 0, or -EINVAL for a key we cannot use (unknown algorithm, bad secret). */
-static int tsig_init(tsig *t, const rv_tsig_key *k)
+static int message(rv_axfr *x, const uint8_t *w, size_t len, int64_t now, char *err,
+		size_t errlen)
 {
-	static const struct {
-		const char *alg, *digest;
-	} algs[] = {
-		{"hmac-sha256.", "SHA256"}, {"hmac-sha512.", "SHA512"},
-		{"hmac-sha1.", "SHA1"}, {"hmac-md5.sig-alg.reg.int.", "MD5"},
-	};
-	size_t sl = strnlen(k->secret, sizeof(k->secret));
+	rv_dns_msg m;
+	char why[256], rb[16], tb[16], what[32];
+	int rc;
 
-	for (size_t i = 0; i < RV_ARRAY_LEN(algs) && t->digest == NULL; i++)
-		if (strcasecmp(k->algorithm, algs[i].alg) == 0)
-			t->digest = algs[i].digest;
-	if (t->digest == NULL || sl == 0 || sl % 4 != 0 || sl / 4 * 3 > sizeof(t->secret) ||
-	    k->name[0] == '\0' || !dname_wire(k->name, t->name, &t->name_len) ||
-	    !dname_wire(k->algorithm, t->alg, &t->alg_len))
+	x->st.messages++;
+	x->st.bytes += len + 2;
+	if (!x->queried) {
+		snprintf(err, errlen, "no query sent");
 		return -EINVAL;
-	const EVP_MD *md = EVP_get_digestbyname(t->digest);
-	int n = EVP_DecodeBlock(t->secret, (const unsigned char *)k->secret, (int)sl);
-	if (md == NULL || EVP_MD_get_size(md) <= 0 || n < 0)
+	}
+	rc = rv_dnswire_scan(w, len, &m, why, sizeof(why));
+	if (rc < 0) {
+		snprintf(err, errlen, "message %" PRIu64 ": %s", x->st.messages, why);
+		return rc;
+	}
+	/* RFC 5936 2.2.1: every message carries the query's ID. */
+	if (m.id != x->id || !rv_dns_qr(&m) || rv_dns_opcode(&m) != RV_OPCODE_QUERY) {
+		snprintf(err, errlen, "message %" PRIu64 " is not a reply to our query",
+				x->st.messages);
+		return -EBADMSG;
+	}
+	unsigned rcode = rv_dns_rcode(&m);
+	if (rcode != RV_RCODE_NOERROR) {
+		/* BIND answers a bad key or signature with NOTAUTH and a TSIG that
+		 * carries the error (RFC 8945 5.3.2). */
+		const char *rn = rv_dns_rcode_name(rcode, rb, sizeof(rb));
+		if (m.has_tsig && m.tsig.error != 0) {
+			snprintf(err, errlen, "%s, TSIG error %s", rn,
+					rv_dns_tsig_error_name(m.tsig.error, tb, sizeof(tb)));
+			return -EACCES;
+		}
+		snprintf(err, errlen, "%s", rn);
+		return -EREMOTEIO;
+	}
+	if (x->has_key) {
+		snprintf(what, sizeof(what), "message %" PRIu64, x->st.messages);
+		rc = rv_tsig_reply_check(&x->chain, w, len, &m, now, what, err, errlen);
+		if (rc == RV_TSIG_HELD)
+			return hold_unsigned(x, w, len, &m, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	/* Verified: first the unsigned messages this MAC covered, in order. */
+	rc = 0;
+	for (size_t i = 0; i < x->npending && rc == 0; i++) {
+		rc = on_records(x, x->pending[i], x->pending_len[i], err, errlen);
+		if (rc == 1) {
+			snprintf(err, errlen, "the transfer ends in an unsigned message");
+			rc = -EACCES;
+		}
+	}
+	drop_pending(x);
+	if (rc == 0)
+		rc = on_records(x, w, len, err, errlen);
+	return rc;
+}
+
+int rv_axfr_message(rv_axfr *x, const uint8_t *w, size_t len, int64_t now, char *err,
+		size_t errlen)
+{
+	if (x->ended) {
+		snprintf(err, errlen, "the transfer is over");
 		return -EINVAL;
-	t->size = (size_t)EVP_MD_get_size(md);
-	/* EVP_DecodeBlock writes the '=' padding as zero bytes: drop them. */
-	size_t pad = k->secret[sl - 1] == '=' ? (k->secret[sl - 2] == '=' ? 2 : 1) : 0;
-	t->secret_len = (size_t)n - pad;
-	t->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	t->ctx = t->hmac ? EVP_MAC_CTX_new(t->hmac) : NULL;
-	return t->ctx ? 0 : -ENOMEM;
-}
-
-static void tsig_clear(tsig *t)
-{
-	EVP_MAC_CTX_free(t->ctx);
-	EVP_MAC_free(t->hmac);
-	OPENSSL_cleanse(t->secret, sizeof(t->secret));
-	memset(t, 0, sizeof(*t));
-}
-
-static bool tsig_begin(tsig *t)
-{
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)t->digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
-	return EVP_MAC_init(t->ctx, t->secret, t->secret_len, params) == 1;
-}
-
-static void tsig_add(tsig *t, const void *p, size_t n)
-{
-	/* An update can only fail on a broken context: the final MAC then
-	 * mismatches, which is the safe outcome. */
-	(void)EVP_MAC_update(t->ctx, p, n);
-}
-
-static void tsig_add16(tsig *t, unsigned v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-	tsig_add(t, b, 2);
-}
-
-/* "TSIG variables" after the message (RFC 8945 4.3.3): all of them for a
- * request and the first reply, only the timers for later replies (5.3.1). */
-static void tsig_add_vars(tsig *t, const uint8_t *timers, unsigned error, const uint8_t *other,
-		unsigned other_len, bool timers_only)
-{
-	if (!timers_only) {
-		tsig_add(t, t->name, t->name_len);
-		tsig_add16(t, C_ANY);
-		tsig_add16(t, 0);
-		tsig_add16(t, 0);  /* TTL 0 */
-		tsig_add(t, t->alg, t->alg_len);
 	}
-	tsig_add(t, timers, 8);
-	if (!timers_only) {
-		tsig_add16(t, error);
-		tsig_add16(t, other_len);
-		tsig_add(t, other, other_len);
+	int rc = message(x, w, len, now, err, errlen);
+	if (rc != 0) {
+		x->ended = true;
+		drop_pending(x);
 	}
-}
-
-static bool tsig_end(tsig *t, uint8_t *mac, size_t *mac_len)
-{
-	return EVP_MAC_final(t->ctx, mac, mac_len, 64) == 1 && *mac_len == t->size;
+	return rc;
 }
 
 /* ---- the AXFR client ---- */
@@ -610,72 +651,25 @@ struct rv_reconcile {
 	rv_table *table;
 	rv_reconcile_done_fn done;
 	void *done_arg;
-	char zone[RV_NAME_MAX];        /* without trailing dot, as given */
-	uint8_t zone_wire[255];
-	size_t zone_wire_len;
-	tsig key;
-	bool has_key;
+	char zone[RV_NAME_MAX];        /* without trailing dot, as given: for messages */
+	rv_axfr *axfr;
 	bool adopt;
+	bool begun;                    /* rv_table_reconcile_begin called */
 	unsigned timeout_ms;
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	char peer[RV_ADDR_STRLEN + 8];
+	char peer[RV_DNSTCP_PEER_MAX];
 
 	struct bufferevent *bev;
 	struct event *timer;
 	bool connected;
 	bool finished;
-	uint16_t id;
 	struct timespec t0;
+	uint64_t missing;              /* rv_table_reconcile_end's count */
+	rv_reconcile_stats st;         /* what done() gets */
 
-	/* TSIG chain (RFC 8945 5.3.1): the MAC the next signed message covers (the
-	 * request's, then each verified message's), and the unsigned messages
-	 * received since (covered by the next MAC, used only once it verifies). */
-	uint8_t mac[64];
-	size_t mac_len;
-	bool first_verified;
-	uint8_t *pending[MAX_UNSIGNED_RUN];
-	size_t pending_len[MAX_UNSIGNED_RUN];
-	size_t npending;
-
-	/* transfer state */
-	unsigned soas;                 /* SOAs of the zone seen: 1 opening, 2 closing */
-	bool begun;                    /* rv_table_reconcile_begin called */
-	uint8_t owner[255];            /* the owner whose RRs are being collected */
-	size_t owner_len;              /* 0: none yet */
-	bool owner_apex;
-	unsigned nptr, ntxt;
-	bool txt_ok;
-	rv_candidate meta;
-	char ptr[RV_NAME_MAX];
-	rv_reconcile_stats st;
-
-	uint8_t rbuf[MSG_MAX];
+	uint8_t rbuf[RV_DNS_MSG_MAX];
 };
-
-static const char *tsig_error_name(unsigned e, char *buf, size_t len)
-{
-	switch (e) {
-	case 16: return "BADSIG";
-	case 17: return "BADKEY";
-	case 18: return "BADTIME";
-	case 22: return "BADTRUNC";
-	}
-	snprintf(buf, len, "%u", e);
-	return buf;
-}
-
-static const char *rcode_name(int rcode, char *buf, size_t len)
-{
-	static const char *const names[] = {
-		"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-		"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
-	};
-	if (rcode >= 0 && (size_t)rcode < RV_ARRAY_LEN(names))
-		return names[rcode];
-	snprintf(buf, len, "RCODE%d", rcode);
-	return buf;
-}
 
 static double elapsed(const struct timespec *t0)
 {
@@ -694,13 +688,6 @@ static void close_conn(rv_reconcile *r)
 		evtimer_del(r->timer);
 }
 
-static void drop_pending(rv_reconcile *r)
-{
-	for (size_t i = 0; i < r->npending; i++)
-		free(r->pending[i]);
-	r->npending = 0;
-}
-
 /* Ends the reconcile and reports. r may be freed by the callback: callers
  * return at once. */
 static void finish(rv_reconcile *r, int result, const char *fmt, ...) RV_PRINTF(3, 4);
@@ -710,8 +697,9 @@ static void finish(rv_reconcile *r, int result, const char *fmt, ...)
 	va_list ap;
 
 	close_conn(r);
-	drop_pending(r);
 	r->finished = true;
+	r->st = *rv_axfr_stats(r->axfr);
+	r->st.missing = r->missing;
 	r->st.seconds = elapsed(&r->t0);
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
@@ -723,381 +711,43 @@ static void finish(rv_reconcile *r, int result, const char *fmt, ...)
 	r->done(r->done_arg, result, &r->st, msg);
 }
 
-static void note_foreign(rv_reconcile *r, const uint8_t *owner, size_t owner_len,
-		const char *what, uint64_t n)
+/* rv_axfr_owner_fn: one verified address owner into the table's pass. */
+static int on_owner(void *arg, const rv_addr *addr, const char *ptr, const rv_candidate *meta)
 {
-	if (n == 0)
-		return;
-	if (r->st.foreign == 0) {
-		char o[RV_NAME_MAX];
-		if (!name_text(owner, owner_len, o, sizeof(o)))
-			snprintf(o, sizeof(o), "?");
-		snprintf(r->st.foreign_example, sizeof(r->st.foreign_example), "%.230s %.60s", o, what);
-	}
-	r->st.foreign += n;
-}
+	rv_reconcile *r = arg;
 
-static void note_foreign_rr(rv_reconcile *r, const uint8_t *owner, size_t owner_len,
-		unsigned type)
-{
-	char what[32];
-	const ldns_rr_descriptor *d = ldns_rr_descript((uint16_t)type);
-	if (d != NULL && d->_name != NULL)
-		snprintf(what, sizeof(what), "%s", d->_name);
-	else
-		snprintf(what, sizeof(what), "TYPE%u", type);
-	note_foreign(r, owner, owner_len, what, 1);
-}
-
-/* The owner's RRs are complete: hand its address to the table. 0 or -ENOMEM. */
-static int flush_owner(rv_reconcile *r)
-{
-	char o[RV_NAME_MAX];
-	rv_addr addr;
-
-	if (r->owner_len == 0 || r->owner_apex)
-		goto out;
-	if (r->nptr == 0) {
-		/* A TXT alone is not one of our address records (ours always come in
-		 * pairs): someone else's, leave it. */
-		note_foreign(r, r->owner, r->owner_len, "TXT without PTR", r->ntxt);
-		goto out;
-	}
-	if (!name_text(r->owner, r->owner_len, o, sizeof(o)) ||
-	    rv_rpz_owner_to_addr(o, r->zone, &addr) < 0) {
-		note_foreign(r, r->owner, r->owner_len, "PTR (not an address owner)",
-				r->nptr + r->ntxt);
-		goto out;
-	}
-	if (r->ptr[0] == '\0') {
-		note_foreign(r, r->owner, r->owner_len, "PTR (unusable target)", r->nptr + r->ntxt);
-		goto out;
-	}
-	/* Exactly one PTR and one TXT of ours: trust the statistics. Otherwise
-	 * meta = NULL, so a known address gets both RRsets rewritten. */
-	const rv_candidate *meta = r->nptr == 1 && r->ntxt == 1 && r->txt_ok ? &r->meta : NULL;
 	if (!r->begun) {
 		rv_table_reconcile_begin(r->table);
 		r->begun = true;
 	}
-	int rc = rv_table_reconcile_record(r->table, &addr, r->ptr, meta, r->adopt,
-			(int64_t)time(NULL));
-	if (rc < 0)
-		return rc;
-	r->st.addresses++;
-	switch (rc) {
-	case RV_RECONCILE_MATCH: r->st.matched++; break;
-	case RV_RECONCILE_REWRITE: r->st.rewritten++; break;
-	case RV_RECONCILE_ADOPTED: r->st.adopted++; break;
-	case RV_RECONCILE_REMOVE: r->st.removed++; break;
-	}
-out:
-	r->owner_len = 0;
-	return 0;
-}
-
-/* PTR target: a name, compressible (RFC 3597 4). */
-static void ptr_target(rv_reconcile *r, const uint8_t *w, size_t len, size_t rd, size_t rdlen)
-{
-	uint8_t wn[255];
-	size_t wl, p = rd;
-
-	r->ptr[0] = '\0';
-	if (!name_read(w, len, &p, wn, &wl) || p != rd + rdlen ||
-	    !name_text(wn, wl, r->ptr, sizeof(r->ptr)))
-		r->ptr[0] = '\0';
-	/* "." (the root) is an RPZ action (NXDOMAIN), not a name we publish. */
-	else if (strcmp(r->ptr, ".") == 0)
-		r->ptr[0] = '\0';
-}
-
-/* TXT: one or more <character-string>s (RFC 1035 3.3.14), joined with spaces;
- * bytes that cannot be part of our text become '?'. */
-static void txt_meta(rv_reconcile *r, const uint8_t *d, size_t n)
-{
-	char txt[TXT_MAX + 1];
-	size_t off = 0, i = 0;
-
-	while (i < n && off < TXT_MAX) {
-		size_t sl = d[i++];
-		if (sl > n - i)
-			sl = n - i;
-		if (off > 0)
-			txt[off++] = ' ';
-		for (size_t k = 0; k < sl && off < TXT_MAX; k++) {
-			uint8_t c = d[i + k];
-			txt[off++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-		}
-		i += sl;
-	}
-	txt[off] = '\0';
-	r->txt_ok = rv_rpz_txt_parse(txt, &r->meta) == 0;
-}
-
-/* The answer section of a verified message. 0 to go on, 1 at the closing SOA,
- * or -errno (err set). */
-static int on_records(rv_reconcile *r, const uint8_t *w, size_t len, char *err, size_t errlen)
-{
-	msg_view m;
-	uint8_t owner[255];
-	size_t owner_len;
-	int rc = msg_scan(w, len, &m, err, errlen);
-
-	if (rc < 0)
-		return rc;
-	size_t o = m.an_off;
-	for (unsigned i = 0; i < m.an; i++) {
-		if (!name_read(w, len, &o, owner, &owner_len) || o + RR_FIXED > len)
-			goto bad;
-		unsigned type = rd16(w + o), cls = rd16(w + o + 2);
-		size_t rdlen = rd16(w + o + 8), rd = o + RR_FIXED;
-		o = rd + rdlen;
-		if (o > len)
-			goto bad;
-		bool apex = owner_len == r->zone_wire_len &&
-			memcmp(owner, r->zone_wire, owner_len) == 0;
-		if (type == T_SOA && apex) {
-			/* RFC 5936 2.2: the transfer is framed by the zone's SOA. */
-			if (++r->soas == 1) {
-				size_t p = rd;
-				if (name_skip(w, len, &p) && name_skip(w, len, &p) && p + 4 <= rd + rdlen)
-					r->st.serial = rd32(w + p);
-				continue;
-			}
-			if (i + 1 != m.an) {
-				snprintf(err, errlen, "records after the closing SOA");
-				return -EBADMSG;
-			}
-			rc = flush_owner(r);
-			if (rc < 0)
-				goto nomem;
-			return 1;
-		}
-		if (r->soas == 0) {
-			snprintf(err, errlen, "transfer does not start with the SOA of the zone");
-			return -EBADMSG;
-		}
-		r->st.records++;
-		/* Owners come grouped (canonical order); a new one closes the last. */
-		if (r->owner_len != owner_len || memcmp(r->owner, owner, owner_len) != 0) {
-			rc = flush_owner(r);
-			if (rc < 0)
-				goto nomem;
-			memcpy(r->owner, owner, owner_len);
-			r->owner_len = owner_len;
-			r->owner_apex = apex;
-			r->nptr = r->ntxt = 0;
-			r->txt_ok = false;
-			r->ptr[0] = '\0';
-		}
-		if (apex) {
-			if (type != T_NS)
-				note_foreign_rr(r, owner, owner_len, type);
-		} else if (type == T_PTR && cls == C_IN) {
-			if (r->nptr++ == 0)
-				ptr_target(r, w, len, rd, rdlen);
-		} else if (type == T_TXT && cls == C_IN) {
-			if (r->ntxt++ == 0)
-				txt_meta(r, w + rd, rdlen);
-		} else {
-			note_foreign_rr(r, owner, owner_len, type);
-		}
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "malformed record in message %" PRIu64, r->st.messages);
-	return -EBADMSG;
-nomem:
-	snprintf(err, errlen, "%s", strerror(-rc));
-	return rc;
-}
-
-/* Verifies a signed message against the chain (RFC 8945 5.3.1): the first over
- * the request's MAC and every TSIG variable; later ones over the previous MAC,
- * the unsigned messages since, and this one, with the timers only. The digested
- * message is the wire without its TSIG RR and with ARCOUNT one less (4.3.2);
- * its ID already equals the original ID (checked). 0 or -EACCES. */
-static int verify(rv_reconcile *r, const uint8_t *w, const msg_view *m, char *err, size_t errlen)
-{
-	tsig *t = &r->key;
-	char buf[16];
-
-	if (m->error != 0) {
-		snprintf(err, errlen, "TSIG error %s", tsig_error_name(m->error, buf, sizeof(buf)));
-		return -EACCES;
-	}
-	/* RFC 8945 4.2: class ANY, TTL 0; our key and algorithm; the Original ID
-	 * of our query. */
-	if (m->tsig_class != C_ANY || m->tsig_ttl != 0 || m->orig_id != r->id ||
-	    m->tsig_name_len != t->name_len || memcmp(m->tsig_name, t->name, t->name_len) != 0 ||
-	    m->tsig_alg_len != t->alg_len || memcmp(m->tsig_alg, t->alg, t->alg_len) != 0) {
-		snprintf(err, errlen, "TSIG of message %" PRIu64 " is for another key or malformed",
-				r->st.messages);
-		return -EACCES;
-	}
-	/* Truncated MACs (5.2.2.1) are not accepted: BIND sends full ones. */
-	if (m->mac_len != t->size) {
-		snprintf(err, errlen, "TSIG of message %" PRIu64 " has a %u-byte MAC (want %zu)",
-				r->st.messages, m->mac_len, t->size);
-		return -EACCES;
-	}
-	uint8_t hdr[12], mac[64];
-	size_t mac_len = 0;
-	memcpy(hdr, w, 12);
-	hdr[10] = (uint8_t)((m->ar - 1) >> 8);
-	hdr[11] = (uint8_t)(m->ar - 1);
-	if (!tsig_begin(t)) {
-		snprintf(err, errlen, "HMAC setup failed");
-		return -EACCES;
-	}
-	tsig_add16(t, (unsigned)r->mac_len);
-	tsig_add(t, r->mac, r->mac_len);
-	for (size_t i = 0; i < r->npending; i++)
-		tsig_add(t, r->pending[i], r->pending_len[i]);
-	tsig_add(t, hdr, 12);
-	tsig_add(t, w + 12, m->tsig_off - 12);
-	tsig_add_vars(t, m->timers, m->error, m->other, m->other_len, r->first_verified);
-	if (!tsig_end(t, mac, &mac_len) || CRYPTO_memcmp(mac, m->mac, mac_len) != 0) {
-		snprintf(err, errlen, "TSIG of message %" PRIu64 " does not verify", r->st.messages);
-		return -EACCES;
-	}
-	/* RFC 8945 5.4.2 (and 5.3.1: on every signed message). */
-	int64_t signed_at = (int64_t)rd16(m->timers) << 32 | rd32(m->timers + 2);
-	int64_t skew = (int64_t)time(NULL) - signed_at;
-	if (skew < 0)
-		skew = -skew;
-	if (skew > rd16(m->timers + 6)) {
-		snprintf(err, errlen, "TSIG time of message %" PRIu64 " off by %" PRId64 " s",
-				r->st.messages, skew);
-		return -EACCES;
-	}
-	memcpy(r->mac, mac, mac_len);
-	r->mac_len = mac_len;
-	r->first_verified = true;
-	return 0;
-}
-
-/* Keeps an unsigned message until the next signed one covers it. 0 or -errno. */
-static int hold_unsigned(rv_reconcile *r, const uint8_t *w, size_t len, char *err, size_t errlen)
-{
-	if (r->npending == MAX_UNSIGNED_RUN) {
-		snprintf(err, errlen, "more than %d unsigned messages in a row (RFC 8945 5.3.1)",
-				MAX_UNSIGNED_RUN);
-		return -EACCES;
-	}
-	/* The closing SOA must come in a signed message (5.3.1: the last message
-	 * is signed); say so now rather than time out waiting for one. */
-	msg_view m;
-	int rc = msg_scan(w, len, &m, err, errlen);
-	if (rc < 0)
-		return rc;
-	size_t o = m.an_off;
-	for (unsigned i = 0; i < m.an; i++) {
-		if (!name_skip(w, len, &o) || o + RR_FIXED > len)
-			break;  /* reported when its records are read */
-		if (rd16(w + o) == T_SOA) {
-			snprintf(err, errlen, "the transfer ends in an unsigned message");
-			return -EACCES;
-		}
-		o += RR_FIXED + rd16(w + o + 8);
-	}
-	uint8_t *copy = malloc(len);
-	if (copy == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	memcpy(copy, w, len);
-	r->pending[r->npending] = copy;
-	r->pending_len[r->npending++] = len;
-	return 0;
+	return rv_table_reconcile_record(r->table, addr, ptr, meta, r->adopt, (int64_t)time(NULL));
 }
 
 /* One whole DNS message. Returns 0 to go on, or 1 when finish() was called
  * (r may be gone). */
 static int on_message(rv_reconcile *r, const uint8_t *w, size_t len)
 {
-	msg_view m;
-	char err[384], rb[16];
-	int rc;
+	char err[512];
+	int rc = rv_axfr_message(r->axfr, w, len, (int64_t)time(NULL), err, sizeof(err));
 
-	r->st.messages++;
-	r->st.bytes += len + 2;
-	rc = msg_scan(w, len, &m, err, sizeof(err));
-	if (rc < 0) {
-		finish(r, rc, "message %" PRIu64 ": %s", r->st.messages, err);
-		return 1;
-	}
-	/* RFC 5936 2.2.1: every message carries the query's ID. */
-	unsigned opcode = (m.flags >> 11) & 0xf, rcode = m.flags & 0xf;
-	if (m.id != r->id || !(m.flags & 0x8000) || opcode != 0) {
-		finish(r, -EBADMSG, "message %" PRIu64 " is not a reply to our query", r->st.messages);
-		return 1;
-	}
-	if (rcode != 0) {
-		/* BIND answers a bad key or signature with NOTAUTH and a TSIG that
-		 * carries the error (RFC 8945 5.3.2). */
-		const char *rn = rcode_name((int)rcode, rb, sizeof(rb));
-		if (m.has_tsig && m.error != 0) {
-			char tb[16];
-			finish(r, -EACCES, "%s, TSIG error %s", rn, tsig_error_name(m.error, tb, sizeof(tb)));
-		} else {
-			finish(r, -EREMOTEIO, "%s", rn);
-		}
-		return 1;
-	}
-	if (r->has_key) {
-		if (!m.has_tsig) {
-			if (!r->first_verified) {
-				/* 5.3.1: the first message must be signed. */
-				finish(r, -EACCES, "message 1 of the transfer not signed");
-				return 1;
-			}
-			/* Its records wait for the next MAC; the closing SOA must come in
-			 * a signed message (5.3.1: the last one is signed). */
-			rc = hold_unsigned(r, w, len, err, sizeof(err));
-			if (rc < 0) {
-				finish(r, rc, "%s", err);
-				return 1;
-			}
-			return 0;
-		}
-		rc = verify(r, w, &m, err, sizeof(err));
-		if (rc < 0) {
-			finish(r, rc, "%s", err);
-			return 1;
-		}
-	}
-	/* Verified: first the unsigned messages this MAC covered, in order. */
-	rc = 0;
-	for (size_t i = 0; i < r->npending && rc == 0; i++) {
-		rc = on_records(r, r->pending[i], r->pending_len[i], err, sizeof(err));
-		if (rc == 1) {
-			snprintf(err, sizeof(err), "the transfer ends in an unsigned message");
-			rc = -EACCES;
-		}
-	}
-	drop_pending(r);
 	if (rc == 0)
-		rc = on_records(r, w, len, err, sizeof(err));
+		return 0;
 	if (rc < 0) {
 		finish(r, rc, "%s", err);
 		return 1;
 	}
-	if (rc == 1) {
-		if (!r->begun) {
-			/* An empty zone: still a pass, so end() re-sends everything. */
-			rv_table_reconcile_begin(r->table);
-			r->begun = true;
-		}
-		r->st.missing = rv_table_reconcile_end(r->table);
-		finish(r, 0, "%" PRIu64 " records, %" PRIu64 " addresses: %" PRIu64 " matched, %"
-				PRIu64 " rewritten, %" PRIu64 " adopted, %" PRIu64 " removed, %" PRIu64
-				" missing, %" PRIu64 " foreign", r->st.records, r->st.addresses,
-				r->st.matched, r->st.rewritten, r->st.adopted, r->st.removed,
-				r->st.missing, r->st.foreign);
-		return 1;
+	if (!r->begun) {
+		/* An empty zone: still a pass, so end() re-sends everything. */
+		rv_table_reconcile_begin(r->table);
+		r->begun = true;
 	}
-	return 0;
+	r->missing = rv_table_reconcile_end(r->table);
+	const rv_reconcile_stats *st = rv_axfr_stats(r->axfr);
+	finish(r, 0, "%" PRIu64 " records, %" PRIu64 " addresses: %" PRIu64 " matched, %" PRIu64
+			" rewritten, %" PRIu64 " adopted, %" PRIu64 " removed, %" PRIu64 " missing, %"
+			PRIu64 " foreign", st->records, st->addresses, st->matched, st->rewritten,
+			st->adopted, st->removed, r->missing, st->foreign);
+	return 1;
 }
 
 static void arm_timer(rv_reconcile *r)
@@ -1133,7 +783,7 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (events & BEV_EVENT_EOF) {
 		finish(r, -ECONNRESET, "connection closed after %" PRIu64 " messages, before the "
-				"end of the transfer", r->st.messages);
+				"end of the transfer", rv_axfr_stats(r->axfr)->messages);
 	} else if (events & BEV_EVENT_ERROR) {
 		if (e == 0)
 			e = r->connected ? ECONNRESET : ECONNREFUSED;
@@ -1148,90 +798,24 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	finish(r, -ETIMEDOUT, "%s within %u ms (after %" PRIu64 " messages)",
-			r->connected ? "no data" : "no connection", r->timeout_ms, r->st.messages);
+			r->connected ? "no data" : "no connection", r->timeout_ms,
+			rv_axfr_stats(r->axfr)->messages);
 }
 
-/* The AXFR query (RFC 5936 2.1), signed when we have a key, framed for TCP into
- * the output buffer. */
+/* The AXFR query, framed for TCP into the output buffer. */
 static int send_query(rv_reconcile *r)
 {
-	uint8_t q[2 + 12 + 255 + 4 + 255 + RR_FIXED + 255 + 16 + 64 + 6];
-	size_t n = 2;
+	uint8_t q[2 + RV_DNS_HDR + RV_DNAME_WIRE_MAX + 4 + RV_DNAME_WIRE_MAX + RV_DNS_RR_FIXED +
+		RV_DNAME_WIRE_MAX + 16 + RV_TSIG_MAC_MAX + 6];
+	uint16_t id;
 
-	if (getrandom(&r->id, sizeof(r->id), 0) != sizeof(r->id))
-		r->id = (uint16_t)(time(NULL) ^ getpid());
-	memset(q, 0, sizeof(q));
-	q[n++] = (uint8_t)(r->id >> 8);
-	q[n++] = (uint8_t)r->id;
-	n += 2;           /* flags: QUERY, RD clear */
-	q[n + 1] = 1;     /* QDCOUNT 1 */
-	n += 8;
-	memcpy(q + n, r->zone_wire, r->zone_wire_len);
-	n += r->zone_wire_len;
-	q[n++] = 0;
-	q[n++] = T_AXFR;
-	q[n++] = 0;
-	q[n++] = C_IN;
-	if (r->has_key) {
-		tsig *t = &r->key;
-		uint64_t now = (uint64_t)time(NULL);
-		uint8_t timers[8] = {(uint8_t)(now >> 40), (uint8_t)(now >> 32), (uint8_t)(now >> 24),
-				     (uint8_t)(now >> 16), (uint8_t)(now >> 8), (uint8_t)now,
-				     TSIG_FUDGE >> 8, TSIG_FUDGE & 0xff};
-		/* RFC 8945 4.3.3: the request, then every TSIG variable. */
-		if (!tsig_begin(t))
-			return -EINVAL;
-		tsig_add(t, q + 2, n - 2);
-		tsig_add_vars(t, timers, 0, NULL, 0, false);
-		if (!tsig_end(t, r->mac, &r->mac_len))
-			return -EINVAL;
-		memcpy(q + n, t->name, t->name_len);
-		n += t->name_len;
-		q[n++] = 0;
-		q[n++] = T_TSIG;
-		q[n++] = 0;
-		q[n++] = C_ANY;
-		n += 4;   /* TTL 0 */
-		size_t rdlen = t->alg_len + 8 + 2 + r->mac_len + 6;
-		q[n++] = (uint8_t)(rdlen >> 8);
-		q[n++] = (uint8_t)rdlen;
-		memcpy(q + n, t->alg, t->alg_len);
-		n += t->alg_len;
-		memcpy(q + n, timers, 8);
-		n += 8;
-		q[n++] = (uint8_t)(r->mac_len >> 8);
-		q[n++] = (uint8_t)r->mac_len;
-		memcpy(q + n, r->mac, r->mac_len);
-		n += r->mac_len;
-		q[n++] = (uint8_t)(r->id >> 8);   /* original ID */
-		q[n++] = (uint8_t)r->id;
-		n += 4;   /* error 0, other length 0 */
-		q[2 + 11] = 1;   /* ARCOUNT 1 */
-	}
-	q[0] = (uint8_t)((n - 2) >> 8);
-	q[1] = (uint8_t)(n - 2);
-	return evbuffer_add(bufferevent_get_output(r->bev), q, n) < 0 ? -ENOMEM : 0;
-}
-
-static int parse_server(rv_reconcile *r, const char *server, uint16_t port)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&r->sa;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&r->sa;
-
-	memset(&r->sa, 0, sizeof(r->sa));
-	if (inet_pton(AF_INET, server, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		r->salen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, server, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		r->salen = sizeof(*s6);
-	} else {
-		return -EINVAL;
-	}
-	snprintf(r->peer, sizeof(r->peer), "%s#%u", server, port);
-	return 0;
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+		id = (uint16_t)(time(NULL) ^ getpid());
+	int n = rv_axfr_query(r->axfr, id, (int64_t)time(NULL), q + 2, sizeof(q) - 2);
+	if (n < 0)
+		return n;
+	rv_put16(q, (unsigned)n);
+	return evbuffer_add(bufferevent_get_output(r->bev), q, (size_t)n + 2) < 0 ? -ENOMEM : 0;
 }
 
 rv_reconcile *rv_reconcile_start(struct event_base *base, const rv_reconcile_opts *opts,
@@ -1255,24 +839,16 @@ rv_reconcile *rv_reconcile_start(struct event_base *base, const rv_reconcile_opt
 	r->adopt = opts->adopt;
 	r->timeout_ms = opts->timeout_ms;
 	e = -EINVAL;
-	size_t zl = strip_dot(opts->zone, strlen(opts->zone));
-	if (zl == 0 || zl >= sizeof(r->zone) - 1)
+	size_t zl = rv_dname_strip_dot(opts->zone, strlen(opts->zone));
+	if (zl == 0 || zl >= sizeof(r->zone))
 		goto fail;
 	memcpy(r->zone, opts->zone, zl);
-	r->zone[zl] = '.';
-	r->zone[zl + 1] = '\0';
-	bool zone_ok = dname_wire(r->zone, r->zone_wire, &r->zone_wire_len);
 	r->zone[zl] = '\0';
-	if (!zone_ok)
+	r->axfr = rv_axfr_new(opts->zone, opts->key, on_owner, r, &e);
+	if (r->axfr == NULL)
 		goto fail;
-	if (opts->key != NULL) {
-		e = tsig_init(&r->key, opts->key);
-		if (e < 0)
-			goto fail;
-		r->has_key = true;
-	}
-	e = -EINVAL;
-	if (parse_server(r, opts->server, opts->port) < 0)
+	e = rv_dnstcp_peer(opts->server, opts->port, &r->sa, &r->salen, r->peer);
+	if (e < 0)
 		goto fail;
 	e = -ENOMEM;
 	r->timer = evtimer_new(base, timeout_cb, r);
@@ -1326,11 +902,9 @@ void rv_reconcile_free(rv_reconcile **rp)
 	if (r == NULL)
 		return;
 	close_conn(r);
-	drop_pending(r);
 	if (r->timer != NULL)
 		event_free(r->timer);
-	tsig_clear(&r->key);
-	OPENSSL_cleanse(r->mac, sizeof(r->mac));
+	rv_axfr_free(&r->axfr);
 	free(r);
 	*rp = NULL;
 }

@@ -35,9 +35,10 @@ struct event_base;
 /* ---- pure helpers (unit- and fuzz-tested) ---- */
 
 /*
- * Maps an RR owner name in presentation form (as ldns_rdf2str prints it; with or
- * without the trailing dot; case-insensitive) under zone (with or without its
- * trailing dot) to the address it stands for:
+ * Maps an RR owner name in presentation form (as rv_dname_to_text prints it;
+ * with or without the trailing dot; case-insensitive) under zone (with or
+ * without its trailing dot, spelt as the owner is: the transfer parser passes
+ * the zone's canonical text) to the address it stands for:
  *   "d.c.b.a.in-addr.arpa.<zone>"            -> IPv4 a.b.c.d (decimal 0..255,
  *                                              no leading zeros: "01" is a
  *                                              different owner than the one we
@@ -63,16 +64,13 @@ int rv_rpz_owner_to_addr(const char *owner, const char *zone, rv_addr *out) RV_M
  */
 int rv_rpz_txt_parse(const char *txt, rv_candidate *meta) RV_MUST_CHECK;
 
-/* ---- the AXFR client (libevent) ---- */
-
-typedef struct rv_reconcile_opts {
-	const char *server;       /* IPv4 or IPv6 address of BIND (numeric) */
-	uint16_t port;
-	const char *zone;         /* the RPZ, with or without trailing dot */
-	const rv_tsig_key *key;   /* NULL: unsigned transfer (tests only) */
-	unsigned timeout_ms;      /* connect, and then at most this long without any byte */
-	bool adopt;               /* unknown addresses: adopt (startup) or remove (drift repair) */
-} rv_reconcile_opts;
+/* ---- the transfer parser (pure: messages in, address owners out) ----
+ *
+ * Everything the AXFR client does with the bytes it receives, without the
+ * socket: the query, the TSIG chain over the reply (tsig.c), the SOA framing
+ * and the records grouped per owner as described at the top of this file.
+ * The fuzz target tests/fuzz/fuzz_axfr.c drives it directly.
+ */
 
 typedef struct rv_reconcile_stats {
 	uint64_t messages;        /* DNS messages received */
@@ -89,6 +87,58 @@ typedef struct rv_reconcile_stats {
 	uint32_t serial;          /* SOA serial of the transferred zone */
 	double seconds;           /* start to last message */
 } rv_reconcile_stats;
+
+/*
+ * One address owner of the zone, complete: its address, the first PTR target
+ * (presentation form, as rv_dname_to_text and the ingest path print names,
+ * without the trailing dot) and the TXT statistics when the owner holds exactly
+ * one PTR and one TXT that parses (else meta is NULL). Returns the
+ * RV_RECONCILE_* outcome (counted in the statistics) or -errno (the transfer
+ * then fails with it).
+ */
+typedef int (*rv_axfr_owner_fn)(void *arg, const rv_addr *addr, const char *ptr,
+		const rv_candidate *meta);
+
+typedef struct rv_axfr rv_axfr;
+
+/* A transfer of zone (with or without its trailing dot), verified with key
+ * (copied; NULL: unsigned, tests only). NULL with *err = -EINVAL (bad zone or
+ * key) or -ENOMEM. */
+rv_axfr *rv_axfr_new(const char *zone, const rv_tsig_key *key, rv_axfr_owner_fn fn, void *arg,
+		int *err);
+void rv_axfr_free(rv_axfr **x);
+
+/* The AXFR query (RFC 5936 2.1) with ID id, RD clear, signed at time now when
+ * there is a key, into buf (cap octets); the reply is then checked against it.
+ * Returns its length, or -EMSGSIZE / -ENOMEM / -EIO. */
+int rv_axfr_query(rv_axfr *x, uint16_t id, int64_t now, uint8_t *buf, size_t cap) RV_MUST_CHECK;
+
+/*
+ * One whole message of the reply (now: for the TSIG time check). Records are
+ * handed to fn only once the message (or a later one covering it) verified.
+ * Returns 0 to go on, 1 when the transfer is complete (the closing SOA; every
+ * owner handed over), or -errno with a one-line err: -EBADMSG (malformed, not
+ * a reply to the query, not an AXFR of the zone), -EACCES (TSIG), -EREMOTEIO
+ * (an rcode other than NOERROR), or what fn returned. After 1 or an error the
+ * transfer takes no more messages (-EINVAL).
+ */
+int rv_axfr_message(rv_axfr *x, const uint8_t *w, size_t len, int64_t now, char *err,
+		size_t errlen) RV_MUST_CHECK;
+
+/* The counters so far (messages, bytes, records, addresses and their
+ * outcomes, foreign, serial; not missing or seconds, which the client adds). */
+const rv_reconcile_stats *rv_axfr_stats(const rv_axfr *x);
+
+/* ---- the AXFR client (libevent) ---- */
+
+typedef struct rv_reconcile_opts {
+	const char *server;       /* IPv4 or IPv6 address of BIND (numeric) */
+	uint16_t port;
+	const char *zone;         /* the RPZ, with or without trailing dot */
+	const rv_tsig_key *key;   /* NULL: unsigned transfer (tests only) */
+	unsigned timeout_ms;      /* connect, and then at most this long without any byte */
+	bool adopt;               /* unknown addresses: adopt (startup) or remove (drift repair) */
+} rv_reconcile_opts;
 
 /*
  * Called once when the reconcile ends: result 0 (the table was reconciled and

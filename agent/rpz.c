@@ -5,13 +5,14 @@
  * flight at a time.
  *
  * Message building and reply checking are pure functions over byte buffers (unit
- * and fuzz tests call them directly); the writer is the libevent glue around
- * them and never blocks the loop.
+ * and fuzz tests call them directly); names go through dname.c, the reply is
+ * scanned by dnswire.c and TSIG is tsig.c's. The writer is the libevent glue
+ * around them and never blocks the loop.
  *
- * Batching (DESIGN 4.3): BIND's cost is per transaction (journal fsync, and a
- * walk of the whole policy zone per RPZ change, DESIGN 4.2), so we pack as many
- * addresses as fit in the byte budget into one UPDATE, and while one is in
- * flight the next batch accumulates in the table ("Nagle" for UPDATEs).
+ * Batching: BIND's cost is per transaction (a journal fsync, and for a policy
+ * zone a walk of the whole zone by its policy code), so we pack as many addresses as fit in the byte budget into one
+ * UPDATE, and while one is in flight the next batch accumulates in the table
+ * ("Nagle" for UPDATEs).
  *
  * Pacing (see rpz.h): a backlog of at least one full batch goes back to back;
  * a partial batch (one that empties the queue) goes at most once per
@@ -36,14 +37,14 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <ldns/ldns.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
-#include "log.h"
+#include "dname.h"
 #include "dnstcp.h"
+#include "dnswire.h"
+#include "log.h"
 #include "rpz.h"
 #include "stats.h"
+#include "tsig.h"
 
 #define SUB "rpz"
 
@@ -51,53 +52,12 @@
  * previous send: our small transactions keep BIND busy at most 1/4 of the time. */
 #define PACE_RTT_FACTOR 4
 
-/* RFC 8945 5.2.3 suggests a fudge of 300 s (clock skew tolerated by BIND). */
-#define TSIG_FUDGE 300
-
-/* Fixed part of an RR in the wire format: TYPE, CLASS, TTL, RDLENGTH. */
-#define RR_FIXED 10
-
-/* TSIG error codes (RFC 8945 5.3, IANA "DNS RCODEs"): ldns' rcode table stops at 10. */
-static const char *tsig_error_name(unsigned e)
-{
-	switch (e) {
-	case 16: return "BADSIG";
-	case 17: return "BADKEY";
-	case 18: return "BADTIME";
-	case 22: return "BADTRUNC";
-	default: return NULL;
-	}
-}
-
-static const char *rcode_name(int rcode, char *buf, size_t len)
-{
-	ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, rcode);
-	if (lt != NULL && lt->name != NULL)
-		return lt->name;
-	snprintf(buf, len, "RCODE%d", rcode);
-	return buf;
-}
-
 /* ---- names ---- */
-
-/* Length of zone without one trailing unescaped dot (zone may come either way). */
-static size_t zone_len(const char *zone)
-{
-	size_t len = strlen(zone);
-	if (len > 0 && zone[len - 1] == '.') {
-		size_t bs = 0;
-		for (size_t i = len - 1; i > 0 && zone[i - 1] == '\\'; i--)
-			bs++;
-		if (bs % 2 == 0)
-			len--;
-	}
-	return len;
-}
 
 int rv_rpz_reverse_name(const rv_addr *a, const char *zone, char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t zl = zone_len(zone), off = 0;
+	size_t zl = rv_dname_strip_dot(zone, strlen(zone)), off = 0;
 	int r;
 
 	if (outlen == 0)
@@ -160,10 +120,10 @@ int rv_rpz_format_txt(const rv_change *c, char *out, size_t outlen)
 
 /* ---- the wire encoder ----
  *
- * We write UPDATE messages ourselves instead of through ldns_pkt2wire(): its
- * name compression (a tree of every name written, compared label by label) and
- * running it twice per message (to sign, then for the wire) took 68% of the
- * CPU of a full batch with 36-label ip6.arpa owners; and writing the bytes
+ * We write UPDATE messages ourselves instead of through a DNS library: ldns'
+ * name compression (a tree of every name written, compared label by label)
+ * and running it twice per message (to sign, then for the wire) took 68% of
+ * the CPU of a full batch with 36-label ip6.arpa owners; and writing the bytes
  * ourselves makes the byte budget exact instead of an upper bound ~2.8x the
  * real size.
  *
@@ -184,91 +144,20 @@ int rv_rpz_format_txt(const rv_change *c, char *out, size_t outlen)
  * owners and a plain target cannot be misread.
  */
 
-#define DNS_HDR 12
-#define PTR_REACH 0x4000              /* offsets a pointer can hold */
-#define ZONE_PTR (0xc000 | DNS_HDR)   /* the zone name in the zone section */
-
-enum {
-	T_SOA = 6, T_PTR = 12, T_TXT = 16, T_TSIG = 250,
-	C_IN = 1, C_ANY = 255,
-	OPCODE_UPDATE = 5,
-};
+#define PTR_REACH 0x4000                  /* offsets a pointer can hold */
+#define ZONE_PTR (0xc000 | RV_DNS_HDR)    /* the zone name in the zone section */
 
 /* The reverse suffixes, without the zone, per address family (0 IPv4, 1 IPv6). */
 static const uint8_t arpa_labels[2][14] = { "\7in-addr\4arpa", "\3ip6\4arpa" };
 static const size_t arpa_len[2] = { 13, 9 };
 
-/*
- * Presentation-form name (RFC 1035 5.1: "\DDD" is the octet with decimal value
- * DDD, "\X" is X) -> wire labels without the root label, at most max octets.
- * One trailing unescaped dot is allowed: names are absolute either way.
- * -EINVAL for an empty name or label, a label over 63 octets (RFC 1035 2.3.4),
- * a bad escape, or more than max octets.
- */
-static int name_labels(const char *s, size_t len, uint8_t *out, size_t max, size_t *outlen)
-{
-	size_t o = 1, lab = 0, i = 0;   /* lab: where the current label's length goes */
-
-	if (len == 0 || max < 2)
-		return -EINVAL;
-	while (i < len) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '.') {
-			if (o - lab - 1 == 0)
-				return -EINVAL;         /* "a..b", ".a", "." */
-			out[lab] = (uint8_t)(o - lab - 1);
-			if (++i == len) {
-				*outlen = o;
-				return 0;
-			}
-			if (o + 2 > max)
-				return -EINVAL;
-			lab = o++;
-			continue;
-		}
-		if (ch == '\\') {
-			if (i + 1 >= len)
-				return -EINVAL;
-			unsigned char d = (unsigned char)s[i + 1];
-			if (d >= '0' && d <= '9') {
-				if (i + 3 >= len)
-					return -EINVAL;
-				unsigned v = 0;
-				for (size_t k = 1; k <= 3; k++) {
-					d = (unsigned char)s[i + k];
-					if (d < '0' || d > '9')
-						return -EINVAL;
-					v = v * 10 + (d - '0');
-				}
-				if (v > 255)
-					return -EINVAL;
-				ch = (unsigned char)v;
-				i += 4;
-			} else {
-				ch = d;
-				i += 2;
-			}
-		} else {
-			i++;
-		}
-		if (o - lab - 1 == 63 || o + 1 > max)
-			return -EINVAL;
-		out[o++] = ch;
-	}
-	out[lab] = (uint8_t)(o - lab - 1);
-	*outlen = o;
-	return 0;
-}
-
-/* Name text -> full wire form (with the root label) into out[255]; 0 or -EINVAL. */
+/* Name text (RFC 1035 5.1 escapes, trailing dot optional) -> full wire form
+ * into out[RV_DNAME_WIRE_MAX]; 0 or -EINVAL, the root included: it is no
+ * usable zone, and as a PTR target it is an RPZ action (NXDOMAIN), not a name. */
 static int name_wire(const char *s, size_t len, uint8_t *out, size_t *outlen)
 {
-	size_t n;
-
-	if (name_labels(s, len, out, 254, &n) < 0)
+	if (rv_dname_from_text(s, len, 0, out, outlen, NULL) < 0 || *outlen < 2)
 		return -EINVAL;
-	out[n++] = 0;
-	*outlen = n;
 	return 0;
 }
 
@@ -325,14 +214,8 @@ static void put(struct enc *e, const void *p, size_t n)
 
 static void put16(struct enc *e, unsigned v)
 {
-	e->buf[e->len++] = (uint8_t)(v >> 8);
-	e->buf[e->len++] = (uint8_t)v;
-}
-
-static void put32(struct enc *e, uint32_t v)
-{
-	put16(e, v >> 16);
-	put16(e, v & 0xffff);
+	rv_put16(e->buf + e->len, v);
+	e->len += 2;
 }
 
 static size_t owner_size(const struct enc *e, const struct owner *o)
@@ -367,12 +250,13 @@ static void put_owner(struct enc *e, struct owner *o)
 static int put_rr(struct enc *e, struct owner *o, unsigned type, unsigned cls, uint32_t ttl,
 		const void *a, size_t al, const void *b, size_t bl)
 {
-	if (e->len + owner_size(e, o) + RR_FIXED + al + bl > e->limit)
+	if (e->len + owner_size(e, o) + RV_DNS_RR_FIXED + al + bl > e->limit)
 		return -ENOSPC;
 	put_owner(e, o);
 	put16(e, type);
 	put16(e, cls);
-	put32(e, ttl);
+	rv_put32(e->buf + e->len, ttl);
+	e->len += 4;
 	put16(e, (unsigned)(al + bl));
 	put(e, a, al);
 	put(e, b, bl);
@@ -390,11 +274,11 @@ static int put_change(struct enc *e, struct owner *o, const uint8_t *target, siz
 	struct enc saved = *e;
 	uint8_t sl = (uint8_t)txtlen;   /* one <character-string> (RFC 1035 3.3) */
 
-	if ((!absent && (put_rr(e, o, T_PTR, C_ANY, 0, NULL, 0, NULL, 0) < 0 ||
-			 put_rr(e, o, T_TXT, C_ANY, 0, NULL, 0, NULL, 0) < 0)) ||
+	if ((!absent && (put_rr(e, o, RV_TYPE_PTR, RV_CLASS_ANY, 0, NULL, 0, NULL, 0) < 0 ||
+			 put_rr(e, o, RV_TYPE_TXT, RV_CLASS_ANY, 0, NULL, 0, NULL, 0) < 0)) ||
 	    (target != NULL &&
-	     (put_rr(e, o, T_PTR, C_IN, ttl, target, tlen, NULL, 0) < 0 ||
-	      put_rr(e, o, T_TXT, C_IN, ttl, &sl, 1, txt, txtlen) < 0))) {
+	     (put_rr(e, o, RV_TYPE_PTR, RV_CLASS_IN, ttl, target, tlen, NULL, 0) < 0 ||
+	      put_rr(e, o, RV_TYPE_TXT, RV_CLASS_IN, ttl, &sl, 1, txt, txtlen) < 0))) {
 		*e = saved;
 		return -ENOSPC;
 	}
@@ -405,14 +289,14 @@ static int put_change(struct enc *e, struct owner *o, const uint8_t *target, siz
  * the owner (at most 255 octets, RFC 1035 3.1, with zone_len counting the
  * root), the PTR target (made absolute), the TXT text. -EINVAL if unusable. */
 static int prep_change(const rv_change *c, size_t zone_len_wire, struct owner *o,
-		uint8_t target[255], size_t *tlen, char txt[128], size_t *txtlen)
+		uint8_t target[RV_DNAME_WIRE_MAX], size_t *tlen, char txt[128], size_t *txtlen)
 {
 	if (c->addr.family != AF_INET && c->addr.family != AF_INET6)
 		return -EINVAL;
 	o->fam = c->addr.family == AF_INET6;
 	o->len = addr_labels(&c->addr, o->labels);
 	o->at = 0;
-	if (o->len + arpa_len[o->fam] + zone_len_wire > 255)
+	if (o->len + arpa_len[o->fam] + zone_len_wire > RV_DNAME_WIRE_MAX)
 		return -EINVAL;
 	if (c->remove)
 		return 0;
@@ -433,130 +317,28 @@ static size_t change_est(const rv_change *c)
 {
 	uint8_t l[64];
 	size_t owner = addr_labels(&c->addr, l) + 2;
-	size_t n = owner + RR_FIXED + 2 + RR_FIXED;
+	size_t n = owner + RV_DNS_RR_FIXED + 2 + RV_DNS_RR_FIXED;
 	if (!c->remove)
-		n += 2 + RR_FIXED + strnlen(c->name, RV_NAME_MAX) + 2 + 2 + RR_FIXED + 1 + 60;
+		n += 2 + RV_DNS_RR_FIXED + strnlen(c->name, RV_NAME_MAX) + 2 + 2 +
+			RV_DNS_RR_FIXED + 1 + 60;
 	return n;
 }
 
-/* ---- TSIG (RFC 8945) ---- */
+/* ---- TSIG: what the writer needs to size messages (signing is tsig.c's) ---- */
 
 struct tsig {
-	const EVP_MD *md;
-	uint8_t name[255], alg[255];     /* canonical wire form (RFC 8945 4.3.3) */
-	size_t name_len, alg_len;
-	uint8_t secret[512];
-	size_t secret_len;
-	size_t mac_len;
+	size_t rr_len;   /* rv_tsig_rr_len() of the key */
 };
-
-/* The algorithms ldns 1.8.3 can verify replies with (tsig_key.c maps BIND's
- * names to these spellings). */
-static const EVP_MD *tsig_md(const char *alg)
-{
-	if (strcmp(alg, "hmac-sha256.") == 0)
-		return EVP_sha256();
-	if (strcmp(alg, "hmac-sha512.") == 0)
-		return EVP_sha512();
-	if (strcmp(alg, "hmac-sha1.") == 0)
-		return EVP_sha1();
-	if (strcmp(alg, "hmac-md5.sig-alg.reg.int.") == 0)
-		return EVP_md5();
-	return NULL;
-}
-
-static bool key_usable(const rv_tsig_key *k)
-{
-	return k->name[0] != '\0' && k->secret[0] != '\0' && tsig_md(k->algorithm) != NULL;
-}
-
-static void wire_lower(uint8_t *w, size_t len)
-{
-	/* Label length bytes are < 64, never ASCII letters. */
-	for (size_t i = 0; i < len; i++)
-		if (w[i] >= 'A' && w[i] <= 'Z')
-			w[i] = (uint8_t)(w[i] | 0x20);
-}
 
 /* 0, or -EINVAL for a key we cannot sign with. */
 static int tsig_prepare(const rv_tsig_key *k, struct tsig *t)
 {
-	size_t sl = strnlen(k->secret, sizeof(k->secret));
+	rv_tsig ts;
+	int r = rv_tsig_init(&ts, k);
 
-	if (!key_usable(k) || sl % 4 != 0 || sl >= sizeof(k->secret))
-		return -EINVAL;
-	t->md = tsig_md(k->algorithm);
-	int ms = EVP_MD_get_size(t->md);
-	if (ms <= 0 ||
-	    name_wire(k->name, strnlen(k->name, sizeof(k->name)), t->name, &t->name_len) < 0 ||
-	    name_wire(k->algorithm, strlen(k->algorithm), t->alg, &t->alg_len) < 0)
-		return -EINVAL;
-	t->mac_len = (size_t)ms;
-	wire_lower(t->name, t->name_len);
-	wire_lower(t->alg, t->alg_len);
-	/* tsig_key.c accepted only strict base64 (full quads); EVP_DecodeBlock
-	 * writes the padding as zero bytes, which we drop. */
-	int n = EVP_DecodeBlock(t->secret, (const unsigned char *)k->secret, (int)sl);
-	if (n < 0)
-		return -EINVAL;
-	size_t pad = sl >= 2 && k->secret[sl - 1] == '=' ? (k->secret[sl - 2] == '=' ? 2 : 1) : 0;
-	t->secret_len = (size_t)n - pad;
-	return 0;
-}
-
-/* owner, TYPE..RDLENGTH, algorithm, time signed 6, fudge 2, MAC size 2 + MAC,
- * original ID 2, error 2, other length 2 (RFC 8945 4.2) */
-static size_t tsig_rr_len(const struct tsig *t)
-{
-	return t->name_len + RR_FIXED + t->alg_len + 6 + 2 + 2 + t->mac_len + 2 + 2 + 2;
-}
-
-/*
- * Signs the message in e (complete, ARCOUNT 0) and appends the TSIG RR; mac
- * receives the MAC (RFC 8945 5.3.1: the reply's MAC covers it). e->limit left
- * room for the RR.
- */
-static int tsig_sign(struct enc *e, const struct tsig *t, uint16_t id, uint8_t *mac)
-{
-	/* RFC 8945 4.3.3: MAC over the request, then the TSIG variables: key name,
-	 * class ANY, TTL 0, algorithm, time signed, fudge, error 0, other length
-	 * 0. They are laid out where the RR goes (shorter than it) so one HMAC()
-	 * call covers both. */
-	uint64_t now = (uint64_t)time(NULL);
-	size_t msg_len = e->len;
-	unsigned mac_len = 0;
-
-	put(e, t->name, t->name_len);
-	put16(e, C_ANY);
-	put32(e, 0);
-	put(e, t->alg, t->alg_len);
-	put16(e, (unsigned)(now >> 32) & 0xffff);
-	put32(e, (uint32_t)now);
-	put16(e, TSIG_FUDGE);
-	put16(e, 0);
-	put16(e, 0);
-	if (HMAC(t->md, t->secret, (int)t->secret_len, e->buf, e->len, mac, &mac_len) == NULL ||
-	    mac_len != t->mac_len)
-		return -EINVAL;
-
-	e->len = msg_len;
-	put(e, t->name, t->name_len);
-	put16(e, T_TSIG);
-	put16(e, C_ANY);
-	put32(e, 0);
-	put16(e, (unsigned)(t->alg_len + 6 + 2 + 2 + t->mac_len + 2 + 2 + 2));
-	put(e, t->alg, t->alg_len);
-	put16(e, (unsigned)(now >> 32) & 0xffff);
-	put32(e, (uint32_t)now);
-	put16(e, TSIG_FUDGE);
-	put16(e, (unsigned)t->mac_len);
-	put(e, mac, t->mac_len);
-	put16(e, id);          /* original ID */
-	put16(e, 0);           /* error */
-	put16(e, 0);           /* other length */
-	e->buf[10] = 0;        /* ARCOUNT = 1 */
-	e->buf[11] = 1;
-	return 0;
+	t->rr_len = r == 0 ? rv_tsig_rr_len(&ts) : 0;
+	rv_tsig_clear(&ts);
+	return r;
 }
 
 /* ---- one UPDATE message ---- */
@@ -565,7 +347,8 @@ struct rv_rpz_msg {
 	uint8_t *wire;
 	size_t len;
 	uint16_t id;
-	ldns_rdf *mac;   /* our MAC as ldns wants it for ldns_pkt_tsig_verify() (size + MAC); NULL if unsigned */
+	uint8_t mac[RV_TSIG_MAC_MAX];   /* our MAC, which the reply's covers (RFC 8945 5.3) */
+	size_t mac_len;                 /* 0: unsigned */
 };
 
 static uint16_t random_id(void)
@@ -585,7 +368,7 @@ static uint16_t random_id(void)
 }
 
 /* Zone text -> wire; 0 or -EINVAL (the root is no usable RPZ). */
-static int zone_wire(const char *zone, uint8_t out[255], size_t *len)
+static int zone_wire(const char *zone, uint8_t out[RV_DNAME_WIRE_MAX], size_t *len)
 {
 	if (zone == NULL)
 		return -EINVAL;
@@ -595,7 +378,7 @@ static int zone_wire(const char *zone, uint8_t out[255], size_t *len)
 /* Bytes of everything but the changes: header, zone section, TSIG RR. */
 static size_t msg_fixed(size_t zone_len_wire, const struct tsig *t)
 {
-	return DNS_HDR + zone_len_wire + 4 + (t != NULL ? tsig_rr_len(t) : 0);
+	return RV_DNS_HDR + zone_len_wire + 4 + (t != NULL ? t->rr_len : 0);
 }
 
 /*
@@ -610,23 +393,24 @@ static size_t msg_fixed(size_t zone_len_wire, const struct tsig *t)
 int rv_rpz_msg_build(const rv_rpz_build *b, const rv_change *changes, size_t n,
 		size_t *n_used, rv_rpz_msg **msg)
 {
-	struct tsig t;
-	uint8_t zone[255], mac[EVP_MAX_MD_SIZE + 2];
+	rv_tsig t;
+	uint8_t zone[RV_DNAME_WIRE_MAX];
 	size_t zlen, used = 0;
 	struct enc e = { 0 };
 	rv_rpz_msg *m = NULL;
 	int ret = -EINVAL;
 
+	memset(&t, 0, sizeof(t));
 	*n_used = 0;
 	*msg = NULL;
 	if (b == NULL || changes == NULL || n == 0 || zone_wire(b->zone, zone, &zlen) < 0)
 		goto out;
-	if (b->key != NULL && tsig_prepare(b->key, &t) < 0)
+	if (b->key != NULL && rv_tsig_init(&t, b->key) < 0)
 		goto out;
 	size_t budget = b->max_bytes < RV_DNS_MSG_MAX ? b->max_bytes : RV_DNS_MSG_MAX;
-	size_t tsig_len = b->key != NULL ? tsig_rr_len(&t) : 0;
+	struct tsig sz = { .rr_len = b->key != NULL ? rv_tsig_rr_len(&t) : 0 };
 	ret = -EMSGSIZE;
-	if (budget < msg_fixed(zlen, b->key != NULL ? &t : NULL))
+	if (budget < msg_fixed(zlen, &sz))
 		goto out;
 
 	ret = -ENOMEM;
@@ -634,25 +418,25 @@ int rv_rpz_msg_build(const rv_rpz_build *b, const rv_change *changes, size_t n,
 	e.buf = malloc(budget);
 	if (m == NULL || e.buf == NULL)
 		goto out;
-	e.limit = budget - tsig_len;
+	e.limit = budget - sz.rr_len;
 	m->id = random_id();
 	/* Header (RFC 2136 2.2): ID, QR 0, opcode UPDATE, all flags zero (RD
 	 * too); ZOCOUNT 1, PRCOUNT 0, UPCOUNT and ADCOUNT filled in below. */
 	put16(&e, m->id);
-	put16(&e, OPCODE_UPDATE << 11);
+	put16(&e, RV_OPCODE_UPDATE << 11);
 	put16(&e, 1);
 	put16(&e, 0);
 	put16(&e, 0);
 	put16(&e, 0);
 	/* Zone section: zone IN SOA (2.3). */
 	put(&e, zone, zlen);
-	put16(&e, T_SOA);
-	put16(&e, C_IN);
+	put16(&e, RV_TYPE_SOA);
+	put16(&e, RV_CLASS_IN);
 
 	for (used = 0; used < n; used++) {
 		const rv_change *c = &changes[used];
 		struct owner o;
-		uint8_t target[255];
+		uint8_t target[RV_DNAME_WIRE_MAX];
 		char txt[128];
 		size_t tlen = 0, txtlen = 0;
 
@@ -672,19 +456,14 @@ int rv_rpz_msg_build(const rv_rpz_build *b, const rv_change *changes, size_t n,
 		goto out;
 	}
 	/* At least 12 bytes per RR: far fewer than 65,535 fit. */
-	e.buf[8] = (uint8_t)(e.nrr >> 8);
-	e.buf[9] = (uint8_t)e.nrr;
+	rv_put16(e.buf + 8, (unsigned)e.nrr);
 
 	if (b->key != NULL) {
-		ret = tsig_sign(&e, &t, m->id, mac + 2);
+		/* e.limit left room for the TSIG RR. */
+		ret = rv_tsig_sign(&t, NULL, 0, e.buf, &e.len, budget, (int64_t)time(NULL), m->mac);
 		if (ret < 0)
 			goto out;
-		ret = -ENOMEM;
-		mac[0] = (uint8_t)(t.mac_len >> 8);
-		mac[1] = (uint8_t)t.mac_len;
-		m->mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, t.mac_len + 2, mac);
-		if (m->mac == NULL)
-			goto out;
+		m->mac_len = t.mac_len;
 	}
 	m->wire = e.buf;
 	m->len = e.len;
@@ -694,7 +473,7 @@ int rv_rpz_msg_build(const rv_rpz_build *b, const rv_change *changes, size_t n,
 	m = NULL;
 	ret = 0;
 out:
-	explicit_bzero(&t, sizeof(t));
+	rv_tsig_clear(&t);
 	free(e.buf);
 	rv_rpz_msg_free(&m);
 	return ret;
@@ -716,116 +495,73 @@ void rv_rpz_msg_free(rv_rpz_msg **m)
 	if (m == NULL || *m == NULL)
 		return;
 	free((*m)->wire);
-	ldns_rdf_deep_free((*m)->mac);
+	explicit_bzero((*m)->mac, sizeof((*m)->mac));
 	free(*m);
 	*m = NULL;
-}
-
-static bool dname_equal(const ldns_rdf *a, const char *b)
-{
-	ldns_rdf *d = ldns_dname_new_frm_str(b);
-	bool eq = a != NULL && d != NULL && ldns_rdf_get_type(a) == LDNS_RDF_TYPE_DNAME &&
-		ldns_dname_compare(a, d) == 0;
-	ldns_rdf_deep_free(d);
-	return eq;
 }
 
 int rv_rpz_check_reply(const rv_rpz_msg *m, const rv_tsig_key *key,
 		const uint8_t *wire, size_t len, int *rcode, char *err, size_t errlen)
 {
-	ldns_pkt *pkt = NULL;
-	char rbuf[16];
+	rv_dns_msg msg;
+	rv_tsig t;
+	rv_tsig_reply chk;
+	char rbuf[16], why[160];
 	int ret = -EBADMSG;
 
+	memset(&t, 0, sizeof(t));
+	memset(&chk, 0, sizeof(chk));
 	*rcode = -1;
 	if (errlen > 0)
 		err[0] = '\0';
-	if (wire == NULL || len < 12) {
+	if (wire == NULL || len < RV_DNS_HDR) {
 		snprintf(err, errlen, "short reply (%zu bytes)", len);
 		goto out;
 	}
-	ldns_status st = ldns_wire2pkt(&pkt, wire, len);
-	if (st != LDNS_STATUS_OK || pkt == NULL) {
-		snprintf(err, errlen, "malformed reply: %s", ldns_get_errorstr_by_id(st));
+	if (rv_dnswire_scan(wire, len, &msg, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "malformed reply: %s", why);
 		goto out;
 	}
-	if (ldns_pkt_id(pkt) != m->id) {
-		snprintf(err, errlen, "reply ID %u does not match request ID %u",
-				ldns_pkt_id(pkt), m->id);
+	if (msg.id != m->id) {
+		snprintf(err, errlen, "reply ID %u does not match request ID %u", msg.id, m->id);
 		goto out;
 	}
-	if (!ldns_pkt_qr(pkt) || ldns_pkt_get_opcode(pkt) != LDNS_PACKET_UPDATE) {
+	if (!rv_dns_qr(&msg) || rv_dns_opcode(&msg) != RV_OPCODE_UPDATE) {
 		snprintf(err, errlen, "not an UPDATE reply");
 		goto out;
 	}
-	*rcode = ldns_pkt_get_rcode(pkt);
-	const char *rname = rcode_name(*rcode, rbuf, sizeof(rbuf));
+	*rcode = (int)rv_dns_rcode(&msg);
+	const char *rname = rv_dns_rcode_name((unsigned)*rcode, rbuf, sizeof(rbuf));
 
-	if (m->mac != NULL) {
-		/* RFC 8945 5.3: the reply to a signed request must be signed; on a key or
-		 * signature failure BIND answers NOTAUTH with a TSIG that carries the
-		 * error and an empty MAC (5.3.2), which we report as such. */
-		ldns_rr *tsig = ldns_pkt_tsig(pkt);
+	if (m->mac_len > 0) {
+		/* RFC 8945 5.3: the reply to a signed request must be signed, over our
+		 * MAC, and in time (5.4.2); on a key or signature failure BIND answers
+		 * NOTAUTH with a TSIG that carries the error and an empty MAC (5.3.2),
+		 * which we report as such. */
 		ret = -EACCES;
 		if (key == NULL) {
 			snprintf(err, errlen, "%s, no key to verify the reply", rname);
 			goto out;
 		}
-		if (tsig == NULL || ldns_rr_rd_count(tsig) < 7) {
-			snprintf(err, errlen, "%s, reply not signed", rname);
+		if (rv_tsig_init(&t, key) < 0) {
+			snprintf(err, errlen, "%s, unusable key", rname);
 			goto out;
 		}
-		ldns_rdf *erdf = ldns_rr_rdf(tsig, 5);
-		unsigned terr = ldns_rdf_size(erdf) == 2 ? ldns_rdf2native_int16(erdf) : 0xffff;
-		if (terr != 0) {
-			const char *tn = tsig_error_name(terr);
-			if (tn != NULL)
-				snprintf(err, errlen, "%s, TSIG error %s", rname, tn);
-			else
-				snprintf(err, errlen, "%s, TSIG error %u", rname, terr);
-			goto out;
-		}
-		/* ldns computes the MAC with the name we pass, not the one in the
-		 * reply, it digests the header ID as received rather than the Original
-		 * ID (RFC 8945 4.3.3), and it never checks class ANY / TTL 0 (4.2): check
-		 * them ourselves (names compare case-insensitively, RFC 4343). */
-		const ldns_rdf *orig_id = ldns_rr_rdf(tsig, 4);
-		if (ldns_rr_get_class(tsig) != LDNS_RR_CLASS_ANY || ldns_rr_ttl(tsig) != 0 ||
-		    ldns_rdf_size(orig_id) != 2 || ldns_rdf2native_int16(orig_id) != m->id ||
-		    !dname_equal(ldns_rr_owner(tsig), key->name) ||
-		    !dname_equal(ldns_rr_rdf(tsig, 0), key->algorithm)) {
-			snprintf(err, errlen, "%s, reply TSIG is for another key or malformed", rname);
-			goto out;
-		}
-		if (!ldns_pkt_tsig_verify(pkt, wire, len, key->name, key->secret, m->mac)) {
-			snprintf(err, errlen, "%s, reply TSIG does not verify", rname);
+		rv_tsig_reply_init(&chk, &t, m->id, m->mac, m->mac_len);
+		ret = rv_tsig_reply_check(&chk, wire, len, &msg, (int64_t)time(NULL), "reply", why,
+				sizeof(why));
+		if (ret != 0) {
+			/* A single reply has nothing after it to cover it. */
+			if (ret == RV_TSIG_HELD || ret == -EACCES) {
+				ret = -EACCES;
+				snprintf(err, errlen, "%s, %s", rname, why);
+			} else {
+				snprintf(err, errlen, "%s, %s", rname, strerror(-ret));
+			}
 			goto out;
 		}
 	}
-	if (m->mac != NULL) {
-		/* RFC 8945 5.4.2: the client checks the reply's time too, else an old
-		 * signed reply could be replayed. */
-		ldns_rr *tsig = ldns_pkt_tsig(pkt);
-		const ldns_rdf *tr = ldns_rr_rdf(tsig, 1), *fr = ldns_rr_rdf(tsig, 2);
-		if (ldns_rdf_size(tr) != 6 || ldns_rdf_size(fr) != 2) {
-			snprintf(err, errlen, "%s, malformed reply TSIG", rname);
-			ret = -EACCES;
-			goto out;
-		}
-		const uint8_t *t = ldns_rdf_data(tr);
-		int64_t signed_at = 0;
-		for (int i = 0; i < 6; i++)
-			signed_at = signed_at << 8 | t[i];
-		int64_t skew = (int64_t)time(NULL) - signed_at;
-		if (skew < 0)
-			skew = -skew;
-		if (skew > ldns_rdf2native_int16(fr)) {
-			snprintf(err, errlen, "%s, reply TSIG time off by %" PRId64 " s", rname, skew);
-			ret = -EACCES;
-			goto out;
-		}
-	}
-	if (*rcode != LDNS_RCODE_NOERROR) {
+	if (*rcode != RV_RCODE_NOERROR) {
 		snprintf(err, errlen, "%s", rname);
 		ret = -EREMOTEIO;
 		goto out;
@@ -833,7 +569,8 @@ int rv_rpz_check_reply(const rv_rpz_msg *m, const rv_tsig_key *key,
 	snprintf(err, errlen, "NOERROR");
 	ret = 0;
 out:
-	ldns_pkt_free(pkt);
+	rv_tsig_reply_clear(&chk);
+	rv_tsig_clear(&t);
 	return ret;
 }
 
@@ -1312,23 +1049,10 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
 	memset(typical.name, 'x', 30);
 	w->avg_change = change_est(&typical);
 
-	memset(&w->sa, 0, sizeof(w->sa));
-	if (a.family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&w->sa;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(opts->port);
-		memcpy(&sin->sin_addr, a.bytes, 4);
-		w->salen = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&w->sa;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(opts->port);
-		memcpy(&sin6->sin6_addr, a.bytes, 16);
-		w->salen = sizeof(*sin6);
-	}
-	char abuf[RV_ADDR_STRLEN];
-	snprintf(w->peer, sizeof(w->peer), "%s#%u", rv_addr_str(&a, abuf, sizeof(abuf)),
-			opts->port);
+	ret = rv_dnstcp_peer(opts->server, opts->port, &w->sa, &w->salen, w->peer);
+	if (ret < 0)
+		goto out;
+	ret = -ENOMEM;
 
 	w->flush_ev = evtimer_new(base, flush_cb, w);
 	w->timeout_ev = evtimer_new(base, timeout_cb, w);

@@ -13,14 +13,12 @@
 #define RV_RPZ_H
 
 #include "common.h"
+#include "dnswire.h"   /* RV_DNS_MSG_MAX */
 #include "publish.h"
 #include "table.h"
 #include "tsig_key.h"
 
 struct event_base;
-
-/* Largest DNS message (RFC 1035 4.2.2 TCP length prefix). */
-#define RV_DNS_MSG_MAX 65535
 
 /* "4.3.2.1.in-addr.arpa.<zone>." into out; -ENOSPC if it does not fit. zone may
  * be given with or without its trailing dot. */
@@ -106,7 +104,7 @@ void rv_rpz_writer_free(rv_rpz_writer **w);
 /*
  * The feed has new changes. Never blocks. Pacing, so that BIND never
  * gets a flood of small transactions (each costs a journal write and, for a
- * policy zone, a walk of the whole zone, DESIGN 4.2):
+ * policy zone, a walk of the whole zone by BIND's policy code):
  *  - one UPDATE in flight at a time;
  *  - while at least batch_bytes worth is queued, full batches go back to back;
  *  - a partial batch (one that empties the queue) goes flush_interval_ms after

@@ -21,32 +21,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ldns/ldns.h>
-
+#include "dname.h"
+#include "tsig.h"
 #include "tsig_key.h"
 
 /* A key file is a few hundred bytes; anything this big is not a key file. */
 #define KEYFILE_MAX (1024 * 1024)
-
-/*
- * BIND algorithm name -> the name ldns 1.8.3 recognises in ldns_pkt_tsig_sign()
- * (it compares against absolute names, hence the trailing dot). hmac-sha384 is
- * spelt "hmac-shac384." inside ldns 1.8.3, so a correct name can never work, and
- * hmac-sha224 has no entry at all: both are refused here with a clear message
- * instead of failing on the first UPDATE.
- */
-static const struct {
-	const char *bind;
-	const char *ldns;   /* NULL: known to BIND, unusable with ldns */
-} algorithms[] = {
-	{ "hmac-sha256", "hmac-sha256." },
-	{ "hmac-sha512", "hmac-sha512." },
-	{ "hmac-sha1", "hmac-sha1." },
-	{ "hmac-md5", "hmac-md5.sig-alg.reg.int." },
-	{ "hmac-md5.sig-alg.reg.int", "hmac-md5.sig-alg.reg.int." },
-	{ "hmac-sha384", NULL },
-	{ "hmac-sha224", NULL },
-};
 
 enum tok_type { TOK_EOF, TOK_WORD, TOK_STRING, TOK_PUNCT, TOK_ERROR };
 
@@ -300,26 +280,15 @@ static int parse_key_body(struct lexer *lx, struct parsed_key *k)
 			return -EBADMSG;
 		}
 		if (is_alg) {
-			const char *ldns_name = NULL;
-			bool known = false;
-			for (size_t i = 0; i < RV_ARRAY_LEN(algorithms); i++) {
-				if (strcasecmp(lx->text, algorithms[i].bind) == 0) {
-					known = true;
-					ldns_name = algorithms[i].ldns;
-					break;
-				}
-			}
-			if (!known) {
+			/* BIND's spelling, without a trailing dot (named.conf has none). */
+			size_t al = strlen(lx->text);
+			const char *canon = al > 0 && lx->text[al - 1] != '.'
+				? rv_tsig_algorithm(lx->text) : NULL;
+			if (canon == NULL) {
 				set_err(lx, lx->tok_line, "unknown TSIG algorithm '%s'", lx->text);
 				return -EBADMSG;
 			}
-			if (ldns_name == NULL) {
-				set_err(lx, lx->tok_line,
-						"TSIG algorithm '%s' is not usable with ldns 1.8 "
-						"(use hmac-sha256)", lx->text);
-				return -EBADMSG;
-			}
-			snprintf(k->algorithm, sizeof(k->algorithm), "%s", ldns_name);
+			snprintf(k->algorithm, sizeof(k->algorithm), "%s", canon);
 			k->has_alg = true;
 		} else {
 			/* Whitespace inside the base64 text is allowed by named. */
@@ -357,33 +326,21 @@ static int parse_key_body(struct lexer *lx, struct parsed_key *k)
 	return 0;
 }
 
-/* Canonical key name: lower-case, absolute, and a valid domain name (the key
- * name is the TSIG RR's owner, RFC 8945 4.2). */
+/* Canonical key name: lower-case, absolute, and a valid domain name other
+ * than the root (the key name is the TSIG RR's owner, RFC 8945 4.2), printed
+ * as rv_dname prints it so two spellings of one name compare equal. */
 static int canon_key_name(struct lexer *lx, const char *text, char *out, size_t outlen)
 {
-	size_t len = strlen(text);
-	ldns_rdf *rdf = NULL;
+	char canon[RV_NAME_MAX];
+	int n = rv_dname_canon(text, canon, sizeof(canon), NULL);
 
-	if (len == 0 || len + 2 > outlen) {
+	if (n < 0 || strcmp(canon, ".") == 0 || (size_t)n + 2 > outlen) {
 		set_err(lx, lx->tok_line, "bad key name '%s'", text);
 		return -EBADMSG;
 	}
-	memcpy(out, text, len + 1);
-	rv_ascii_lower(out);
-	/* A trailing unescaped dot already makes it absolute. */
-	size_t bs = 0;
-	for (size_t i = len - 1; i > 0 && out[i - 1] == '\\'; i--)
-		bs++;
-	if (!(out[len - 1] == '.' && bs % 2 == 0)) {
-		out[len] = '.';
-		out[len + 1] = '\0';
-	}
-	if (ldns_str2rdf_dname(&rdf, out) != LDNS_STATUS_OK || strcmp(out, ".") == 0) {
-		ldns_rdf_deep_free(rdf);
-		set_err(lx, lx->tok_line, "bad key name '%s'", text);
-		return -EBADMSG;
-	}
-	ldns_rdf_deep_free(rdf);
+	memcpy(out, canon, (size_t)n);
+	out[n] = '.';
+	out[n + 1] = '\0';
 	return 0;
 }
 

@@ -15,15 +15,15 @@
 
 typedef struct rv_tsig_key {
 	char name[256];      /* absolute, lower-case, with trailing dot: "rearview-key." */
-	char algorithm[64];  /* ldns spelling with trailing dot: "hmac-sha256." */
-	char secret[512];    /* base64, as in the file (validated) */
+	char algorithm[64];  /* RFC 8945 6 name, absolute: "hmac-sha256.", "hmac-md5.sig-alg.reg.int." */
+	char secret[512];    /* base64, as in the file (validated); tsig.c decodes it */
 } rv_tsig_key;
 
 /*
  * Parses key file text. When want_name is NULL or "", the file must hold exactly
- * one key; otherwise the key of that name is picked. Supported algorithms:
- * hmac-sha256 (recommended), hmac-sha512, hmac-sha1, hmac-md5 (hmac-sha224 and
- * hmac-sha384 are refused: ldns 1.8.3 cannot sign with them).
+ * one key; otherwise the key of that name is picked. Algorithms: every one
+ * tsig.c signs with (hmac-sha256, recommended; hmac-sha224, hmac-sha384,
+ * hmac-sha512, hmac-sha1, hmac-md5), spelt as in named.conf.
  * Returns 0, or -EBADMSG / -ENOENT with err = "line N: message" (or a message
  * about the key set as a whole). Pure.
  */

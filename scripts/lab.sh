@@ -20,6 +20,8 @@
 #   lab_axfr [dig options]   AXFR of the RPZ from the xray view
 #   lab_rndc ARGS...         rndc against the resolver
 #   lab_add_key NAME         an extra TSIG key named knows (no rights granted)
+#   lab_new_key ALG          a new agent key with another TSIG algorithm
+#                            (restart named and the agent to use it)
 #   lab_agent_stat KEY [PID LOG]  one counter of the agent's SIGUSR1 stats line
 #   lab_register_pid NAME PID  have lab_stop stop another process we started
 #   lab_stop [STATUS]        stop everything by PID, remove the addresses,
@@ -36,6 +38,8 @@
 #                              config, top level (e.g. `statistics-channels`)
 #   LAB_RESOLVER_LOGGING_EXTRA text inside the resolver's `logging { }` block
 #                              (e.g. `category update { null; };`)
+#   LAB_KEY_ALG                TSIG algorithm of the agent's key, read by
+#                              lab_init (default hmac-sha256)
 #
 # Isolation: each lab claims a random 127.X.Y.0 block by adding 127.X.Y.1 to
 # lo (`ip addr add` fails if the address exists, which makes the claim
@@ -134,7 +138,7 @@ lab_init() {
     LAB_PORT=$(lab__random_port)
     LAB_RNDC_PORT=$((LAB_PORT + 1))
 
-    tsig-keygen -a hmac-sha256 "$LAB_KEY_NAME" >"$LAB/rearview.key"
+    tsig-keygen -a "${LAB_KEY_ALG:-hmac-sha256}" "$LAB_KEY_NAME" >"$LAB/rearview.key"
     tsig-keygen -a hmac-sha256 lab-rndc >"$LAB/rndc.key"
     chmod 0640 "$LAB/rearview.key" "$LAB/rndc.key"
     {
@@ -194,6 +198,10 @@ news        A     192.0.2.50
 blog        A     192.0.2.50
 ; chain into nothing: NXDOMAIN with a CNAME, nothing to learn
 dangling    CNAME gone.cdn.test.
+; names with octets that need RFC 1035 5.1 escapes (a dot, a space inside a
+; label): the agent writes them as PTR targets and reads them back by AXFR
+esc\\.dot   A     192.0.2.77
+sp\\032ace  A     192.0.2.78
 ; fresh names for tests that need addresses never seen before:
 ; gN (depth 0, A), cN (depth 1, A via cdn.test), hN (depth 0, AAAA)
 \$GENERATE 1-250 g\$ A 198.51.100.\$
@@ -246,7 +254,8 @@ logging {
     category default { main; };
     category lame-servers { null; };
 };
-zone "example.test" { type primary; file "$d/example.test.db"; };
+// check-names: esc\\.dot and sp\\032ace are no host names, on purpose.
+zone "example.test" { type primary; file "$d/example.test.db"; check-names ignore; };
 zone "cdn.test" { type primary; file "$d/cdn.test.db"; };
 zone "edge.test" { type primary; file "$d/edge.test.db"; };
 zone "2.0.192.in-addr.arpa" { type primary; file "$d/rev.db"; };
@@ -396,6 +405,16 @@ lab_add_key() { # NAME
     tsig-keygen -a hmac-sha256 "$1" >"$f"
     chmod 0640 "$f"
     printf '%s\n' "$f" >>"$LAB/extra-keys"
+}
+
+# lab_new_key ALG: replaces the agent's key ($LAB/rearview.key, same name)
+# with a new one of TSIG algorithm ALG (hmac-sha384, ...). named reads the
+# key file when it starts: lab_stop_bind + lab_start_bind, then restart the
+# agent.
+lab_new_key() { # ALG
+    tsig-keygen -a "$1" "$LAB_KEY_NAME" >"$LAB/rearview.key.new" || lab_die "tsig-keygen -a $1 failed"
+    chmod 0640 "$LAB/rearview.key.new"
+    mv "$LAB/rearview.key.new" "$LAB/rearview.key"
 }
 
 lab__bind_ready() {

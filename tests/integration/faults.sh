@@ -9,6 +9,8 @@
 #   - unreadable / missing / malformed / world-readable key file: non-zero exit,
 #     clear message.
 #   - started as root with `user nobody`: runs as nobody after binding, still works.
+#   - hmac-sha384 and hmac-sha512 keys: named accepts the agent's UPDATEs, the
+#     agent verifies named's AXFR.
 # Run by meson (suite "integration") with RV_AGENT and RV_SRCDIR; needs root.
 set -euo pipefail
 
@@ -227,6 +229,26 @@ lab_check "user nobody: lookup $FRESH_NAME still becomes a PTR" \
 lab_stop_agent TERM
 lab_check "user nobody: exits 0 on SIGTERM (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
 lab_write_agent_conf
+
+# ---------------------------------------------------------------- 7. TSIG algorithms
+lab_phase "TSIG algorithms"
+# The agent signs UPDATEs and the AXFR query and verifies named's replies
+# itself (tsig.c): named must accept keys of the longer HMACs too.
+for alg in hmac-sha384 hmac-sha512; do
+    lab_new_key "$alg"
+    lab_stop_bind
+    lab_start_bind
+    : >"$LAB_AGENT_LOG"
+    lab_start_agent
+    lab_check "$alg key: the startup AXFR verifies" \
+        lab_agent_log_has "reconcile: zone .* serial" 10
+    fresh_lookup
+    lab_check "$alg key: UPDATE accepted, $FRESH_NAME -> PTR" \
+        lab_wait_ptr "$FRESH_ADDR" "$FRESH_NAME" "$PTR_TIMEOUT"
+    lab_check "$alg key: no TSIG failure logged" \
+        bash -c "! grep -Eqi 'TSIG|NOTAUTH' '$LAB_AGENT_LOG'"
+    lab_stop_agent TERM
+done
 
 lab_check "no sanitizer reports in the agent's output" lab_no_sanitizer_reports
 

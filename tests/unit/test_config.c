@@ -147,6 +147,64 @@ static void test_validate(void **state)
 	rv_config_clear(&cfg);
 }
 
+/* Name-valued options must be names the agent can put on the wire: caught
+ * by --check-config with file:line, not by the first UPDATE. */
+static void test_names(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e;
+	char label64[80], longzone[300];
+	memset(label64, 'a', 64);
+	snprintf(label64 + 64, sizeof(label64) - 64, ".example");
+	/* 183 octets on the wire: no room for a 73-octet ip6.arpa owner prefix */
+	memset(longzone, 'z', 181);
+	longzone[60] = longzone[121] = '.';
+	longzone[181] = '\0';
+	char text[1024];
+	snprintf(text, sizeof(text),
+		"rpz-zone a..b\n"                          /* 1 */
+		"key-name %s\n"                            /* 2 */
+		"ignore-suffix \"good.example bad\\\\ .ok\"\n"   /* 3: a lone backslash */
+		"ignore-suffix \".\"\n"                    /* 4 */
+		"rpz-zone %s\n"                            /* 5 */
+		"rpz-zone \".\"\n"                         /* 6 */
+		"key-name \"\"\n"                          /* 7: fine, the only key */
+		"ignore-suffix \".example.com a\\.b\\032c\"\n"  /* 8: fine */
+		"rpz-zone R\\.pz.Example.\n",               /* 9: fine */
+		label64, longzone);
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_int_equal(parse(&cfg, text, &e), -EINVAL);
+	assert_int_equal(e.n, 6);
+	assert_string_equal(e.text[0], "t.conf:1: rpz-zone 'a..b': not a usable DNS name: empty label");
+	assert_non_null(strstr(e.text[1], "t.conf:2: key-name 'aaaa"));
+	assert_non_null(strstr(e.text[1], "label longer than 63 octets"));
+	assert_string_equal(e.text[2], "t.conf:3: ignore-suffix 'bad\\': not a usable DNS name: "
+			"bad escape");
+	assert_string_equal(e.text[3], "t.conf:4: ignore-suffix '.': not a usable DNS name: "
+			"the root would ignore every name");
+	assert_non_null(strstr(e.text[4], "t.conf:5: rpz-zone 'zzz"));
+	assert_non_null(strstr(e.text[4], "longer than 182 octets"));
+	assert_string_equal(e.text[5], "t.conf:6: rpz-zone '.': not a usable DNS name: the root");
+	rv_config_clear(&cfg);
+
+	/* validate checks the final values too, and says where they were set */
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_int_equal(parse(&cfg, "port 53\nrpz-zone ok.example\n", &e), 0);
+	free(cfg.rpz_zone);
+	cfg.rpz_zone = strdup("x..y");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.text[0], "t.conf:2: rpz-zone 'x..y': not a usable DNS name: "
+			"empty label");
+	free(cfg.rpz_zone);
+	cfg.rpz_zone = strdup("fine.example");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
+	rv_config_clear(&cfg);
+}
+
 static void test_load_missing_file(void **state)
 {
 	(void)state;
@@ -281,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors_have_file_and_line),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_dump_round_trip),

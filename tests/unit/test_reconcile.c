@@ -27,6 +27,7 @@
 #include <event2/listener.h>
 #include <ldns/ldns.h>
 
+#include "dnswire.h"
 #include "reconcile.h"
 #include "rpz.h"
 #include "table_pub.h"
@@ -181,12 +182,18 @@ static void test_txt_parse(void **state)
 
 /* ---- a real named ---- */
 
+/* Every TSIG algorithm (RFC 8945 6) named and the agent both have. */
+static const char *const algs[] = {
+	"hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512",
+};
+
 static struct {
 	bool up;
 	char dir[64];
 	pid_t pid;
 	uint16_t port;
 	rv_tsig_key key, badkey_name, badkey_secret;
+	rv_tsig_key alg_keys[6];   /* key-<algs[i]>, allowed to update esc.test */
 	int64_t t;                 /* base time of the preloaded metadata */
 } ns;
 
@@ -269,7 +276,7 @@ static void write_big_zone(void)
 static int start_named(void **state)
 {
 	(void)state;
-	char err[256], conf[4096];
+	char err[256], conf[8192];
 
 	if (access("/usr/sbin/named", X_OK) != 0 || sh("command -v tsig-keygen nsupdate dig "
 			">/dev/null 2>&1") != 0)
@@ -292,6 +299,23 @@ static int start_named(void **state)
 	       "tsig-keygen -a hmac-sha256 rearview-key > wrong-secret.conf && "
 	       "tsig-keygen -a hmac-sha256 stranger-key > wrong-name.conf", ns.dir) != 0)
 		return -1;
+	/* One more key per algorithm, for esc.test (test_escapes_every_algorithm). */
+	char grants[1024] = "", transfers[512] = "", includes[1024] = "";
+	for (size_t i = 0; i < RV_ARRAY_LEN(algs); i++) {
+		char kp2[256], err2[256];
+		if (sh("cd %s && tsig-keygen -a %s key-%s > %s.conf", ns.dir, algs[i], algs[i],
+				algs[i]) != 0)
+			return -1;
+		snprintf(kp2, sizeof(kp2), "%s/%s.conf", ns.dir, algs[i]);
+		if (rv_tsig_key_load(kp2, NULL, &ns.alg_keys[i], err2, sizeof(err2)) < 0)
+			return -1;
+		size_t n = strlen(grants);
+		snprintf(grants + n, sizeof(grants) - n, "grant key-%s zonesub ANY; ", algs[i]);
+		n = strlen(transfers);
+		snprintf(transfers + n, sizeof(transfers) - n, "key key-%s; ", algs[i]);
+		n = strlen(includes);
+		snprintf(includes + n, sizeof(includes) - n, "include \"%s\";\n", kp2);
+	}
 	char kp[256];
 	snprintf(kp, sizeof(kp), "%s/key.conf", ns.dir);
 	if (rv_tsig_key_load(kp, NULL, &ns.key, err, sizeof(err)) < 0)
@@ -322,9 +346,15 @@ static int start_named(void **state)
 		"    update-policy { grant rearview-key zonesub ANY; };\n"
 		"    allow-transfer { key rearview-key; }; };\n"
 		"zone \"big.test\" { type primary; file \"big.test.db\";\n"
-		"    allow-transfer { key rearview-key; }; };\n",
-		ns.dir, ns.port, ns.dir);
+		"    allow-transfer { key rearview-key; }; };\n"
+		"%s"
+		"zone \"esc.test\" { type primary; file \"esc.test.db\";\n"
+		"    update-policy { %s};\n"
+		"    allow-transfer { %s}; };\n",
+		ns.dir, ns.port, ns.dir, includes, grants, transfers);
 	write_file("named.conf", conf);
+	write_file("esc.test.db", "$TTL 60\n@ IN SOA ns.esc.test. admin.esc.test. 1 3600 600 86400 60\n"
+				  "@ IN NS ns.esc.test.\nns IN A 127.0.0.1\n");
 	write_file("rpz.test.db", "$TTL 60\n@ IN SOA ns.rpz.test. admin.rpz.test. 1 3600 600 86400 60\n"
 				  "@ IN NS ns.rpz.test.\nns IN A 127.0.0.1\n");
 	write_big_zone();
@@ -757,7 +787,7 @@ static void test_reconcile_start_errors(void **state)
 	assert_null(rv_reconcile_start(base, &opts, t, on_done, &o, &err));
 	assert_int_equal(err, -EINVAL);
 	opts.zone = "rpz.test";
-	rv_tsig_key k = {.name = "k.", .algorithm = "hmac-sha384.", .secret = "AAAA"};
+	rv_tsig_key k = {.name = "k.", .algorithm = "gss-tsig.", .secret = "AAAA"};
 	opts.key = &k;
 	assert_null(rv_reconcile_start(base, &opts, t, on_done, &o, &err));
 	assert_int_equal(err, -EINVAL);
@@ -1026,6 +1056,194 @@ static void test_reconcile_unsigned_between(void **state)
 	}
 }
 
+/* ---- names with escapes, every algorithm: what the agent writes, it reads
+ * back as the same name ---- */
+
+/* PTR targets as the table holds them (dnsmsg.c prints names so). */
+static const char *const esc_names[] = {
+	"a\\.b.example", "sp\\032ace.example", "back\\\\slash.example", "q\"uote.example",
+	"\\000\\255.example", "semi\\;colon\\(x\\).example",
+};
+
+/* Sends one UPDATE to the test named and checks the reply with the writer's
+ * own check. */
+static void send_update(const rv_rpz_msg *m, const rv_tsig_key *key)
+{
+	size_t len;
+	const uint8_t *w = rv_rpz_msg_wire(m, &len);
+	uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len}, reply[65535];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ns.port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, hdr, 2), 2);
+	assert_int_equal(write(fd, w, len), (ssize_t)len);
+	size_t got = 0, want = 2;
+	while (got < want) {
+		ssize_t r = read(fd, reply + got, want - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+		if (got == 2 && want == 2)
+			want = 2 + ((size_t)reply[0] << 8 | reply[1]);
+	}
+	close(fd);
+	int rcode;
+	char err[256];
+	int rc = rv_rpz_check_reply(m, key, reply + 2, want - 2, &rcode, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("UPDATE signed with %s: %s", key->algorithm, err);
+}
+
+static void test_escapes_every_algorithm(void **state)
+{
+	(void)state;
+	NEED_NAMED();
+	int64_t t0 = ns.t;
+	for (size_t i = 0; i < RV_ARRAY_LEN(algs); i++) {
+		rv_change ch[RV_ARRAY_LEN(esc_names)];
+		rv_table *t = mk(100);
+		for (size_t k = 0; k < RV_ARRAY_LEN(esc_names); k++) {
+			char addr[32];
+			snprintf(addr, sizeof(addr), "192.0.2.%zu", 100 + k);
+			memset(&ch[k], 0, sizeof(ch[k]));
+			ch[k].addr = A(addr);
+			snprintf(ch[k].name, sizeof(ch[k].name), "%s", esc_names[k]);
+			ch[k].first = t0;
+			ch[k].last = t0 + (int64_t)k;
+			ch[k].count = k + 1;
+			ch[k].depth = (unsigned)k % 3;
+			restore1(t, addr, esc_names[k], ch[k].first, ch[k].last, ch[k].count,
+					ch[k].depth);
+		}
+		/* The agent's UPDATE, signed with this algorithm: named accepts it. */
+		rv_rpz_build b = {.zone = "esc.test", .ttl = 60, .max_bytes = 65535,
+				  .key = &ns.alg_keys[i]};
+		rv_rpz_msg *m = NULL;
+		size_t used = 0;
+		assert_int_equal(rv_rpz_msg_build(&b, ch, RV_ARRAY_LEN(ch), &used, &m), 0);
+		assert_int_equal(used, RV_ARRAY_LEN(ch));
+		send_update(m, &ns.alg_keys[i]);
+		rv_rpz_msg_free(&m);
+		/* The AXFR, signed with it too, reads every name back as written. */
+		outcome o;
+		run(t, "esc.test", ns.port, &ns.alg_keys[i], false, 5000, &o);
+		printf("%s: %s\n", algs[i], o.err);
+		if (o.result != 0)
+			fail_msg("%s: %s", algs[i], o.err);
+		assert_int_equal(o.st.matched, RV_ARRAY_LEN(esc_names));
+		assert_int_equal(o.st.rewritten, 0);
+		assert_int_equal(o.st.removed, 0);
+		assert_int_equal(o.st.missing, 0);
+		assert_int_equal(tbl_queued(t), 0);
+		tbl_free(&t);
+	}
+}
+
+/* ---- real transfers captured from named (tests/data/axfr/), no server ---- */
+
+typedef struct seen {
+	char ptr[64][RV_NAME_MAX];
+	rv_addr addr[64];
+	bool meta[64];
+	size_t n;
+} seen;
+
+static int see(void *arg, const rv_addr *addr, const char *ptr, const rv_candidate *meta)
+{
+	seen *s = arg;
+	assert_true(s->n < 64);
+	snprintf(s->ptr[s->n], RV_NAME_MAX, "%s", ptr);
+	s->addr[s->n] = *addr;
+	s->meta[s->n++] = meta != NULL;
+	return RV_RECONCILE_MATCH;
+}
+
+/* The capture's PTR targets, in presentation form as the table holds names
+ * (tests/data/make-axfr-capture.py's TARGETS). */
+static const char *const capture_targets[] = {
+	"www.example.com", "a\\.b.example", "sp\\032ace.example", "back\\\\slash.example",
+	"q\"uote.example", "\\000\\255.example",
+};
+
+static void test_axfr_captures(void **state)
+{
+	static uint8_t data[65536];
+	(void)state;
+	for (size_t i = 0; i < RV_ARRAY_LEN(algs); i++) {
+		char path[512], err[512];
+		rv_tsig_key key;
+		snprintf(path, sizeof(path), "%s/axfr/%s.key", RV_TEST_DATA, algs[i]);
+		assert_int_equal(rv_tsig_key_load(path, NULL, &key, err, sizeof(err)), 0);
+		snprintf(path, sizeof(path), "%s/axfr/%s.axfr", RV_TEST_DATA, algs[i]);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		size_t len = fread(data, 1, sizeof(data), f);
+		fclose(f);
+
+		seen s = {.n = 0};
+		int e = 0;
+		rv_axfr *x = rv_axfr_new("RPZ.test.", &key, see, &s, &e);
+		assert_non_null(x);
+		/* Our query at the capture's ID and time is the captured one. */
+		size_t qlen = (size_t)data[0] << 8 | data[1];
+		const uint8_t *q = data + 2;
+		rv_dns_msg m;
+		char why[128];
+		assert_int_equal(rv_dnswire_scan(q, qlen, &m, why, sizeof(why)), 0);
+		int64_t now = (int64_t)rv_get16(m.tsig.timers) << 32 | rv_get32(m.tsig.timers + 2);
+		uint8_t mine[1024];
+		assert_int_equal(rv_axfr_query(x, m.id, now, mine, sizeof(mine)), (int)qlen);
+		assert_memory_equal(mine, q, qlen);
+		int rc = 0;
+		size_t off = 2 + qlen, msgs = 0;
+		while (rc == 0 && off + 2 <= len) {
+			size_t ml = (size_t)data[off] << 8 | data[off + 1];
+			rc = rv_axfr_message(x, data + off + 2, ml, now, err, sizeof(err));
+			off += 2 + ml;
+			msgs++;
+		}
+		if (rc != 1)
+			fail_msg("%s: %d %s", algs[i], rc, err);
+		assert_int_equal(off, len);
+		assert_true(msgs >= 3);
+		const rv_reconcile_stats *st = rv_axfr_stats(x);
+		assert_int_equal(st->addresses, 41);
+		assert_int_equal(st->matched, 41);
+		assert_int_equal(st->serial, 7);
+		/* the CNAME at bad.example.com, the lone TXT, ns A */
+		assert_int_equal(st->foreign, 3);
+		assert_int_equal(s.n, 41);
+		for (size_t k = 0; k < 12; k++) {
+			char a[32];
+			rv_addr want;
+			snprintf(a, sizeof(a), "192.0.2.%zu", k + 1);
+			assert_int_equal(rv_addr_parse(a, &want), 0);
+			bool found = false;
+			for (size_t j = 0; j < s.n; j++) {
+				if (!rv_addr_equal(&s.addr[j], &want))
+					continue;
+				found = true;
+				assert_string_equal(s.ptr[j], capture_targets[k % 6]);
+				assert_true(s.meta[j]);
+			}
+			assert_true(found);
+		}
+		/* no more messages after the end */
+		assert_int_equal(rv_axfr_message(x, data + 4, 12, now, err, sizeof(err)), -EINVAL);
+		rv_axfr_free(&x);
+		assert_null(x);
+
+		/* Too late: the TSIG time check fails on the first message. */
+		x = rv_axfr_new("rpz.test", &key, see, &s, &e);
+		assert_int_equal(rv_axfr_query(x, m.id, now, mine, sizeof(mine)), (int)qlen);
+		size_t ml = (size_t)data[2 + qlen] << 8 | data[3 + qlen];
+		assert_int_equal(rv_axfr_message(x, data + 4 + qlen, ml, now + 3600, err,
+				sizeof(err)), -EACCES);
+		assert_non_null(strstr(err, "message 1 TSIG time off by"));
+		rv_axfr_free(&x);
+	}
+}
+
 int main(void)
 {
 	/* A reset connection must be an error return, not a fatal signal. */
@@ -1041,6 +1259,8 @@ int main(void)
 		cmocka_unit_test(test_reconcile_drift),
 		cmocka_unit_test(test_reconcile_wrong_key),
 		cmocka_unit_test(test_reconcile_big),
+		cmocka_unit_test(test_escapes_every_algorithm),
+		cmocka_unit_test(test_axfr_captures),
 	};
 	return cmocka_run_group_tests(tests, start_named, stop_named);
 }
