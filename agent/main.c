@@ -11,7 +11,6 @@
 #include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,15 +208,6 @@ static int load_config(agent *ag, const char *path, bool explicit_path, const ch
 		return rc;
 	if (!ag->cfg.dry_run) {
 		char err[512];
-		struct stat st;
-		/* The key signs every change to the zone: a copy readable by any local
-		 * user lets them rewrite what analysts see. */
-		if (stat(ag->cfg.key_file, &st) == 0 && (st.st_mode & S_IROTH)) {
-			fprintf(stderr, "%s: key file is readable by everyone (mode %04o); "
-				"fix with: chmod o-rwx %s\n", ag->cfg.key_file,
-				(unsigned)(st.st_mode & 07777), ag->cfg.key_file);
-			return -EACCES;
-		}
 		rc = rv_tsig_key_load(ag->cfg.key_file, ag->cfg.key_name, &ag->key, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "%s\n", err);

@@ -452,6 +452,18 @@ int rv_tsig_key_load(const char *path, const char *want_name, rv_tsig_key *key,
 				S_ISREG(st.st_mode) ? "too large" : "not a regular file");
 		goto out;
 	}
+	/* The key signs every change to the zone: a copy any local user can read
+	 * lets them rewrite what analysts see, and one others can write lets them
+	 * swap the key. Checked on the open descriptor (no stat/open race). */
+	if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
+		ret = -EACCES;
+		snprintf(err, errlen, "%s: key file is %s by %s (mode %04o); fix with: chmod %s %s",
+				path, (st.st_mode & S_IROTH) ? "readable" : "writable",
+				(st.st_mode & (S_IROTH | S_IWOTH)) ? "everyone" : "its group",
+				(unsigned)(st.st_mode & 07777),
+				(st.st_mode & (S_IROTH | S_IWOTH)) ? "o-rwx,g-w" : "g-w", path);
+		goto out;
+	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		ret = -ENOMEM;

@@ -6,7 +6,7 @@
 #   - garbage writers on the dnstap socket are dropped; lookups keep working.
 #   - `rndc dnstap -reopen` returns in < 1 s while the agent runs.
 #   - --check-config on a broken config: exit 1, "file:line:" errors.
-#   - unreadable / missing / malformed / world-readable key file: non-zero exit,
+#   - unreadable / missing / malformed / world-readable / group-writable key file: non-zero exit,
 #     clear message.
 #   - started as root with `user nobody`: runs as nobody after binding, still works.
 #   - hmac-sha384 and hmac-sha512 keys: named accepts the agent's UPDATEs, the
@@ -212,6 +212,11 @@ chmod 0644 "$LAB/world-readable.key"
 bad_key_run "world-readable key file" "$LAB/world-readable.key"
 lab_check "world-readable key file: message says how to fix it" \
     grep -q "chmod o-rwx" "$LAB/badkey.log"
+cp "$LAB/rearview.key" "$LAB/group-writable.key"
+chmod 0660 "$LAB/group-writable.key"
+bad_key_run "group-writable key file" "$LAB/group-writable.key"
+lab_check "group-writable key file: message says how to fix it" \
+    grep -q "writable by its group.*chmod g-w" "$LAB/badkey.log"
 lab_write_agent_conf
 
 # ---------------------------------------------------------------- 6. privilege drop

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sys/stat.h>
 
 #include "tsig.h"
 #include "tsig_key.h"
@@ -246,6 +247,21 @@ static void test_load(void **state)
 	assert_int_equal(rv_tsig_key_load(path, "x", &k, err, sizeof(err)), -ENOENT);
 	snprintf(want, sizeof(want), "%s: no key named \"x.\"", path);
 	assert_string_equal(err, want);
+	/* Modes that let others read or swap the key are refused (checked on the
+	 * open descriptor), with the chmod that fixes them. */
+	static const struct { mode_t mode; const char *says; } bad[] = {
+		{0644, "readable by everyone (mode 0644); fix with: chmod o-rwx,g-w"},
+		{0602, "writable by everyone (mode 0602); fix with: chmod o-rwx,g-w"},
+		{0660, "writable by its group (mode 0660); fix with: chmod g-w"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(chmod(path, bad[i].mode), 0);
+		assert_int_equal(rv_tsig_key_load(path, NULL, &k, err, sizeof(err)), -EACCES);
+		if (!strstr(err, bad[i].says))
+			fail_msg("mode %04o: '%s'", (unsigned)bad[i].mode, err);
+	}
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(rv_tsig_key_load(path, NULL, &k, err, sizeof(err)), 0);
 	unlink(path);
 
 	assert_int_equal(rv_tsig_key_load(path, NULL, &k, err, sizeof(err)), -ENOENT);
