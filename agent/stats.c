@@ -17,13 +17,13 @@ void rv_stats_log(int level, const char *why)
 		skipped += v[i];
 	rv_log_write(level, "stats",
 		"%s: conns active=%" PRIu64 " accepted=%" PRIu64 " dropped=%" PRIu64
-		" refused=%" PRIu64 "; frames=%" PRIu64 " learned=%" PRIu64 " skipped=%" PRIu64
+		" refused=%" PRIu64 " conn_evicted=%" PRIu64 " conn_timeouts=%" PRIu64 "; frames=%" PRIu64 " learned=%" PRIu64 " skipped=%" PRIu64
 		" malformed=%" PRIu64 " addresses=%" PRIu64 "; table new=%" PRIu64
 		" changed=%" PRIu64 " evicted=%" PRIu64 " expired=%" PRIu64 "; rpz updates sent=%" PRIu64
 		" ok=%" PRIu64 " failed=%" PRIu64 " records=%" PRIu64 " (rcode=%" PRIu64
 		" tsig=%" PRIu64 " timeout=%" PRIu64 " conn=%" PRIu64 ")",
 		why, rv_stats.fs_active, rv_stats.fs_accepted, rv_stats.fs_dropped,
-		rv_stats.fs_refused, rv_stats.fs_frames, v[RV_LEARN], skipped, bad,
+		rv_stats.fs_refused, rv_stats.fs_evicted, rv_stats.fs_timeouts, rv_stats.fs_frames, v[RV_LEARN], skipped, bad,
 		rv_stats.addresses_seen, rv_stats.table_new, rv_stats.table_changed,
 		rv_stats.table_evicted, rv_stats.table_expired, rv_stats.rpz_updates_sent, rv_stats.rpz_updates_ok,
 		rv_stats.rpz_updates_failed, rv_stats.rpz_records_committed,

@@ -13,7 +13,9 @@ struct rv_stats {
 	uint64_t fs_accepted;         /* connections accepted */
 	uint64_t fs_active;           /* connections open now (gauge) */
 	uint64_t fs_refused;          /* connections refused: max-connections reached */
-	uint64_t fs_dropped;          /* connections closed for a protocol error or stall */
+	uint64_t fs_dropped;          /* connections closed for a protocol error or a deadline */
+	uint64_t fs_timeouts;         /* ...of which for a deadline (handshake, frame, FINISH) */
+	uint64_t fs_evicted;          /* connections closed to give their slot to a newcomer */
 	uint64_t fs_finished;         /* clean STOP -> FINISH sessions */
 	uint64_t fs_frames;           /* data frames received */
 	uint64_t fs_bytes;            /* bytes received */
