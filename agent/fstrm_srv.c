@@ -512,12 +512,14 @@ enum conn_event {
 	CE_TIMED_OUT,
 	CE_REFUSED,
 	CE_FAILED,   /* protocol or socket error */
+	CE_MALFORMED, /* the frame callback's first malformed frame of a connection */
 	CE_COUNT,
 };
 
 static const char *const conn_event_names[] = {
 	[CE_OPENED] = "opened", [CE_CLOSED] = "closed", [CE_EVICTED] = "evicted",
 	[CE_TIMED_OUT] = "timed out", [CE_REFUSED] = "refused", [CE_FAILED] = "failed",
+	[CE_MALFORMED] = "sent malformed frames",
 };
 
 struct fs_conn {
@@ -565,6 +567,7 @@ struct rv_fs_server {
 	 * hide the first lines of another (a protocol error, a timeout). */
 	struct event *ev_logwin;
 	bool logwin_open;
+	uint64_t logwin_start_ms;
 	unsigned log_used[CE_COUNT];
 	uint64_t log_suppressed[CE_COUNT];
 	int log_suppressed_level;
@@ -597,11 +600,14 @@ static void log_window_flush(rv_fs_server *srv)
 		if (w > 0 && (size_t)w < sizeof(list) - off)
 			off += (size_t)w;
 	}
+	/* The window is shorter than LOG_WINDOW_MS when the server is freed. */
 	if (total > 0)
 		rv_log(srv->log_suppressed_level, LOG_SUB,
-				"%s: %llu more connection events in the last %d s not logged one by one "
-				"(%s); the statistics line has the totals", srv->path,
-				(unsigned long long)total, LOG_WINDOW_MS / 1000, off ? list : "");
+				"%s: %llu more connection events in the last %llu s not logged one "
+				"by one (%s); the statistics line has the totals", srv->path,
+				(unsigned long long)total,
+				(unsigned long long)((now_ms() - srv->logwin_start_ms + 999) / 1000),
+				off ? list : "");
 	memset(srv->log_suppressed, 0, sizeof(srv->log_suppressed));
 	memset(srv->log_used, 0, sizeof(srv->log_used));
 	srv->log_suppressed_level = RV_LOG_DEBUG;
@@ -625,6 +631,7 @@ static bool conn_log_ok(rv_fs_server *srv, enum conn_event kind, int level)
 		struct timeval tv = { LOG_WINDOW_MS / 1000, (LOG_WINDOW_MS % 1000) * 1000 };
 
 		srv->logwin_open = true;
+		srv->logwin_start_ms = now_ms();
 		evtimer_add(srv->ev_logwin, &tv);
 	}
 	if (srv->log_used[kind] < LOG_BURST) {
@@ -635,6 +642,13 @@ static bool conn_log_ok(rv_fs_server *srv, enum conn_event kind, int level)
 	if (level < srv->log_suppressed_level)
 		srv->log_suppressed_level = level;
 	return false;
+}
+
+bool rv_fs_peer_log_ok(rv_fs_peer *peer, int level)
+{
+	if (peer == NULL || peer->srv == NULL)
+		return level <= rv_log_level;
+	return conn_log_ok(peer->srv, CE_MALFORMED, level);
 }
 
 #define conn_log(srv, kind, level, ...)                                 \
@@ -920,6 +934,7 @@ static int conn_new(rv_fs_server *srv, int fd, const char *label, bool trusted)
 	c->srv = srv;
 	c->fd = fd;
 	snprintf(c->peer.label, sizeof(c->peer.label), "%s", label);
+	c->peer.srv = srv;
 	c->connected_ms = now_ms();
 	c->slot.trusted = trusted;
 	c->slot.progress = RV_FS_CONNECTED;

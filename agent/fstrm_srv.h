@@ -48,7 +48,8 @@
  *    a handshake go first (oldest first), a connect flood mostly displaces
  *    its own connections.
  * Per-connection log lines (opened, closed, evicted, timed out, refused,
- * failed: protocol or socket error) are rate-limited per server: at most 5 of
+ * failed: protocol or socket error, and the frame callback's malformed-frame
+ * line through rv_fs_peer_log_ok) are rate-limited per server: at most 5 of
  * each kind per minute, then one line with the counts of the rest; the
  * statistics line has the totals.
  */
@@ -61,12 +62,21 @@
 
 struct event_base;
 
+struct rv_fs_server;
+
 /* Per-connection identity and counters, for log context. Owned by the server. */
 typedef struct rv_fs_peer {
-	char label[80];         /* e.g. "fd 7 pid 1234 uid 110" */
+	char label[80];         /* e.g. "fd 7 pid 1234 uid 110 (writer)" */
 	uint64_t frames;        /* data frames delivered */
 	uint64_t bad_frames;    /* frames the callback rejected (it logs the first one) */
+	struct rv_fs_server *srv; /* the server it came through; NULL outside a server */
 } rv_fs_peer;
+
+/* For the frame callback's once-per-connection "malformed frame" line: true if
+ * it may be logged at level now. Such lines share the server's connection log
+ * rate limit (kind "malformed"), so a reconnect storm of bad writers stays a
+ * few lines; the rest are counted in the summary. */
+bool rv_fs_peer_log_ok(rv_fs_peer *peer, int level);
 
 /* Called for each complete data frame. data is borrowed for the call only.
  * The return value is ignored by the session; the callback counts its own errors

@@ -1371,6 +1371,18 @@ static unsigned count_lines(const char *text, const char *needle)
 	return n;
 }
 
+/* A frame callback that finds every frame malformed and asks, as main.c does,
+ * whether it may log that (once per connection). */
+static void malformed_cb(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
+{
+	unsigned *allowed = arg;
+
+	(void)data;
+	(void)len;
+	if (peer->bad_frames++ == 0 && rv_fs_peer_log_ok(peer, RV_LOG_ERR))
+		(*allowed)++;
+}
+
 /* A reconnect storm logs a bounded number of lines plus one summary; each kind
  * has its own budget, so the storm cannot hide the protocol errors. */
 static void test_server_log_rate_limit(void **state)
@@ -1380,9 +1392,11 @@ static void test_server_log_rate_limit(void **state)
 	char path[] = "/tmp/rv-test-fstrm-log-XXXXXX";
 	static char text[65536];
 	int saved_level = rv_log_level, saved_err, logfd, err;
-	uint64_t want = 45;
+	uint64_t want = 53;
+	unsigned allowed = 0;
 	rv_fs_server *srv;
 	ssize_t n;
+	rv_fs_peer lone = { .label = "no server" };
 
 	o.max_connections = 100;
 	logfd = mkstemp(path);
@@ -1392,7 +1406,7 @@ static void test_server_log_rate_limit(void **state)
 	assert_true(saved_err >= 0);
 	assert_int_equal(dup2(logfd, 2), 2);
 	rv_log_level = RV_LOG_INFO;
-	srv = rv_fs_server_new(f->base, &o, srv_cb, f, &err);
+	srv = rv_fs_server_new(f->base, &o, malformed_cb, &allowed, &err);
 	assert_non_null(srv);
 	for (int i = 0; i < 40; i++) {
 		int fd = raw_connect(f->path);
@@ -1409,6 +1423,16 @@ static void test_server_log_rate_limit(void **state)
 		write_all(fd, "NOT FRAME STREAMS", 17);
 		close(fd);
 	}
+	/* Eight writers with one malformed frame each: 5 may say so. */
+	for (int i = 0; i < 8; i++) {
+		int fd = raw_connect(f->path);
+
+		assert_true(fd >= 0);
+		send_control(fd, FSTRM_CONTROL_START);
+		send_frame(fd, 0, 0);
+		close(fd);
+		spin(f->base, 10);
+	}
 	bool ok = loop_until(f->base, all_gone, &want, 5);
 
 	rv_fs_server_free(&srv);
@@ -1417,19 +1441,24 @@ static void test_server_log_rate_limit(void **state)
 	close(saved_err);
 	rv_log_level = saved_level;
 	assert_true(ok);
+	assert_int_equal(allowed, 5);
+	/* Without a server (the pure session), only the log level decides. */
+	assert_true(rv_fs_peer_log_ok(&lone, RV_LOG_ERR));
+	assert_false(rv_fs_peer_log_ok(&lone, RV_LOG_DEBUG));
 	n = pread(logfd, text, sizeof(text) - 1, 0);
 	close(logfd);
 	unlink(path);
 	assert_true(n > 0);
 	text[n] = '\0';
-	/* 45 opened + 40 closed lines were due: 5 of each logged, 75 summarised. */
+	/* 53 opened + 48 closed + 8 malformed were due: 5 of each logged, the
+	 * remaining 48 + 43 + 3 = 94 summarised. */
 	assert_int_equal(count_lines(text, ": connected ("), 5);
 	assert_int_equal(count_lines(text, "closed without STOP"), 5);
 	assert_int_equal(count_lines(text, "dropping connection: "), 5);
 	assert_int_equal(count_lines(text, "more connection events"), 1);
-	if (strstr(text, ": 75 more connection events") == NULL ||
-	    strstr(text, "opened") == NULL || strstr(text, "closed)") == NULL)
-		fail_msg("no summary of 75 suppressed lines in:\n%s", text);
+	if (strstr(text, ": 94 more connection events") == NULL ||
+	    strstr(text, "(48 opened, 43 closed, 3 sent malformed frames)") == NULL)
+		fail_msg("no summary of 94 suppressed lines in:\n%s", text);
 }
 
 static void test_server_socket_path(void **state)
