@@ -20,8 +20,10 @@ typedef struct rv_config {
 	unsigned socket_mode;         /* permission bits of the socket */
 	char *socket_group;           /* group owning the socket ("" = the agent's) */
 	size_t max_frame_bytes;       /* larger data frames drop the connection */
-	unsigned max_connections;     /* concurrent Frame Streams writers */
-	unsigned stall_timeout_ms;    /* writer stuck mid-frame this long is dropped */
+	unsigned max_connections;     /* concurrent Frame Streams connections (slots) */
+	unsigned stall_timeout_ms;    /* a frame must arrive whole this long after its first byte */
+	unsigned handshake_timeout_ms; /* accept -> START deadline of a connection */
+	char *writer_user;            /* named's user: its connections keep their slot ("" = root only) */
 	unsigned max_chain_depth;     /* CNAME links followed */
 	/* table */
 	size_t max_addresses;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -66,6 +67,8 @@ struct rv_fs_session {
 	size_t pcap;
 	size_t have;
 	size_t want;
+	/* Bumped each time a new incomplete frame starts (rv_fs_session_frame_id). */
+	uint64_t frame_id;
 	/* Pending output is out[out_off, out_len). */
 	size_t out_off;
 	size_t out_len;
@@ -257,7 +260,7 @@ static int handle_control(rv_fs_session *s, const uint8_t *f, size_t total)
 	case FSTRM_CONTROL_STOP:
 		if (s->state != FS_DATA)
 			break;
-		/* named waits in exclusive mode for FINISH: queue it now (DESIGN 4.1). */
+		/* named waits in exclusive mode (queries blocked) for FINISH: queue it now. */
 		if (queue_control(s, FSTRM_CONTROL_FINISH, false) < 0)
 			return s->err;
 		s->state = FS_FINISHED;
@@ -364,6 +367,7 @@ int rv_fs_session_feed(rv_fs_session *s, const uint8_t *buf, size_t len)
 				}
 			}
 			s->want = DATA_HDR;
+			s->frame_id++;
 		}
 		/* Slow path: collect the header, then the rest of the frame. */
 		size_t take = s->want - s->have;
@@ -415,15 +419,68 @@ bool rv_fs_session_finished(const rv_fs_session *s)
 	return s->state == FS_FINISHED;
 }
 
+bool rv_fs_session_accepted(const rv_fs_session *s)
+{
+	return s->state == FS_WAIT_START;
+}
+
+bool rv_fs_session_started(const rv_fs_session *s)
+{
+	return s->state == FS_DATA || s->state == FS_FINISHED;
+}
+
 bool rv_fs_session_mid_frame(const rv_fs_session *s)
 {
 	return s->have > 0;
+}
+
+uint64_t rv_fs_session_frame_id(const rv_fs_session *s)
+{
+	return s->frame_id;
 }
 
 const char *rv_fs_session_error(const rv_fs_session *s)
 {
 	return s->state == FS_FAILED ? s->errmsg : "no error";
 }
+
+/* ---- slot policy ---- */
+
+bool rv_fs_slot_before(const rv_fs_slot *a, const rv_fs_slot *b)
+{
+	if (a->trusted != b->trusted)
+		return !a->trusted;
+	if (a->progress != b->progress)
+		return a->progress < b->progress;
+	return a->since_ms < b->since_ms;
+}
+
+bool rv_fs_slot_evictable(const rv_fs_slot *victim, bool newcomer_trusted)
+{
+	/* An untrusted peer must never be able to push named out. */
+	return newcomer_trusted || !victim->trusted;
+}
+
+long rv_fs_slot_victim(const rv_fs_slot *slots, size_t n, bool newcomer_trusted)
+{
+	long best = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!rv_fs_slot_evictable(&slots[i], newcomer_trusted))
+			continue;
+		if (best < 0 || rv_fs_slot_before(&slots[i], &slots[best]))
+			best = (long)i;
+	}
+	return best;
+}
+
+static const char *const progress_names[] = {
+	[RV_FS_FINISHING] = "finishing",
+	[RV_FS_CONNECTED] = "no handshake",
+	[RV_FS_ACCEPTED] = "ACCEPT sent, no START",
+	[RV_FS_STARTED] = "started, no frame accepted",
+	[RV_FS_DELIVERING] = "delivering",
+};
 
 /* ---- libevent server ---- */
 
@@ -434,6 +491,36 @@ const char *rv_fs_session_error(const rv_fs_session *s)
 #define ACCEPT_BATCH 32
 /* After EMFILE and friends the listener stays readable; pause it instead of spinning. */
 #define ACCEPT_PAUSE_MS 1000
+/* Connection log lines: LOG_BURST of each kind per LOG_WINDOW_MS, then one
+ * summary. A reconnect storm (5,500 reconnects were seen) stays a few lines. */
+#define LOG_BURST 5
+#define LOG_WINDOW_MS 60000
+
+/* The one deadline a connection has at a time. */
+enum deadline {
+	DL_NONE,
+	DL_HANDSHAKE, /* accept -> START */
+	DL_FRAME,     /* first byte of a frame -> its last */
+	DL_FINISH,    /* STOP -> FINISH read by the peer */
+};
+
+/* Kinds of connection log lines, counted when suppressed. */
+enum conn_event {
+	CE_OPENED,
+	CE_CLOSED,   /* by the peer, or after STOP/FINISH */
+	CE_EVICTED,
+	CE_TIMED_OUT,
+	CE_REFUSED,
+	CE_FAILED,   /* protocol or socket error */
+	CE_MALFORMED, /* the frame callback's first malformed frame of a connection */
+	CE_COUNT,
+};
+
+static const char *const conn_event_names[] = {
+	[CE_OPENED] = "opened", [CE_CLOSED] = "closed", [CE_EVICTED] = "evicted",
+	[CE_TIMED_OUT] = "timed out", [CE_REFUSED] = "refused", [CE_FAILED] = "failed",
+	[CE_MALFORMED] = "sent malformed frames",
+};
 
 struct fs_conn {
 	struct fs_conn *prev, *next;
@@ -441,9 +528,15 @@ struct fs_conn {
 	int fd;
 	struct event *ev_read;
 	struct event *ev_write;
-	struct event *ev_stall;
+	struct event *ev_timer;
 	rv_fs_session *sess;
 	rv_fs_peer peer;
+	rv_fs_slot slot;
+	enum deadline deadline;
+	uint64_t deadline_frame;  /* the frame id DL_FRAME is timing */
+	uint64_t connected_ms;
+	uint64_t bytes;
+	uint64_t good_frames;     /* frames the callback accepted, at the last read */
 };
 
 struct rv_fs_server {
@@ -453,6 +546,9 @@ struct rv_fs_server {
 	size_t max_frame;
 	unsigned max_connections;
 	unsigned stall_timeout_ms;
+	unsigned handshake_timeout_ms;
+	uid_t *trusted_uids;
+	size_t ntrusted_uids;
 	rv_fs_frame_cb cb;
 	void *cb_arg;
 	int lfd;
@@ -465,9 +561,101 @@ struct rv_fs_server {
 	bool path_bound;
 	struct fs_conn *conns;
 	unsigned nconns;
-	uint64_t refused_burst;
+	/* Log rate limit: a window opens with the first line logged and closes
+	 * LOG_WINDOW_MS later with a summary of what it suppressed. Each kind has
+	 * its own budget, so a storm of one kind (reconnects, evictions) cannot
+	 * hide the first lines of another (a protocol error, a timeout). */
+	struct event *ev_logwin;
+	bool logwin_open;
+	uint64_t logwin_start_ms;
+	unsigned log_used[CE_COUNT];
+	uint64_t log_suppressed[CE_COUNT];
+	int log_suppressed_level;
 	uint8_t rbuf[RBUF_SIZE];
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Logs the window's suppressed counts, if any, and closes the window. */
+static void log_window_flush(rv_fs_server *srv)
+{
+	char list[256];
+	uint64_t total = 0;
+	size_t off = 0;
+
+	for (int k = 0; k < CE_COUNT; k++) {
+		int w;
+
+		if (srv->log_suppressed[k] == 0)
+			continue;
+		total += srv->log_suppressed[k];
+		w = snprintf(list + off, sizeof(list) - off, "%s%llu %s", off ? ", " : "",
+				(unsigned long long)srv->log_suppressed[k], conn_event_names[k]);
+		if (w > 0 && (size_t)w < sizeof(list) - off)
+			off += (size_t)w;
+	}
+	/* The window is shorter than LOG_WINDOW_MS when the server is freed. */
+	if (total > 0)
+		rv_log(srv->log_suppressed_level, LOG_SUB,
+				"%s: %llu more connection events in the last %llu s not logged one "
+				"by one (%s); the statistics line has the totals", srv->path,
+				(unsigned long long)total,
+				(unsigned long long)((now_ms() - srv->logwin_start_ms + 999) / 1000),
+				off ? list : "");
+	memset(srv->log_suppressed, 0, sizeof(srv->log_suppressed));
+	memset(srv->log_used, 0, sizeof(srv->log_used));
+	srv->log_suppressed_level = RV_LOG_DEBUG;
+	srv->logwin_open = false;
+}
+
+static void log_window_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	log_window_flush(arg);
+}
+
+/* Should a connection line of this kind and level be logged now? Lines the
+ * log level hides cost nothing and are not counted. */
+static bool conn_log_ok(rv_fs_server *srv, enum conn_event kind, int level)
+{
+	if (level > rv_log_level)
+		return false;
+	if (!srv->logwin_open) {
+		struct timeval tv = { LOG_WINDOW_MS / 1000, (LOG_WINDOW_MS % 1000) * 1000 };
+
+		srv->logwin_open = true;
+		srv->logwin_start_ms = now_ms();
+		evtimer_add(srv->ev_logwin, &tv);
+	}
+	if (srv->log_used[kind] < LOG_BURST) {
+		srv->log_used[kind]++;
+		return true;
+	}
+	srv->log_suppressed[kind]++;
+	if (level < srv->log_suppressed_level)
+		srv->log_suppressed_level = level;
+	return false;
+}
+
+bool rv_fs_peer_log_ok(rv_fs_peer *peer, int level)
+{
+	if (peer == NULL || peer->srv == NULL)
+		return level <= rv_log_level;
+	return conn_log_ok(peer->srv, CE_MALFORMED, level);
+}
+
+#define conn_log(srv, kind, level, ...)                                 \
+	do {                                                            \
+		if (conn_log_ok((srv), (kind), (level)))                \
+			rv_log_write((level), LOG_SUB, __VA_ARGS__);    \
+	} while (0)
 
 static void conn_close(struct fs_conn *c)
 {
@@ -485,8 +673,8 @@ static void conn_close(struct fs_conn *c)
 		event_free(c->ev_read);
 	if (c->ev_write != NULL)
 		event_free(c->ev_write);
-	if (c->ev_stall != NULL)
-		event_free(c->ev_stall);
+	if (c->ev_timer != NULL)
+		event_free(c->ev_timer);
 	rv_fs_session_free(&c->sess);
 	close(c->fd);
 	free(c);
@@ -498,13 +686,62 @@ static void conn_drop(struct fs_conn *c)
 	conn_close(c);
 }
 
-static void stall_arm(struct fs_conn *c)
+/* Arms the connection's one timer for kind, ms from now (0 ms = no deadline). */
+static void deadline_arm(struct fs_conn *c, enum deadline kind, unsigned ms)
 {
-	unsigned ms = c->srv->stall_timeout_ms;
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
-	if (ms > 0)
-		evtimer_add(c->ev_stall, &tv);
+	if (ms == 0) {
+		evtimer_del(c->ev_timer);
+		c->deadline = DL_NONE;
+		return;
+	}
+	evtimer_add(c->ev_timer, &tv);
+	c->deadline = kind;
+}
+
+static void deadline_clear(struct fs_conn *c)
+{
+	if (c->deadline != DL_NONE) {
+		evtimer_del(c->ev_timer);
+		c->deadline = DL_NONE;
+	}
+}
+
+/*
+ * After a read: brings the slot (eviction rank) and the deadline up to date
+ * with what the session now knows. The handshake deadline stays until START;
+ * after it, a frame deadline runs only while a frame is incomplete, and is
+ * armed once per frame: more bytes of the same frame do not move it.
+ */
+static void conn_progress(struct fs_conn *c)
+{
+	rv_fs_session *s = c->sess;
+	uint64_t good = c->peer.frames - c->peer.bad_frames;
+
+	if (!rv_fs_session_started(s)) {
+		if (rv_fs_session_accepted(s))
+			c->slot.progress = RV_FS_ACCEPTED;
+		return;
+	}
+	if (good > c->good_frames) {
+		c->slot.progress = RV_FS_DELIVERING;
+		c->slot.since_ms = now_ms();
+	} else if (c->slot.progress < RV_FS_STARTED) {
+		c->slot.progress = RV_FS_STARTED;
+		c->slot.since_ms = now_ms();
+	}
+	c->good_frames = good;
+	if (rv_fs_session_mid_frame(s)) {
+		uint64_t id = rv_fs_session_frame_id(s);
+
+		if (c->deadline != DL_FRAME || c->deadline_frame != id) {
+			deadline_arm(c, DL_FRAME, c->srv->stall_timeout_ms);
+			c->deadline_frame = id;
+		}
+	} else {
+		deadline_clear(c);
+	}
 }
 
 /* Writes pending output without blocking. Returns 1 when drained, 0 when the
@@ -526,8 +763,8 @@ static int conn_flush(struct fs_conn *c)
 				event_add(c->ev_write, NULL);
 				return 0;
 			}
-			rv_notice(LOG_SUB, "%s: write failed: %s; closing", c->peer.label,
-					strerror(errno));
+			conn_log(c->srv, CE_FAILED, RV_LOG_NOTICE, "%s: write failed: %s; closing",
+					c->peer.label, strerror(errno));
 			conn_close(c);
 			return -1;
 		}
@@ -538,8 +775,8 @@ static int conn_flush(struct fs_conn *c)
 
 static void conn_finish_close(struct fs_conn *c)
 {
-	rv_info(LOG_SUB, "%s: STOP after %llu frames, FINISH sent; closing", c->peer.label,
-			(unsigned long long)c->peer.frames);
+	conn_log(c->srv, CE_CLOSED, RV_LOG_INFO, "%s: STOP after %llu frames, FINISH sent; closing",
+			c->peer.label, (unsigned long long)c->peer.frames);
 	conn_close(c);
 }
 
@@ -553,29 +790,48 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		conn_finish_close(c);
 }
 
-static void conn_stall_cb(evutil_socket_t fd, short what, void *arg)
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fs_conn *c = arg;
+	rv_fs_server *srv = c->srv;
 
 	(void)fd;
 	(void)what;
-	if (rv_fs_session_finished(c->sess))
-		rv_warn(LOG_SUB, "%s: peer did not read FINISH within %u ms; dropping",
-				c->peer.label, c->srv->stall_timeout_ms);
-	else
-		rv_warn(LOG_SUB, "%s: stalled mid-frame for %u ms; dropping", c->peer.label,
-				c->srv->stall_timeout_ms);
+	switch (c->deadline) {
+	case DL_HANDSHAKE:
+		conn_log(srv, CE_TIMED_OUT, RV_LOG_WARNING,
+				"%s: no Frame Streams handshake within %u ms (%s, %llu bytes received); "
+				"dropping", c->peer.label, srv->handshake_timeout_ms,
+				progress_names[c->slot.progress], (unsigned long long)c->bytes);
+		break;
+	case DL_FRAME:
+		conn_log(srv, CE_TIMED_OUT, RV_LOG_WARNING,
+				"%s: a frame was still incomplete %u ms after its first byte "
+				"(after %llu frames); dropping", c->peer.label, srv->stall_timeout_ms,
+				(unsigned long long)c->peer.frames);
+		break;
+	case DL_FINISH:
+		conn_log(srv, CE_TIMED_OUT, RV_LOG_WARNING,
+				"%s: peer did not read FINISH within %u ms; dropping", c->peer.label,
+				srv->stall_timeout_ms);
+		break;
+	case DL_NONE:
+		/* A timer that fired as it was being cleared: nothing is due. */
+		return;
+	}
+	rv_stats.fs_timeouts++;
 	conn_drop(c);
 }
 
 static void conn_eof(struct fs_conn *c)
 {
 	if (rv_fs_session_mid_frame(c->sess))
-		rv_notice(LOG_SUB, "%s: closed without STOP in the middle of a frame after %llu frames",
+		conn_log(c->srv, CE_CLOSED, RV_LOG_NOTICE,
+				"%s: closed without STOP in the middle of a frame after %llu frames",
 				c->peer.label, (unsigned long long)c->peer.frames);
 	else
-		rv_notice(LOG_SUB, "%s: closed without STOP after %llu frames", c->peer.label,
-				(unsigned long long)c->peer.frames);
+		conn_log(c->srv, CE_CLOSED, RV_LOG_NOTICE, "%s: closed without STOP after %llu frames",
+				c->peer.label, (unsigned long long)c->peer.frames);
 	conn_close(c);
 }
 
@@ -596,8 +852,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			rv_notice(LOG_SUB, "%s: read failed: %s; closing", c->peer.label,
-					strerror(errno));
+			conn_log(srv, CE_FAILED, RV_LOG_NOTICE, "%s: read failed: %s; closing",
+					c->peer.label, strerror(errno));
 			conn_close(c);
 			return;
 		}
@@ -606,13 +862,14 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		got = true;
+		c->bytes += (uint64_t)n;
 		rv_stats.fs_bytes += (uint64_t)n;
 		uint64_t before = c->peer.frames;
 		rc = rv_fs_session_feed(c->sess, srv->rbuf, (size_t)n);
 		rv_stats.fs_frames += c->peer.frames - before;
 		if (rc < 0) {
-			rv_err(LOG_SUB, "%s: dropping connection: %s", c->peer.label,
-					rv_fs_session_error(c->sess));
+			conn_log(srv, CE_FAILED, RV_LOG_ERR, "%s: dropping connection: %s",
+					c->peer.label, rv_fs_session_error(c->sess));
 			conn_drop(c);
 			return;
 		}
@@ -625,9 +882,12 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 				conn_finish_close(c);
 				return;
 			}
-			/* Nothing more may arrive; wait for FINISH to drain, bounded. */
+			/* Nothing more may arrive; wait for FINISH to drain, bounded. It
+			 * is the first to go if a newcomer needs the slot. */
 			event_del(c->ev_read);
-			stall_arm(c);
+			c->slot.progress = RV_FS_FINISHING;
+			c->slot.since_ms = now_ms();
+			deadline_arm(c, DL_FINISH, srv->stall_timeout_ms);
 			return;
 		}
 		/* A short read means the socket is drained: skip the EAGAIN read. */
@@ -635,29 +895,37 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 	}
-	if (!got)
-		return;
-	/* Re-armed on every read that ends mid-frame: the timeout counts from the
-	 * last byte received, not from the start of the frame. */
-	if (rv_fs_session_mid_frame(c->sess))
-		stall_arm(c);
-	else if (evtimer_pending(c->ev_stall, NULL))
-		evtimer_del(c->ev_stall);
+	if (got)
+		conn_progress(c);
 }
 
-static void peer_label(int fd, char *buf, size_t len)
+static bool uid_trusted(const rv_fs_server *srv, uid_t uid)
+{
+	for (size_t i = 0; i < srv->ntrusted_uids; i++)
+		if (srv->trusted_uids[i] == uid)
+			return true;
+	return false;
+}
+
+/* "fd 7 pid 1234 uid 110 (writer)" from SO_PEERCRED, when available. Returns
+ * whether the peer is a writer (a trusted uid); without credentials it is not. */
+static bool peer_identity(const rv_fs_server *srv, int fd, char *buf, size_t len)
 {
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	bool trusted;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
-		snprintf(buf, len, "fd %d pid %ld uid %lu", fd, (long)cred.pid,
-				(unsigned long)cred.uid);
-	else
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
 		snprintf(buf, len, "fd %d", fd);
+		return false;
+	}
+	trusted = uid_trusted(srv, cred.uid);
+	snprintf(buf, len, "fd %d pid %ld uid %lu%s", fd, (long)cred.pid,
+			(unsigned long)cred.uid, trusted ? " (writer)" : "");
+	return trusted;
 }
 
-static int conn_new(rv_fs_server *srv, int fd)
+static int conn_new(rv_fs_server *srv, int fd, const char *label, bool trusted)
 {
 	struct fs_conn *c = calloc(1, sizeof(*c));
 
@@ -665,14 +933,20 @@ static int conn_new(rv_fs_server *srv, int fd)
 		goto fail;
 	c->srv = srv;
 	c->fd = fd;
-	peer_label(fd, c->peer.label, sizeof(c->peer.label));
+	snprintf(c->peer.label, sizeof(c->peer.label), "%s", label);
+	c->peer.srv = srv;
+	c->connected_ms = now_ms();
+	c->slot.trusted = trusted;
+	c->slot.progress = RV_FS_CONNECTED;
+	c->slot.since_ms = c->connected_ms;
 	c->sess = rv_fs_session_new(srv->ctype, srv->max_frame, srv->cb, srv->cb_arg, &c->peer);
 	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->ev_write = event_new(srv->base, fd, EV_WRITE, conn_write_cb, c);
-	c->ev_stall = evtimer_new(srv->base, conn_stall_cb, c);
+	c->ev_timer = evtimer_new(srv->base, conn_timer_cb, c);
 	if (c->sess == NULL || c->ev_read == NULL || c->ev_write == NULL ||
-	    c->ev_stall == NULL || event_add(c->ev_read, NULL) < 0)
+	    c->ev_timer == NULL || event_add(c->ev_read, NULL) < 0)
 		goto fail;
+	deadline_arm(c, DL_HANDSHAKE, srv->handshake_timeout_ms);
 	c->next = srv->conns;
 	if (c->next != NULL)
 		c->next->prev = c;
@@ -680,7 +954,8 @@ static int conn_new(rv_fs_server *srv, int fd)
 	srv->nconns++;
 	rv_stats.fs_accepted++;
 	rv_stats.fs_active++;
-	rv_info(LOG_SUB, "%s: connected (%u active)", c->peer.label, srv->nconns);
+	conn_log(srv, CE_OPENED, RV_LOG_INFO, "%s: connected (%u active)", c->peer.label,
+			srv->nconns);
 	return 0;
 fail:
 	if (c != NULL) {
@@ -688,12 +963,38 @@ fail:
 			event_free(c->ev_read);
 		if (c->ev_write != NULL)
 			event_free(c->ev_write);
-		if (c->ev_stall != NULL)
-			event_free(c->ev_stall);
+		if (c->ev_timer != NULL)
+			event_free(c->ev_timer);
 		rv_fs_session_free(&c->sess);
 		free(c);
 	}
 	return -ENOMEM;
+}
+
+/*
+ * All slots are taken and a newcomer arrived: closes the connection the slot
+ * policy picks for it (see fstrm_srv.h). Returns false if the newcomer may
+ * displace none (every slot holds a writer and it is not one).
+ */
+static bool make_room(rv_fs_server *srv, const char *newcomer, bool trusted)
+{
+	struct fs_conn *victim = NULL;
+
+	for (struct fs_conn *c = srv->conns; c != NULL; c = c->next)
+		if (rv_fs_slot_evictable(&c->slot, trusted) &&
+		    (victim == NULL || rv_fs_slot_before(&c->slot, &victim->slot)))
+			victim = c;
+	if (victim == NULL)
+		return false;
+	conn_log(srv, CE_EVICTED, RV_LOG_WARNING,
+			"%s: evicted for %s: max-connections (%u) reached; it was the least useful "
+			"(%s, %llu frames, connected %.1f s ago)", victim->peer.label, newcomer,
+			srv->max_connections, progress_names[victim->slot.progress],
+			(unsigned long long)victim->peer.frames,
+			(double)(now_ms() - victim->connected_ms) / 1000.0);
+	rv_stats.fs_evicted++;
+	conn_close(victim);
+	return true;
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -709,6 +1010,8 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	rv_fs_server *srv = arg;
+	char label[sizeof(((rv_fs_peer *)0)->label)];
+	bool trusted;
 	int fd;
 
 	(void)what;
@@ -733,22 +1036,18 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 			rv_err(LOG_SUB, "accept on %s: %s", srv->path, strerror(errno));
 			return;
 		}
-		if (srv->nconns >= srv->max_connections) {
+		trusted = peer_identity(srv, fd, label, sizeof(label));
+		if (srv->nconns >= srv->max_connections && !make_room(srv, label, trusted)) {
 			/* Accept-and-close rather than leave it in the backlog: the
 			 * client learns at once and retries later. */
+			conn_log(srv, CE_REFUSED, RV_LOG_WARNING,
+					"%s: refused: max-connections (%u) reached on %s and every "
+					"slot holds a writer", label, srv->max_connections, srv->path);
 			close(fd);
 			rv_stats.fs_refused++;
-			if (srv->refused_burst++ == 0)
-				rv_warn(LOG_SUB, "max-connections (%u) reached on %s; refusing new connections",
-						srv->max_connections, srv->path);
 			continue;
 		}
-		if (srv->refused_burst > 0) {
-			rv_notice(LOG_SUB, "accepting again on %s after refusing %llu connection(s)",
-					srv->path, (unsigned long long)srv->refused_burst);
-			srv->refused_burst = 0;
-		}
-		if (conn_new(srv, fd) < 0) {
+		if (conn_new(srv, fd, label, trusted) < 0) {
 			rv_err(LOG_SUB, "out of memory for a new connection on %s", srv->path);
 			close(fd);
 		}
@@ -871,6 +1170,7 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 
 	if (opts->path == NULL || opts->content_type == NULL || opts->max_frame == 0 ||
 	    opts->max_frame > UINT32_MAX || opts->max_connections == 0 ||
+	    (opts->ntrusted_uids > 0 && opts->trusted_uids == NULL) ||
 	    strlen(opts->content_type) > FSTRM_CONTROL_FIELD_CONTENT_TYPE_LENGTH_MAX) {
 		rv_err(LOG_SUB, "invalid server options (path, content type, max-frame-size "
 				"1..4G, max-connections >= 1)");
@@ -885,11 +1185,24 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 	srv->max_frame = opts->max_frame;
 	srv->max_connections = opts->max_connections;
 	srv->stall_timeout_ms = opts->stall_timeout_ms;
+	srv->handshake_timeout_ms = opts->handshake_timeout_ms;
+	srv->log_suppressed_level = RV_LOG_DEBUG;
 	srv->cb = cb;
 	srv->cb_arg = cb_arg;
 	srv->path = strdup(opts->path);
 	srv->ctype = strdup(opts->content_type);
 	if (srv->path == NULL || srv->ctype == NULL)
+		goto fail;
+	if (opts->ntrusted_uids > 0) {
+		srv->trusted_uids = calloc(opts->ntrusted_uids, sizeof(*srv->trusted_uids));
+		if (srv->trusted_uids == NULL)
+			goto fail;
+		memcpy(srv->trusted_uids, opts->trusted_uids,
+				opts->ntrusted_uids * sizeof(*srv->trusted_uids));
+		srv->ntrusted_uids = opts->ntrusted_uids;
+	}
+	srv->ev_logwin = evtimer_new(base, log_window_cb, srv);
+	if (srv->ev_logwin == NULL)
 		goto fail;
 	rc = listen_socket(srv, opts->mode, opts->gid);
 	if (rc < 0)
@@ -900,8 +1213,10 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 	if (srv->ev_listen == NULL || srv->ev_resume == NULL ||
 	    event_add(srv->ev_listen, NULL) < 0)
 		goto fail;
-	rv_notice(LOG_SUB, "listening on %s (mode %04o, max %u connections, max frame %zu bytes)",
-			srv->path, (unsigned)opts->mode, srv->max_connections, srv->max_frame);
+	rv_notice(LOG_SUB, "listening on %s (mode %04o, max %u connections, max frame %zu bytes, "
+			"handshake timeout %u ms, frame timeout %u ms, %zu writer uid(s))",
+			srv->path, (unsigned)opts->mode, srv->max_connections, srv->max_frame,
+			srv->handshake_timeout_ms, srv->stall_timeout_ms, srv->ntrusted_uids);
 	*err = 0;
 	return srv;
 fail:
@@ -950,11 +1265,17 @@ void rv_fs_server_free(rv_fs_server **sp)
 	close_listener(srv);
 	while (srv->conns != NULL)
 		conn_close(srv->conns);
+	/* What the rate limit held back is still worth one line at exit. */
+	if (srv->ev_logwin != NULL) {
+		log_window_flush(srv);
+		event_free(srv->ev_logwin);
+	}
 	if (srv->path_bound && lstat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
 	    st.st_ino == srv->sock_ino && unlink(srv->path) < 0)
 		rv_warn(LOG_SUB, "cannot remove %s: %s", srv->path, strerror(errno));
 	free(srv->path);
 	free(srv->ctype);
+	free(srv->trusted_uids);
 	free(srv);
 	*sp = NULL;
 }

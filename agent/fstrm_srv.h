@@ -2,18 +2,56 @@
  * fstrm_srv.h - Frame Streams receiver: the agent is the server on a unix
  * socket that named (the Frame Streams client) connects to.
  *
- * Two layers:
+ * Three layers:
  *  - rv_fs_session: a pure, I/O-free per-connection state machine. Bytes go in
  *    with rv_fs_session_feed(); data frames come out through a callback; bytes
  *    to send back (ACCEPT, FINISH) are read with rv_fs_session_output().
- *  - rv_fs_server: the libevent glue (listen, accept, read, write, timeouts).
+ *  - rv_fs_slot: the pure slot policy (which connection a newcomer displaces).
+ *  - rv_fs_server: the libevent glue (listen, accept, read, write, deadlines).
  *    It never blocks: a slow or broken peer only affects its own connection.
  *
  * Protocol (bidirectional, https://farsightsec.github.io/fstrm/): client READY
  * (content types) -> server ACCEPT (the matching type) -> client START -> data
  * frames -> client STOP -> server FINISH. A unidirectional client (START first,
  * as from a file replay) is also accepted. STOP is answered with FINISH at once:
- * named blocks in exclusive mode until it arrives (DESIGN.md 4.1).
+ * named blocks in exclusive mode (queries wait) until it arrives.
+ *
+ * Slots and deadlines. named opens one connection and keeps it, idle for as
+ * long as there is no traffic, so idleness alone never closes a connection.
+ * Whatever a peer does, it cannot keep a slot from a real writer:
+ *  - Handshake deadline: READY -> ACCEPT -> START (or START alone) must be
+ *    complete handshake_timeout_ms after the connection was accepted; bytes
+ *    trickled in meanwhile do not extend it.
+ *  - Frame deadline: a frame (after START) must arrive whole within
+ *    stall_timeout_ms of the read that brought its first byte; later bytes of
+ *    the same frame do not extend it. After STOP, the peer has stall_timeout_ms
+ *    to read FINISH.
+ *  - Eviction: when all max_connections slots are taken, a new connection
+ *    displaces the least useful one instead of being refused. Peers whose
+ *    SO_PEERCRED uid is in trusted_uids (the agent passes root and
+ *    writer-user, i.e. named's user) are "writers": an untrusted newcomer may
+ *    only displace untrusted peers (and is refused when every slot holds a
+ *    writer); a writer may displace anyone. Among the candidates, the first
+ *    in this order goes (rv_fs_slot_before):
+ *      1. untrusted before trusted;
+ *      2. by progress: finishing (STOP received) < connected (no READY
+ *         answered yet) < accepted (ACCEPT sent, no START) < started (no
+ *         accepted data frame yet) < delivering (has delivered a data frame
+ *         the frame callback accepted);
+ *      3. the longest-standing: earliest connect (before START), START or STOP
+ *         time, or last accepted frame (delivering).
+ *    So a writer always gets a slot and keeps it against everyone else. Peers
+ *    of the same class compete on behaviour alone: a connection that has
+ *    delivered valid dnstap (a frame the callback did not count in
+ *    bad_frames) is displaced only when every slot holds such a connection,
+ *    the one that delivered least recently first; and as connections without
+ *    a handshake go first (oldest first), a connect flood mostly displaces
+ *    its own connections.
+ * Per-connection log lines (opened, closed, evicted, timed out, refused,
+ * failed: protocol or socket error, and the frame callback's malformed-frame
+ * line through rv_fs_peer_log_ok) are rate-limited per server: at most 5 of
+ * each kind per minute, then one line with the counts of the rest; the
+ * statistics line has the totals.
  */
 #ifndef RV_FSTRM_SRV_H
 #define RV_FSTRM_SRV_H
@@ -24,12 +62,21 @@
 
 struct event_base;
 
+struct rv_fs_server;
+
 /* Per-connection identity and counters, for log context. Owned by the server. */
 typedef struct rv_fs_peer {
-	char label[80];         /* e.g. "fd 7 pid 1234 uid 110" */
+	char label[80];         /* e.g. "fd 7 pid 1234 uid 110 (writer)" */
 	uint64_t frames;        /* data frames delivered */
 	uint64_t bad_frames;    /* frames the callback rejected (it logs the first one) */
+	struct rv_fs_server *srv; /* the server it came through; NULL outside a server */
 } rv_fs_peer;
+
+/* For the frame callback's once-per-connection "malformed frame" line: true if
+ * it may be logged at level now. Such lines share the server's connection log
+ * rate limit (kind "malformed"), so a reconnect storm of bad writers stays a
+ * few lines; the rest are counted in the summary. */
+bool rv_fs_peer_log_ok(rv_fs_peer *peer, int level);
 
 /* Called for each complete data frame. data is borrowed for the call only.
  * The return value is ignored by the session; the callback counts its own errors
@@ -64,9 +111,43 @@ void rv_fs_session_consume_output(rv_fs_session *s, size_t n);
 
 /* STOP received and FINISH queued: close once output is drained. */
 bool rv_fs_session_finished(const rv_fs_session *s);
+/* READY answered with ACCEPT; START not received yet. */
+bool rv_fs_session_accepted(const rv_fs_session *s);
+/* START received: the data phase (or finished after it). */
+bool rv_fs_session_started(const rv_fs_session *s);
+/* Changes whenever the session starts buffering a new incomplete frame, so the
+ * caller can tell "still the same frame" from "a new frame" (frame deadline). */
+uint64_t rv_fs_session_frame_id(const rv_fs_session *s);
 /* Some bytes of an incomplete frame are buffered (used for the stall timeout). */
 bool rv_fs_session_mid_frame(const rv_fs_session *s);
 const char *rv_fs_session_error(const rv_fs_session *s);
+
+/* ---- slot policy (pure) ---- */
+
+/* How far a connection got, in the order it is evicted (lowest first). */
+typedef enum rv_fs_progress {
+	RV_FS_FINISHING,  /* STOP received, FINISH being sent: done anyway */
+	RV_FS_CONNECTED,  /* nothing answered yet (no READY, no START) */
+	RV_FS_ACCEPTED,   /* READY answered with ACCEPT, waiting for START */
+	RV_FS_STARTED,    /* START received, no accepted data frame yet */
+	RV_FS_DELIVERING, /* delivered at least one data frame the callback accepted */
+} rv_fs_progress;
+
+/* What the eviction policy knows about one connection. */
+typedef struct rv_fs_slot {
+	bool trusted;            /* peer uid is one of the server's trusted_uids */
+	rv_fs_progress progress;
+	uint64_t since_ms;       /* monotonic ms: connect (CONNECTED, ACCEPTED), START
+	                          * (STARTED), last accepted frame (DELIVERING), STOP */
+} rv_fs_slot;
+
+/* True if a should be evicted before b (see "Slots and deadlines" above). */
+bool rv_fs_slot_before(const rv_fs_slot *a, const rv_fs_slot *b);
+/* May a newcomer (trusted or not) displace victim? */
+bool rv_fs_slot_evictable(const rv_fs_slot *victim, bool newcomer_trusted);
+/* Index of the slot a newcomer displaces when all n are taken; -1 when it
+ * may displace none of them (it is refused). */
+long rv_fs_slot_victim(const rv_fs_slot *slots, size_t n, bool newcomer_trusted);
 
 /* ---- libevent server ---- */
 
@@ -75,8 +156,11 @@ typedef struct rv_fs_server_opts {
 	mode_t mode;               /* e.g. 0660 so named's group can connect */
 	gid_t gid;                 /* (gid_t)-1 keeps the default group */
 	size_t max_frame;          /* bytes */
-	unsigned max_connections;  /* further connections are closed at once (counted) */
-	unsigned stall_timeout_ms; /* a peer stuck mid-frame this long is dropped */
+	unsigned max_connections;  /* slots; when full a newcomer evicts one (see above) or is refused */
+	unsigned stall_timeout_ms; /* frame deadline, and FINISH drain deadline; 0 = none */
+	unsigned handshake_timeout_ms; /* accept -> START deadline; 0 = none */
+	const uid_t *trusted_uids; /* writers' uids (copied); may be NULL */
+	size_t ntrusted_uids;
 	const char *content_type;  /* "protobuf:dnstap.Dnstap" */
 } rv_fs_server_opts;
 

@@ -210,10 +210,28 @@ void rv_guard_free(rv_guard **gp)
 	*gp = NULL;
 }
 
+/* ::ffff:a.b.c.d (RFC 4291 2.5.5.2) names the IPv4 address a.b.c.d: an AAAA
+ * record holding one must not slip past the IPv4 entries of ignore-cidr (a
+ * zone could otherwise teach "::ffff:127.0.0.1" despite 127.0.0.0/8). */
+static bool v4_mapped(const rv_addr *a, rv_addr *v4)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (a->family != AF_INET6 || memcmp(a->bytes, prefix, sizeof(prefix)) != 0)
+		return false;
+	memset(v4, 0, sizeof(*v4));
+	v4->family = AF_INET;
+	memcpy(v4->bytes, a->bytes + 12, 4);
+	return true;
+}
+
 bool rv_guard_ignore_addr(const rv_guard *g, const rv_addr *a)
 {
+	rv_addr v4;
+	bool mapped = v4_mapped(a, &v4);
+
 	for (size_t i = 0; i < g->ncidrs; i++)
-		if (prefix_match(a, &g->cidrs[i]))
+		if (prefix_match(a, &g->cidrs[i]) || (mapped && prefix_match(&v4, &g->cidrs[i])))
 			return true;
 	return false;
 }

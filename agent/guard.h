@@ -19,6 +19,8 @@ rv_guard *rv_guard_new(const char *cidrs, const char *suffixes, const char *resp
 		int *err, char *errbuf, size_t errlen);
 void rv_guard_free(rv_guard **g);
 
+/* An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is also checked against the
+ * IPv4 entries, as the IPv4 address it names. */
 bool rv_guard_ignore_addr(const rv_guard *g, const rv_addr *a);
 /* name: lower-case presentation form without trailing dot. */
 bool rv_guard_ignore_name(const rv_guard *g, const char *name);

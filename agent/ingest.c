@@ -75,8 +75,9 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 	if ((unsigned)why < RV_ARRAY_LEN(rv_stats.verdicts))
 		rv_stats.verdicts[why]++;
 	if (rc == -EBADMSG) {
-		/* Once per connection at error level; the rest are counted. */
-		if (!peer || peer->bad_frames++ == 0)
+		/* Once per connection at error level (within the server's connection
+		 * log rate limit); the rest are counted. */
+		if (!peer || (peer->bad_frames++ == 0 && rv_fs_peer_log_ok(peer, RV_LOG_ERR)))
 			rv_err("dnstap", "%s: malformed frame (%s, %zu bytes); further ones from this "
 				"peer are only counted", peer ? peer->label : "frame",
 				rv_verdict_name(why), len);

@@ -232,6 +232,32 @@ static int resolve_group(const char *name, gid_t *gid)
 	return 0;
 }
 
+/* writer-user -> uid: a user name, or a number for a uid without a passwd entry. */
+static int resolve_writer(const char *name, uid_t *uid, bool *set)
+{
+	*set = false;
+	if (!name || !*name)
+		return 0;
+	struct passwd *pw = getpwnam(name);
+	if (pw) {
+		*uid = pw->pw_uid;
+		*set = true;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(name, &end, 10);
+	if (name[0] >= '0' && name[0] <= '9' && *end == '\0' && errno == 0 &&
+	    v < (unsigned long)(uid_t)-1) {
+		*uid = (uid_t)v;
+		*set = true;
+		return 0;
+	}
+	rv_crit("agent", "writer-user '%s': no such user (set writer-user to the user named runs "
+		"as, or \"\" to trust only root)", name);
+	return -ENOENT;
+}
+
 /* Runs after the socket is bound (the only step that may need root). */
 static int drop_privileges(const char *user)
 {
@@ -375,6 +401,16 @@ static int make_server(agent *ag)
 	int err = resolve_group(ag->cfg.socket_group, &gid);
 	if (err < 0)
 		return err;
+	/* Writers keep their slot whatever other peers do (fstrm_srv.h). Root is
+	 * always one: it could stop the agent anyway. */
+	uid_t writers[2] = {0, 0};
+	size_t nwriters = 1;
+	bool writer_set;
+	err = resolve_writer(ag->cfg.writer_user, &writers[1], &writer_set);
+	if (err < 0)
+		return err;
+	if (writer_set && writers[1] != 0)
+		nwriters = 2;
 	rv_fs_server_opts sopts = {
 		.path = ag->cfg.dnstap_socket,
 		.mode = (mode_t)ag->cfg.socket_mode,
@@ -382,6 +418,9 @@ static int make_server(agent *ag)
 		.max_frame = ag->cfg.max_frame_bytes,
 		.max_connections = ag->cfg.max_connections,
 		.stall_timeout_ms = ag->cfg.stall_timeout_ms,
+		.handshake_timeout_ms = ag->cfg.handshake_timeout_ms,
+		.trusted_uids = writers,
+		.ntrusted_uids = nwriters,
 		.content_type = CONTENT_TYPE,
 	};
 	ag->server = rv_fs_server_new(ag->base, &sopts, rv_ingest_frame_cb, ag->ingest, &err);

@@ -37,9 +37,13 @@ typedef enum rv_metric_type {
 	X(fs_accepted, RV_COUNTER, "accepted", "rearview_dnstap_connections_accepted_total",   \
 	  "dnstap connections accepted")                                                       \
 	X(fs_refused, RV_COUNTER, "refused", "rearview_dnstap_connections_refused_total",      \
-	  "dnstap connections refused (max-connections reached)") \
+	  "dnstap connections refused (every slot held by writers that may not be evicted)") \
 	X(fs_dropped, RV_COUNTER, "dropped", "rearview_dnstap_connections_dropped_total",      \
 	  "dnstap connections closed for a protocol error or a missed deadline")               \
+	X(fs_timeouts, RV_COUNTER, "conn_timeouts", "rearview_dnstap_connection_timeouts_total", \
+	  "dnstap connections closed for a missed deadline (handshake, frame, FINISH)")         \
+	X(fs_evicted, RV_COUNTER, "conn_evicted", "rearview_dnstap_connections_evicted_total",  \
+	  "dnstap connections closed to give their slot to a newcomer")                         \
 	X(fs_finished, RV_COUNTER, "finished", "rearview_dnstap_sessions_finished_total",      \
 	  "dnstap sessions ended cleanly (STOP answered with FINISH)")                         \
 	X(fs_frames, RV_COUNTER, "frames", "rearview_dnstap_frames_total",                     \

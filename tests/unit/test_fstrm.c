@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -17,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -538,6 +541,141 @@ static void test_mid_frame(void **state)
 	free(c.frames.data);
 }
 
+/* The accessors the server's deadlines and slot policy rely on. */
+static void test_session_phases(void **state)
+{
+	collector c = { 0 };
+	bytes in = { 0 }, out = { 0 };
+	rv_fs_session *s = new_session(&c);
+	size_t ready_len, start_end;
+	uint64_t id;
+
+	(void)state;
+	add_control(&in, FSTRM_CONTROL_READY, our_ct);
+	ready_len = in.len;
+	add_control(&in, FSTRM_CONTROL_START, our_ct);
+	start_end = in.len;
+	add_data(&in, "0123456789", 10);
+	add_data(&in, "abcdef", 6);
+	add_control(&in, FSTRM_CONTROL_STOP, NULL);
+
+	assert_false(rv_fs_session_accepted(s));
+	assert_false(rv_fs_session_started(s));
+	id = rv_fs_session_frame_id(s);
+	/* Half a READY: a new partial frame, still no phase change. */
+	assert_int_equal(feed_all(s, in.data, 5, 5, NULL, &out), 0);
+	assert_int_not_equal(rv_fs_session_frame_id(s), id);
+	assert_false(rv_fs_session_accepted(s));
+	assert_int_equal(feed_all(s, in.data + 5, ready_len - 5, 64, NULL, &out), 0);
+	assert_true(rv_fs_session_accepted(s));
+	assert_false(rv_fs_session_started(s));
+	assert_int_equal(feed_all(s, in.data + ready_len, start_end - ready_len, 64, NULL, &out), 0);
+	assert_false(rv_fs_session_accepted(s));
+	assert_true(rv_fs_session_started(s));
+	/* The same incomplete frame keeps its id however many bytes trickle in... */
+	assert_int_equal(rv_fs_session_feed(s, in.data + start_end, 3), 0);
+	id = rv_fs_session_frame_id(s);
+	for (size_t i = 3; i < 13; i++) {
+		assert_int_equal(rv_fs_session_feed(s, in.data + start_end + i, 1), 0);
+		assert_true(rv_fs_session_mid_frame(s));
+		assert_int_equal(rv_fs_session_frame_id(s), id);
+	}
+	/* ...and the next incomplete frame gets a new one, even when the read
+	 * that completes the first starts the second. */
+	assert_int_equal(rv_fs_session_feed(s, in.data + start_end + 13, 3), 0);
+	assert_int_equal(c.count, 1);
+	assert_true(rv_fs_session_mid_frame(s));
+	assert_int_not_equal(rv_fs_session_frame_id(s), id);
+	assert_int_equal(feed_all(s, in.data + start_end + 16, in.len - start_end - 16, 64, NULL,
+			&out), 0);
+	assert_int_equal(c.count, 2);
+	assert_true(rv_fs_session_finished(s));
+	assert_true(rv_fs_session_started(s));
+	rv_fs_session_free(&s);
+	free(in.data);
+	free(out.data);
+	free(c.frames.data);
+}
+
+#define SLOT(t, p, since) ((rv_fs_slot){ .trusted = (t), .progress = (p), .since_ms = (since) })
+
+/* Field by field: struct padding is not guaranteed to compare equal. */
+static bool slot_eq(const rv_fs_slot *a, const rv_fs_slot *b)
+{
+	return a->trusted == b->trusted && a->progress == b->progress && a->since_ms == b->since_ms;
+}
+
+static void test_slot_policy(void **state)
+{
+	/* In eviction order: each entry goes before every later one. */
+	const rv_fs_slot order[] = {
+		SLOT(false, RV_FS_FINISHING, 900),
+		SLOT(false, RV_FS_CONNECTED, 100),
+		SLOT(false, RV_FS_CONNECTED, 500),
+		SLOT(false, RV_FS_ACCEPTED, 50),
+		SLOT(false, RV_FS_STARTED, 10),
+		SLOT(false, RV_FS_STARTED, 20),
+		SLOT(false, RV_FS_DELIVERING, 1),
+		SLOT(false, RV_FS_DELIVERING, 999),
+		SLOT(true, RV_FS_FINISHING, 5),
+		SLOT(true, RV_FS_CONNECTED, 0),
+		SLOT(true, RV_FS_ACCEPTED, 0),
+		SLOT(true, RV_FS_STARTED, 7),
+		SLOT(true, RV_FS_DELIVERING, 3),
+		SLOT(true, RV_FS_DELIVERING, 4),
+	};
+	const size_t n = RV_ARRAY_LEN(order);
+	rv_fs_slot shuffled[RV_ARRAY_LEN(order)];
+	unsigned seed = 7;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		assert_false(rv_fs_slot_before(&order[i], &order[i]));
+		for (size_t j = i + 1; j < n; j++) {
+			if (!rv_fs_slot_before(&order[i], &order[j]) ||
+			    rv_fs_slot_before(&order[j], &order[i]))
+				fail_msg("slot %zu should go before slot %zu", i, j);
+		}
+	}
+	/* Whatever the order of the table, the victim is the first of `order`
+	 * a newcomer may take. */
+	for (int round = 0; round < 50; round++) {
+		memcpy(shuffled, order, sizeof(order));
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j = (size_t)rand_r(&seed) % (i + 1);
+			rv_fs_slot t = shuffled[i];
+
+			shuffled[i] = shuffled[j];
+			shuffled[j] = t;
+		}
+		long v = rv_fs_slot_victim(shuffled, n, false);
+
+		assert_true(v >= 0);
+		assert_true(slot_eq(&shuffled[v], &order[0]));
+		/* Only the trusted slots left: a writer takes the first of them... */
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (shuffled[i].trusted)
+				shuffled[k++] = shuffled[i];
+		v = rv_fs_slot_victim(shuffled, k, true);
+		assert_true(v >= 0);
+		assert_true(slot_eq(&shuffled[v], &order[8]));
+		/* ...and anyone else is refused. */
+		assert_int_equal(rv_fs_slot_victim(shuffled, k, false), -1);
+	}
+	/* A writer newcomer displaces a delivering non-writer before an idle writer
+	 * that has not even completed its handshake. */
+	const rv_fs_slot two[] = { SLOT(true, RV_FS_CONNECTED, 0), SLOT(false, RV_FS_DELIVERING, 9) };
+
+	assert_int_equal(rv_fs_slot_victim(two, 2, true), 1);
+	assert_int_equal(rv_fs_slot_victim(two, 2, false), 1);
+	assert_true(rv_fs_slot_evictable(&two[0], true));
+	assert_false(rv_fs_slot_evictable(&two[0], false));
+	assert_true(rv_fs_slot_evictable(&two[1], false));
+	assert_int_equal(rv_fs_slot_victim(two, 0, true), -1);
+}
+
 /* ---- server tests ---- */
 
 typedef struct {
@@ -609,6 +747,7 @@ static rv_fs_server_opts default_opts(const srv_fixture *f)
 		.max_frame = MAX_FRAME,
 		.max_connections = 16,
 		.stall_timeout_ms = 5000,
+		.handshake_timeout_ms = 5000,
 		.content_type = CT,
 	};
 	return o;
@@ -803,58 +942,523 @@ static void test_server_two_writers_and_garbage(void **state)
 	rv_fs_server_free(&srv);
 }
 
-static bool stats_at_least(void *arg)
+/* Runs the loop for ms milliseconds. */
+static void spin(struct event_base *base, unsigned ms)
 {
-	const uint64_t *want = arg; /* active, refused, dropped */
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	return rv_stats.fs_active >= want[0] && rv_stats.fs_refused >= want[1] &&
-	       rv_stats.fs_dropped >= want[2];
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
 }
 
-static void test_server_max_connections_and_stall(void **state)
+/* True once the server has closed fd (anything it sent first is drained). */
+static bool peer_closed(int fd)
+{
+	char buf[256];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return true;
+		return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+	}
+}
+
+static void write_all(int fd, const void *p, size_t len)
+{
+	assert_int_equal(write(fd, p, len), (ssize_t)len);
+}
+
+static void send_control(int fd, uint32_t type)
+{
+	bytes b = { 0 };
+
+	add_control(&b, type, type == FSTRM_CONTROL_STOP ? NULL : our_ct);
+	write_all(fd, b.data, b.len);
+	free(b.data);
+}
+
+/* Test payload the fixture's callback accepts: "<tag> <seq>" padded. */
+static void send_frame(int fd, unsigned tag, int seq)
+{
+	char p[16];
+	bytes b = { 0 };
+
+	memset(p, '.', sizeof(p));
+	p[snprintf(p, sizeof(p), "%u %d ", tag, seq)] = '.';
+	add_data(&b, p, sizeof(p));
+	write_all(fd, b.data, b.len);
+	free(b.data);
+}
+
+/* Bytes sent one at a time, every interval: a peer that keeps "making
+ * progress" without ever finishing what it started. */
+typedef struct {
+	int fd;
+	bytes data;
+	size_t sent;
+	double interval_s, next_s;
+	/* Optional: also send one whole data frame on slow_fd every slow_s. */
+	int slow_fd;
+	int slow_seq;
+	double slow_s, slow_next_s;
+	uint64_t want_timeouts;
+	double until_s;
+} trickler;
+
+static void trickle_step(trickler *t)
+{
+	double now = now_s();
+
+	if (t->fd >= 0 && t->sent < t->data.len && now >= t->next_s) {
+		if (write(t->fd, t->data.data + t->sent, 1) == 1)
+			t->sent++;
+		t->next_s = now + t->interval_s;
+	}
+	if (t->slow_fd >= 0 && now >= t->slow_next_s) {
+		send_frame(t->slow_fd, 3, t->slow_seq++);
+		t->slow_next_s = now + t->slow_s;
+	}
+}
+
+static bool trickle_until_timeouts(void *arg)
+{
+	trickler *t = arg;
+
+	trickle_step(t);
+	return rv_stats.fs_timeouts >= t->want_timeouts;
+}
+
+static bool trickle_until_time(void *arg)
+{
+	trickler *t = arg;
+
+	trickle_step(t);
+	return now_s() >= t->until_s;
+}
+
+static bool active_is(void *arg)
+{
+	return rv_stats.fs_active == *(const uint64_t *)arg;
+}
+
+static bool evicted_is(void *arg)
+{
+	return rv_stats.fs_evicted == *(const uint64_t *)arg;
+}
+
+static void wait_active(srv_fixture *f, uint64_t n)
+{
+	assert_true(loop_until(f->base, active_is, &n, 5));
+}
+
+/* The handshake has one deadline from accept: silence, a READY without START,
+ * and a READY trickled a byte at a time are all dropped when it expires; a
+ * peer that completed the handshake may then stay idle. */
+static void test_server_handshake_deadline(void **state)
 {
 	srv_fixture *f = *state;
 	rv_fs_server_opts o = default_opts(f);
-	uint64_t want[3];
-	int err, a, b, c2;
-	char ch;
+	trickler t = { .fd = -1, .slow_fd = -1, .interval_s = 0.04, .want_timeouts = 3 };
+	int err, silent, ready_only, idle;
 	rv_fs_server *srv;
+	double t0, took;
 
-	o.max_connections = 1;
-	o.stall_timeout_ms = 150;
+	o.handshake_timeout_ms = 300;
 	srv = rv_fs_server_new(f->base, &o, srv_cb, f, &err);
 	assert_non_null(srv);
-	a = raw_connect(f->path);
-	assert_true(a >= 0);
-	want[0] = 1, want[1] = 0, want[2] = 0;
-	assert_true(loop_until(f->base, stats_at_least, want, 5));
-	/* Over the limit: accepted and closed at once. */
-	b = raw_connect(f->path);
-	c2 = raw_connect(f->path);
-	assert_true(b >= 0 && c2 >= 0);
-	want[1] = 2;
-	assert_true(loop_until(f->base, stats_at_least, want, 5));
-	assert_int_equal(read(b, &ch, 1), 0);
-	assert_int_equal(read(c2, &ch, 1), 0);
+	silent = raw_connect(f->path);
+	ready_only = raw_connect(f->path);
+	t.fd = raw_connect(f->path);
+	idle = raw_connect(f->path);
+	assert_true(silent >= 0 && ready_only >= 0 && t.fd >= 0 && idle >= 0);
+	t0 = now_s();
+	send_control(ready_only, FSTRM_CONTROL_READY);
+	send_control(idle, FSTRM_CONTROL_START);
+	add_control(&t.data, FSTRM_CONTROL_READY, our_ct);
+	assert_true(loop_until(f->base, trickle_until_timeouts, &t, 5));
+	took = now_s() - t0;
+	/* 42 bytes at one per 40 ms would take 1.7 s: the trickle did not help. */
+	assert_true(t.sent < t.data.len);
+	assert_true(took >= 0.28 && took < 1.5);
+	assert_int_equal(rv_stats.fs_timeouts, 3);
+	assert_int_equal(rv_stats.fs_dropped, 3);
+	assert_true(peer_closed(silent));
+	assert_true(peer_closed(ready_only));
+	assert_true(peer_closed(t.fd));
+	/* Idle after START is how named waits for traffic: no deadline. */
+	spin(f->base, 600);
+	assert_false(peer_closed(idle));
 	assert_int_equal(rv_stats.fs_active, 1);
-	/* An idle connection (no partial frame) is not a stall... */
-	struct timeval wait = { 0, 300000 };
-	event_base_loopexit(f->base, &wait);
-	event_base_dispatch(f->base);
-	assert_int_equal(rv_stats.fs_dropped, 0);
-	/* ...but three bytes of a header with nothing after them is. */
-	assert_int_equal(write(a, "\0\0\0", 3), 3);
-	want[0] = 0;
-	want[2] = 1;
-	double t0 = now_s();
-	assert_true(loop_until(f->base, stats_at_least, want, 5));
-	assert_true(now_s() - t0 >= 0.14);
-	assert_int_equal(rv_stats.fs_active, 0);
-	assert_int_equal(read(a, &ch, 1), 0);
-	close(a);
-	close(b);
-	close(c2);
+	assert_int_equal(rv_stats.fs_timeouts, 3);
+	close(silent);
+	close(ready_only);
+	close(t.fd);
+	close(idle);
+	free(t.data.data);
 	rv_fs_server_free(&srv);
+}
+
+/* A frame has stall-timeout from its first byte to its last, however the bytes
+ * are spread; whole frames may come as slowly as they like. */
+static void test_server_frame_deadline(void **state)
+{
+	srv_fixture *f = *state;
+	rv_fs_server_opts o = default_opts(f);
+	trickler t = { .fd = -1, .slow_fd = -1, .interval_s = 0.05, .slow_s = 0.15,
+		       .want_timeouts = 1 };
+	uint8_t payload[20];
+	int err, trickled;
+	rv_fs_server *srv;
+	double t0, took;
+
+	o.stall_timeout_ms = 300;
+	srv = rv_fs_server_new(f->base, &o, srv_cb, f, &err);
+	assert_non_null(srv);
+	t.fd = raw_connect(f->path);
+	t.slow_fd = raw_connect(f->path);
+	assert_true(t.fd >= 0 && t.slow_fd >= 0);
+	send_control(t.fd, FSTRM_CONTROL_START);
+	send_control(t.slow_fd, FSTRM_CONTROL_START);
+	wait_active(f, 2);
+	/* An idle started connection is not stalled. */
+	spin(f->base, 500);
+	assert_int_equal(rv_stats.fs_timeouts, 0);
+	memset(payload, 'x', sizeof(payload));
+	add_data(&t.data, payload, sizeof(payload));
+	t0 = now_s();
+	t.slow_next_s = t0;
+	assert_true(loop_until(f->base, trickle_until_timeouts, &t, 5));
+	took = now_s() - t0;
+	/* 24 bytes at one per 50 ms would take 1.2 s; each byte came well within
+	 * the 300 ms, yet the frame as a whole did not. */
+	assert_true(t.sent < t.data.len);
+	assert_true(took >= 0.28 && took < 0.9);
+	assert_true(peer_closed(t.fd));
+	/* The slow but whole frames keep coming, and their connection stays. */
+	trickled = t.fd;
+	t.fd = -1;
+	t.until_s = now_s() + 0.5;
+	assert_true(loop_until(f->base, trickle_until_time, &t, 5));
+	spin(f->base, 50);
+	assert_false(peer_closed(t.slow_fd));
+	assert_true(t.slow_seq >= 4);
+	assert_int_equal(f->next_seq[3], t.slow_seq);
+	assert_int_equal(f->order_errors, 0);
+	assert_int_equal(rv_stats.fs_timeouts, 1);
+	assert_int_equal(rv_stats.fs_active, 1);
+	/* STOP is still answered and the connection closed cleanly. */
+	send_control(t.slow_fd, FSTRM_CONTROL_STOP);
+	wait_active(f, 0);
+	assert_int_equal(rv_stats.fs_finished, 1);
+	close(trickled);
+	close(t.slow_fd);
+	free(t.data.data);
+	rv_fs_server_free(&srv);
+}
+
+/* Full slots: each newcomer evicts the peer that got least far, the
+ * longest-standing first; a delivering writer is never the one. */
+static void test_server_eviction_order(void **state)
+{
+	srv_fixture *f = *state;
+	rv_fs_server_opts o = default_opts(f);
+	uint64_t want;
+	int err, silent, started, delivering, accepted, n1, n2, n3, n4;
+	rv_fs_server *srv;
+
+	o.max_connections = 4;
+	o.handshake_timeout_ms = 10000;
+	srv = rv_fs_server_new(f->base, &o, srv_cb, f, &err);
+	assert_non_null(srv);
+	silent = raw_connect(f->path);
+	wait_active(f, 1);
+	started = raw_connect(f->path);
+	send_control(started, FSTRM_CONTROL_START);
+	wait_active(f, 2);
+	delivering = raw_connect(f->path);
+	send_control(delivering, FSTRM_CONTROL_START);
+	send_frame(delivering, 1, 0);
+	wait_active(f, 3);
+	accepted = raw_connect(f->path);
+	send_control(accepted, FSTRM_CONTROL_READY);
+	wait_active(f, 4);
+	spin(f->base, 50);
+	assert_int_equal(f->next_seq[1], 1);
+
+	/* silent (no handshake) goes first. */
+	n1 = raw_connect(f->path);
+	want = 1;
+	assert_true(loop_until(f->base, evicted_is, &want, 5));
+	assert_true(peer_closed(silent));
+	send_control(n1, FSTRM_CONTROL_START);
+	spin(f->base, 50);
+	/* Then the READY without START (n1 has started meanwhile). */
+	n2 = raw_connect(f->path);
+	want = 2;
+	assert_true(loop_until(f->base, evicted_is, &want, 5));
+	assert_true(peer_closed(accepted));
+	send_control(n2, FSTRM_CONTROL_START);
+	spin(f->base, 50);
+	/* Then the started peer that has been idle longest: started, not n1/n2. */
+	n3 = raw_connect(f->path);
+	want = 3;
+	assert_true(loop_until(f->base, evicted_is, &want, 5));
+	assert_true(peer_closed(started));
+	/* n3 never handshakes: the next newcomer evicts it, newest or not. */
+	n4 = raw_connect(f->path);
+	want = 4;
+	assert_true(loop_until(f->base, evicted_is, &want, 5));
+	assert_true(peer_closed(n3));
+	assert_false(peer_closed(delivering));
+	assert_false(peer_closed(n1));
+	assert_false(peer_closed(n2));
+	assert_false(peer_closed(n4));
+	assert_int_equal(rv_stats.fs_active, 4);
+	assert_int_equal(rv_stats.fs_refused, 0);
+	assert_int_equal(rv_stats.fs_dropped, 0);
+	/* The delivering peer still delivers. */
+	send_frame(delivering, 1, 1);
+	spin(f->base, 50);
+	assert_int_equal(f->next_seq[1], 2);
+	close(silent);
+	close(started);
+	close(delivering);
+	close(accepted);
+	close(n1);
+	close(n2);
+	close(n3);
+	close(n4);
+	rv_fs_server_free(&srv);
+}
+
+/* A child process running as uid connects and waits up to 5 s for the server
+ * to close on it. Exit status: 0 closed by the server, 1 still open, 2 no
+ * connection, 3 could not switch uid. No cmocka calls: it is a forked child. */
+static pid_t connect_as(const char *path, uid_t uid, gid_t gid)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct pollfd pfd;
+		char buf[64];
+		int fd;
+
+		/* Copies of the server's sockets (other peers' connections) would
+		 * keep them open after the server closes them. */
+		for (int i = 3; i < 1024; i++)
+			close(i);
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(3);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		strcpy(sa.sun_path, path);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(2);
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		while (poll(&pfd, 1, 5000) == 1) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+
+			if (n <= 0)
+				_exit(0);
+		}
+		_exit(1);
+	}
+	return pid;
+}
+
+typedef struct {
+	pid_t pid;
+	int status;
+	bool done;
+} child_wait;
+
+static bool child_exited(void *arg)
+{
+	child_wait *w = arg;
+
+	if (!w->done && waitpid(w->pid, &w->status, WNOHANG) == w->pid)
+		w->done = true;
+	return w->done;
+}
+
+static int child_result(srv_fixture *f, pid_t pid)
+{
+	child_wait w = { .pid = pid };
+
+	if (!loop_until(f->base, child_exited, &w, 8)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return WIFEXITED(w.status) ? WEXITSTATUS(w.status) : -1;
+}
+
+static bool refused_is(void *arg)
+{
+	return rv_stats.fs_refused == *(const uint64_t *)arg;
+}
+
+/* Writers (trusted uids) keep their slots: another uid evicts only its own
+ * kind and is refused when writers hold every slot; a writer evicts others
+ * first. Needs root, to run peers as another uid. */
+static void test_server_writers_keep_slots(void **state)
+{
+	srv_fixture *f = *state;
+	rv_fs_server_opts o = default_opts(f);
+	const uid_t writers[] = { 0 };
+	const uid_t other = 65534;
+	uint64_t want;
+	int err, w1, w2;
+	pid_t a, b, c;
+	rv_fs_server *srv;
+
+	if (geteuid() != 0) {
+		print_message("not root: cannot run peers as another uid; skipped\n");
+		skip();
+	}
+	o.max_connections = 2;
+	o.handshake_timeout_ms = 10000;
+	o.mode = 0666;
+	o.trusted_uids = writers;
+	o.ntrusted_uids = 1;
+	assert_int_equal(chmod(f->dir, 0711), 0);
+	srv = rv_fs_server_new(f->base, &o, srv_cb, f, &err);
+	assert_non_null(srv);
+	w1 = raw_connect(f->path);
+	wait_active(f, 1);
+	a = connect_as(f->path, other, other);
+	wait_active(f, 2);
+	/* b (not a writer) may evict a (not a writer), never w1. */
+	b = connect_as(f->path, other, other);
+	assert_int_equal(child_result(f, a), 0);
+	want = 1;
+	assert_true(loop_until(f->base, evicted_is, &want, 5));
+	/* A writer evicts the non-writer, though w1 has not even handshaken. */
+	w2 = raw_connect(f->path);
+	assert_int_equal(child_result(f, b), 0);
+	assert_int_equal(rv_stats.fs_evicted, 2);
+	/* Only writers left: a non-writer is refused. */
+	c = connect_as(f->path, other, other);
+	want = 1;
+	assert_true(loop_until(f->base, refused_is, &want, 5));
+	assert_int_equal(child_result(f, c), 0);
+	assert_false(peer_closed(w1));
+	assert_false(peer_closed(w2));
+	assert_int_equal(rv_stats.fs_active, 2);
+	assert_int_equal(rv_stats.fs_evicted, 2);
+	close(w1);
+	close(w2);
+	rv_fs_server_free(&srv);
+}
+
+static bool all_gone(void *arg)
+{
+	return rv_stats.fs_accepted == *(const uint64_t *)arg && rv_stats.fs_active == 0;
+}
+
+static unsigned count_lines(const char *text, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* A frame callback that finds every frame malformed and asks, as main.c does,
+ * whether it may log that (once per connection). */
+static void malformed_cb(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
+{
+	unsigned *allowed = arg;
+
+	(void)data;
+	(void)len;
+	if (peer->bad_frames++ == 0 && rv_fs_peer_log_ok(peer, RV_LOG_ERR))
+		(*allowed)++;
+}
+
+/* A reconnect storm logs a bounded number of lines plus one summary; each kind
+ * has its own budget, so the storm cannot hide the protocol errors. */
+static void test_server_log_rate_limit(void **state)
+{
+	srv_fixture *f = *state;
+	rv_fs_server_opts o = default_opts(f);
+	char path[] = "/tmp/rv-test-fstrm-log-XXXXXX";
+	static char text[65536];
+	int saved_level = rv_log_level, saved_err, logfd, err;
+	uint64_t want = 53;
+	unsigned allowed = 0;
+	rv_fs_server *srv;
+	ssize_t n;
+	rv_fs_peer lone = { .label = "no server" };
+
+	o.max_connections = 100;
+	logfd = mkstemp(path);
+	assert_true(logfd >= 0);
+	fflush(stderr);
+	saved_err = dup(2);
+	assert_true(saved_err >= 0);
+	assert_int_equal(dup2(logfd, 2), 2);
+	rv_log_level = RV_LOG_INFO;
+	srv = rv_fs_server_new(f->base, &o, malformed_cb, &allowed, &err);
+	assert_non_null(srv);
+	for (int i = 0; i < 40; i++) {
+		int fd = raw_connect(f->path);
+
+		assert_true(fd >= 0);
+		close(fd);
+		if (i % 8 == 7)
+			spin(f->base, 20);
+	}
+	for (int i = 0; i < 5; i++) {
+		int fd = raw_connect(f->path);
+
+		assert_true(fd >= 0);
+		write_all(fd, "NOT FRAME STREAMS", 17);
+		close(fd);
+	}
+	/* Eight writers with one malformed frame each: 5 may say so. */
+	for (int i = 0; i < 8; i++) {
+		int fd = raw_connect(f->path);
+
+		assert_true(fd >= 0);
+		send_control(fd, FSTRM_CONTROL_START);
+		send_frame(fd, 0, 0);
+		close(fd);
+		spin(f->base, 10);
+	}
+	bool ok = loop_until(f->base, all_gone, &want, 5);
+
+	rv_fs_server_free(&srv);
+	fflush(stderr);
+	dup2(saved_err, 2);
+	close(saved_err);
+	rv_log_level = saved_level;
+	assert_true(ok);
+	assert_int_equal(allowed, 5);
+	/* Without a server (the pure session), only the log level decides. */
+	assert_true(rv_fs_peer_log_ok(&lone, RV_LOG_ERR));
+	assert_false(rv_fs_peer_log_ok(&lone, RV_LOG_DEBUG));
+	n = pread(logfd, text, sizeof(text) - 1, 0);
+	close(logfd);
+	unlink(path);
+	assert_true(n > 0);
+	text[n] = '\0';
+	/* 53 opened + 48 closed + 8 malformed were due: 5 of each logged, the
+	 * remaining 48 + 43 + 3 = 94 summarised. */
+	assert_int_equal(count_lines(text, ": connected ("), 5);
+	assert_int_equal(count_lines(text, "closed without STOP"), 5);
+	assert_int_equal(count_lines(text, "dropping connection: "), 5);
+	assert_int_equal(count_lines(text, "more connection events"), 1);
+	if (strstr(text, ": 94 more connection events") == NULL ||
+	    strstr(text, "(48 opened, 43 closed, 3 sent malformed frames)") == NULL)
+		fail_msg("no summary of 94 suppressed lines in:\n%s", text);
 }
 
 static void test_server_socket_path(void **state)
@@ -931,11 +1535,18 @@ int main(void)
 		cmocka_unit_test(test_bad_control),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_mid_frame),
+		cmocka_unit_test(test_session_phases),
+		cmocka_unit_test(test_slot_policy),
 		cmocka_unit_test_setup_teardown(test_server_real_writer, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_server_two_writers_and_garbage, srv_setup,
 				srv_teardown),
-		cmocka_unit_test_setup_teardown(test_server_max_connections_and_stall, srv_setup,
+		cmocka_unit_test_setup_teardown(test_server_handshake_deadline, srv_setup,
 				srv_teardown),
+		cmocka_unit_test_setup_teardown(test_server_frame_deadline, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_server_eviction_order, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_server_writers_keep_slots, srv_setup,
+				srv_teardown),
+		cmocka_unit_test_setup_teardown(test_server_log_rate_limit, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_server_socket_path, srv_setup, srv_teardown),
 	};
 

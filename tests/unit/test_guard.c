@@ -56,6 +56,41 @@ static void test_odd_prefix_lengths(void **state)
 	rv_guard_free(&g);
 }
 
+/* ::ffff:a.b.c.d is the IPv4 address a.b.c.d: the IPv4 entries cover it too. */
+static void test_v4_mapped(void **state)
+{
+	(void)state;
+	int err;
+	char eb[128];
+	rv_guard *g = rv_guard_new(DEFAULT_CIDRS " 10.1.2.128/25", NULL, NULL, &err, eb, sizeof(eb));
+	assert_non_null(g);
+	const char *ignored[] = {"::ffff:127.0.0.1", "::FFFF:7f00:1", "::ffff:0.0.0.0",
+		"::ffff:169.254.1.1", "::ffff:224.0.0.251", "::ffff:255.255.255.255",
+		"::ffff:10.1.2.200"};
+	/* Not mapped (IPv4-compatible, NAT64 well-known prefix, one bit off the
+	 * ::ffff prefix) or mapped but outside every IPv4 entry. */
+	const char *learned[] = {"::ffff:192.0.2.1", "::ffff:10.1.2.127", "::127.0.0.1",
+		"64:ff9b::7f00:1", "::fffe:7f00:1", "::1:ffff:7f00:1", "1::ffff:7f00:1"};
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(*ignored); i++) {
+		rv_addr a = A(ignored[i]);
+		if (!rv_guard_ignore_addr(g, &a))
+			fail_msg("%s should be ignored", ignored[i]);
+	}
+	for (size_t i = 0; i < sizeof(learned) / sizeof(*learned); i++) {
+		rv_addr a = A(learned[i]);
+		if (rv_guard_ignore_addr(g, &a))
+			fail_msg("%s should be learned", learned[i]);
+	}
+	rv_guard_free(&g);
+	/* An IPv6-only list does not start matching IPv4 through the mapping. */
+	g = rv_guard_new("::/128 ::ffff:0:0/96", NULL, NULL, &err, eb, sizeof(eb));
+	assert_non_null(g);
+	rv_addr m = A("::ffff:192.0.2.1"), v4 = A("192.0.2.1");
+	assert_true(rv_guard_ignore_addr(g, &m));
+	assert_false(rv_guard_ignore_addr(g, &v4));
+	rv_guard_free(&g);
+}
+
 static void test_suffixes(void **state)
 {
 	(void)state;
@@ -110,6 +145,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_cidrs),
 		cmocka_unit_test(test_odd_prefix_lengths),
+		cmocka_unit_test(test_v4_mapped),
 		cmocka_unit_test(test_suffixes),
 		cmocka_unit_test(test_response_addresses),
 		cmocka_unit_test(test_errors),
