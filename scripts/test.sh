@@ -6,7 +6,8 @@
 # Usage: scripts/test.sh [--quick]   (--quick runs only step 1)
 # Every test must run: RV_REQUIRE_ALL=1 turns a missing prerequisite (named,
 # root, python3, ...) into a failure, builds use -Dtests=enabled (no cmocka: the
-# build fails), and a test meson reports as skipped counts as failed. Ends with
+# build fails; likewise libmaxminddb and libsystemd, whose code paths the tests
+# cover), and a test meson reports as skipped counts as failed. Ends with
 # the line "test.sh: N passed, N failed" over every test of every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ quick=0
 case "${1:-}" in
 --quick) quick=1 ;;
 -h | --help)
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
 "") ;;
@@ -89,12 +90,13 @@ run_suites() {
 	fi
 }
 
-build build -Dwerror=true -Dtests=enabled
+features=(-Dtests=enabled -Dmaxminddb=enabled -Dsystemd=enabled)
+build build -Dwerror=true "${features[@]}"
 run_suites "build" build
 
 if [ "$quick" -eq 0 ]; then
 	# -fno-sanitize-recover makes UBSan findings fatal, so they fail the test.
-	build build-asan -Dwerror=true -Dtests=enabled -Db_sanitize=address,undefined \
+	build build-asan -Dwerror=true "${features[@]}" -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
