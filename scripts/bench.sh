@@ -6,7 +6,7 @@
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,cg,rss,rpz,lookup,drops,reload
+#   --only LIST       comma-separated parts: ingest,cg,rss,encode,rpz,lookup,drops,reload
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
 #
@@ -22,7 +22,7 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,cg,rss,rpz,lookup,drops,reload
+ONLY=ingest,cg,rss,encode,rpz,lookup,drops,reload
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -45,6 +45,7 @@ if ((SMOKE)); then
 	LOOKUP_NAMES=20000 LOOKUP_QPS=2000 LOOKUP_SAMPLES=20 SAMPLE_RATE=10
 	DROP_SECONDS=2 SETTLE=1
 	RELOAD_N=20000
+	ENCODE_S=0.3
 else
 	INGEST_N=2000000 INGEST_REPS=3
 	CG_N=100000
@@ -53,6 +54,7 @@ else
 	LOOKUP_NAMES=200000 LOOKUP_QPS=20000 LOOKUP_SAMPLES=200 SAMPLE_RATE=10
 	DROP_SECONDS=20 SETTLE=3
 	RELOAD_N=1000000
+	ENCODE_S=2
 fi
 SEED=42
 # named's `update` category logs every RR an UPDATE adds or deletes (info).
@@ -65,13 +67,14 @@ rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procp
 # Only the targets measured here (a half-edited unrelated file elsewhere in
 # the tree should not stop a benchmark).
 [[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" >&2
-targets=(tests/bench/rv-loadgen tests/bench/rv-ptrwait)
+targets=(tests/bench/rv-loadgen tests/bench/rv-ptrwait tests/bench/rv-encode)
 [[ -n ${RV_AGENT:-} ]] || targets+=(agent/rearview-agent)
 meson compile -C "$BUILD" "${targets[@]}" >&2
 LOADGEN=$BUILD/tests/bench/rv-loadgen
 PTRWAIT=$BUILD/tests/bench/rv-ptrwait
+ENCODE=$BUILD/tests/bench/rv-encode
 AGENT=${RV_AGENT:-$BUILD/agent/rearview-agent}
-for b in "$LOADGEN" "$PTRWAIT" "$AGENT"; do
+for b in "$LOADGEN" "$PTRWAIT" "$ENCODE" "$AGENT"; do
 	[[ -x $b ]] || { echo "bench.sh: $b not built" >&2; exit 1; }
 done
 
@@ -255,6 +258,25 @@ callgrind_fig() {
 		"callgrind Ir, ($CG_N frames - 1 frame) / $((CG_N - 1)), default stream mix"
 	callgrind_annotate --inclusive=yes "$W/cg.$CG_N.out" 2>/dev/null | sed -n '/file:function/,$p' |
 		head -n 30 >"$W/cg.top" || true
+}
+
+# ------------------------------------------------------------------ encode
+# The UPDATE encoder alone (rv-encode, no I/O): changes packed into signed
+# 64 KiB UPDATEs per second of one core, ENCODE_S seconds per case.
+encode() {
+	local out c line name
+	out=$("$ENCODE" "$ENCODE_S" 2>&1) || out=
+	for c in "ipv4 replace" "ipv4 add-only" "ipv6 replace" "ipv6 add-only"; do
+		name=${c// /_}
+		name=encode_${name//-/_}_changes_per_s
+		line=$(sed -n "s/^encode $c: //p" <<<"$out")
+		if [[ $line =~ ^([0-9]+)\ UPDATEs/s,\ ([0-9]+)\ changes\ and\ ([0-9]+)\ bytes\ per\ UPDATE,\ ([0-9]+)\ changes/s$ ]]; then
+			fig "$name" "${BASH_REMATCH[4]}" \
+				"rv_rpz_msg_build: ${BASH_REMATCH[2]} changes, ${BASH_REMATCH[3]} B per UPDATE, ${BASH_REMATCH[1]} UPDATEs/s"
+		else
+			fig "$name" n/a "rv-encode printed no '$c' line: ${out:0:200}"
+		fi
+	done
 }
 
 # ------------------------------------------------------------------ RSS
@@ -731,6 +753,7 @@ if want rss; then
 	rss_one $RSS_SMALL 100k
 	rss_one $RSS_LARGE 1m
 fi
+if want encode; then log "encode..."; encode; fi
 if want rpz || want lookup || want drops || want reload; then log "BIND lab..."; lab_part; fi
 
 # ------------------------------------------------------------------ report

@@ -56,13 +56,70 @@ lab_die() { printf 'lab: error: %s\n' "$*" >&2; return 1; }
 # Milliseconds since the epoch (timing of lookup -> PTR).
 lab_now_ms() { local t; t=$(date +%s%N); printf '%s\n' "$((t / 1000000))"; }
 
-# Tools the lab cannot work without; callers turn a failure into "skip" (77).
+# Tools the lab cannot work without; lab_test_begin turns a missing one into a
+# skip (77), or a failure under RV_REQUIRE_ALL=1.
+LAB_TOOLS=(named named-checkconf dig rndc tsig-keygen ip ss)
 lab_missing_tools() {
     local t missing=()
-    for t in named named-checkconf dig rndc tsig-keygen ip ss; do
+    for t in "${LAB_TOOLS[@]}"; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
     printf '%s\n' "${missing[@]}"
+}
+
+# The Debian packages that provide TOOL... (for "how to install" messages).
+lab_packages_for() {
+    local t p pkgs=()
+    for t in "$@"; do
+        case $t in
+        named | tsig-keygen) p=bind9 ;;
+        named-checkconf | rndc) p=bind9-utils ;;
+        dig | nsupdate) p=bind9-dnsutils ;;
+        ip | ss) p=iproute2 ;;
+        setpriv) p=util-linux ;;
+        nm) p=binutils ;;
+        *) p=$t ;;
+        esac
+        [[ " ${pkgs[*]} " == *" $p "* ]] || pkgs+=("$p")
+    done
+    printf '%s\n' "${pkgs[*]}"
+}
+
+# True under scripts/test.sh and CI, which export RV_REQUIRE_ALL=1: every test
+# must run, so a missing prerequisite is a failure, not a skip.
+lab_require_all() { [[ -n ${RV_REQUIRE_ALL:-} && ${RV_REQUIRE_ALL} != 0 ]]; }
+
+# lab_prereq_missing WHAT HOW: this whole test cannot run here. By hand: SKIP
+# (exit 77, meson reports SKIP) with the reason; under RV_REQUIRE_ALL: FAIL.
+lab_prereq_missing() {
+    if lab_require_all; then
+        echo "FAIL: missing: $1 ($2); RV_REQUIRE_ALL=1 (scripts/test.sh, CI) makes a missing prerequisite a failure, not a skip"
+        exit 1
+    fi
+    echo "SKIP: missing: $1 ($2)"
+    exit 77
+}
+
+# True if BINARY (default: $RV_AGENT) runs under AddressSanitizer, whose shadow
+# memory, redzones and quarantine make RSS bounds meaningless. Either sign
+# counts: the build's b_sanitize, which meson passes as RV_SANITIZE (e.g.
+# "address,undefined"), or ASan's runtime in the binary (nm finds __asan_init:
+# defined when clang links the runtime statically, undefined when gcc links
+# libasan.so; also catches -fsanitize=address given through c_args). Sets
+# LAB_ASAN_WHY to the sign that was found.
+lab_asan_build() {
+    local bin=${1:-${RV_AGENT:-}} syms
+    LAB_ASAN_WHY=
+    if [[ ,${RV_SANITIZE:-}, == *,address,* ]]; then
+        LAB_ASAN_WHY="b_sanitize=$RV_SANITIZE"
+        return 0
+    fi
+    [[ -n $bin ]] || return 1
+    # Read nm's whole output first: `nm | grep -q` under pipefail fails when
+    # grep's early exit kills nm with SIGPIPE, i.e. exactly when it matches.
+    syms=$({ nm "$bin" 2>/dev/null; nm -D "$bin" 2>/dev/null; } || true)
+    grep -qE '[[:space:]]__asan_init$' <<<"$syms" || return 1
+    LAB_ASAN_WHY="__asan_init in $(basename "$bin")"
 }
 
 # True if PID is a live (not zombie) process.
@@ -669,25 +726,34 @@ lab_no_sanitizer_reports() {
         "$LAB"/*.log 2>/dev/null || true)
     [[ -z $hits ]] || { echo "# sanitizer reports in: $hits"; return 1; }
 }
-# True if the agent is built with AddressSanitizer (gcc's shared runtime or
-# clang's static one both leave the __asan_init symbol name in the binary):
-# RSS bounds then measure the sanitizer's quarantine, not the agent.
-lab_sanitized() {
-    grep -qa __asan_init "${RV_AGENT:-$LAB_AGENT}"
+# lab_skip_check DESC REASON: one check cannot run here (a tool is missing):
+# a visible "ok - DESC # SKIP REASON" by hand, "not ok" under RV_REQUIRE_ALL.
+lab_skip_check() {
+    if lab_require_all; then
+        lab_not_ok "$1 (cannot run: $2; RV_REQUIRE_ALL=1)"
+    else
+        lab_ok "$1 # SKIP $2"
+    fi
+}
+# lab_need_tools TOOL...: all in PATH, or lab_prereq_missing naming the absent
+# ones and their packages. A test that needs more than LAB_TOOLS calls this
+# before lab_test_begin.
+lab_need_tools() {
+    local t absent=()
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || absent+=("$t")
+    done
+    ((${#absent[@]} == 0)) || lab_prereq_missing "tools not in PATH: ${absent[*]}" \
+        "Debian: apt-get install $(lab_packages_for "${absent[@]}"); scripts/test.sh installs them when run as root"
 }
 # Common start of tests/integration/*.sh: skip (77) only when a tool is absent
-# or we are not root; then print the summary (and the logs on failure) at exit.
-# A test script sets LAB_SUMMARIZED=1 once it has run all its checks.
+# or we are not root, and fail instead under RV_REQUIRE_ALL=1 (lab_prereq_missing);
+# then print the summary (and the logs on failure) at exit. A test script sets
+# LAB_SUMMARIZED=1 once it has run all its checks.
 lab_test_begin() {
-    local absent
-    absent=$(lab_missing_tools)
-    if [[ -n $absent ]]; then
-        echo "SKIP: missing tools: $absent"
-        exit 77
-    fi
+    lab_need_tools "${LAB_TOOLS[@]}"
     if ((EUID != 0)); then
-        echo "SKIP: needs root (adds loopback addresses, runs named)"
-        exit 77
+        lab_prereq_missing "root" "the lab adds loopback addresses and runs named; run it as root, e.g. with sudo"
     fi
     [[ -x ${RV_AGENT:-} ]] || { echo "RV_AGENT is not an executable: '${RV_AGENT:-}'"; exit 1; }
     trap lab__test_finish EXIT

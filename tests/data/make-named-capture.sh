@@ -9,7 +9,10 @@ set -eu
 
 out=${1:?usage: $0 OUTPUT.fstrm}
 for tool in named dig fstrm_capture; do
-	command -v "$tool" >/dev/null || { echo "$0: $tool not found" >&2; exit 77; }
+	command -v "$tool" >/dev/null || {
+		echo "$0: $tool not found (Debian: apt-get install bind9 bind9-dnsutils fstrm-bin)" >&2
+		exit 1
+	}
 done
 
 dir=$(mktemp -d /tmp/rv-capture.XXXXXX)
@@ -17,8 +20,8 @@ port=$((40000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))
 cap_pid=
 named_pid=
 cleanup() {
-	[ -n "$named_pid" ] && kill -TERM "$named_pid" 2>/dev/null || true
-	[ -n "$cap_pid" ] && kill -TERM "$cap_pid" 2>/dev/null || true
+	if [ -n "$named_pid" ]; then kill -TERM "$named_pid" 2>/dev/null || true; fi
+	if [ -n "$cap_pid" ]; then kill -TERM "$cap_pid" 2>/dev/null || true; fi
 	rm -rf "$dir"
 }
 trap cleanup EXIT

@@ -27,18 +27,18 @@ set -euo pipefail
 srcdir=${RV_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=scripts/lab.sh
 . "$srcdir/scripts/lab.sh"
+lab_need_tools python3 # fake DNS servers, AXFR checks
 lab_test_begin
 
 LOADGEN=${RV_LOADGEN:-$(dirname "$RV_AGENT")/../tests/bench/rv-loadgen}
 [[ -x $LOADGEN ]] || { echo "rv-loadgen not found at $LOADGEN (build it, or set RV_LOADGEN)"; exit 1; }
-command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is needed (fake DNS servers, AXFR checks)"; exit 77; }
 
 PTR_TIMEOUT=20
 OUTAGE_S=30          # how long named stays down in phase C
 OUTAGE_N=20000       # addresses learned while it is down
 # Under ASan the agent's resident memory is mostly shadow and quarantine.
 RSS_LIMIT_MB=100
-if ldd "$RV_AGENT" 2>/dev/null | grep -q 'libasan'; then RSS_LIMIT_MB=600; fi
+if lab_asan_build "$RV_AGENT"; then RSS_LIMIT_MB=600; fi
 
 lab_init
 # Known to named, granted nothing by update-policy: UPDATEs signed with it

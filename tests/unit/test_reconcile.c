@@ -1,6 +1,7 @@
 /* Unit tests for reconcile.c: the owner-name and TXT parsers, and the AXFR
  * client against a real named on 127.0.0.1 (started here on a free high port in
- * a temp dir, stopped by PID; those tests are skipped when named is missing):
+ * a temp dir, stopped by PID; without named those tests are skipped, and fail
+ * under scripts/test.sh, which sets RV_REQUIRE_ALL; see rv_test.h):
  * table state and counts after a startup (adopt) and a drift-repair reconcile,
  * wrong keys, no server, a silent server, and the speed of a 100k-address zone. */
 #include <arpa/inet.h>
@@ -31,6 +32,7 @@
 #include "reconcile.h"
 #include "rpz.h"
 #include "table_pub.h"
+#include "rv_test.h"
 
 static rv_addr A(const char *s)
 {
@@ -278,9 +280,8 @@ static int start_named(void **state)
 	(void)state;
 	char err[256], conf[8192];
 
-	if (access("/usr/sbin/named", X_OK) != 0 || sh("command -v tsig-keygen nsupdate dig "
-			">/dev/null 2>&1") != 0)
-		return 0;  /* ns.up stays false: the named tests skip */
+	if (sh("command -v named tsig-keygen nsupdate dig >/dev/null 2>&1") != 0)
+		return 0;  /* ns.up stays false: NEED_NAMED() skips or fails */
 	snprintf(ns.dir, sizeof(ns.dir), "/tmp/rv-recon-XXXXXX");
 	if (!mkdtemp(ns.dir))
 		return -1;
@@ -295,7 +296,8 @@ static int start_named(void **state)
 	}
 	if (ns.port == 0)
 		return -1;
-	if (sh("cd %s && tsig-keygen -a hmac-sha256 rearview-key > key.conf && "
+	/* umask 077: key files others can read are refused (tsig_key.h). */
+	if (sh("cd %s && umask 077 && tsig-keygen -a hmac-sha256 rearview-key > key.conf && "
 	       "tsig-keygen -a hmac-sha256 rearview-key > wrong-secret.conf && "
 	       "tsig-keygen -a hmac-sha256 stranger-key > wrong-name.conf", ns.dir) != 0)
 		return -1;
@@ -303,7 +305,7 @@ static int start_named(void **state)
 	char grants[1024] = "", transfers[512] = "", includes[1024] = "";
 	for (size_t i = 0; i < RV_ARRAY_LEN(algs); i++) {
 		char kp2[256], err2[256];
-		if (sh("cd %s && tsig-keygen -a %s key-%s > %s.conf", ns.dir, algs[i], algs[i],
+		if (sh("cd %s && umask 077 && tsig-keygen -a %s key-%s > %s.conf", ns.dir, algs[i], algs[i],
 				algs[i]) != 0)
 			return -1;
 		snprintf(kp2, sizeof(kp2), "%s/%s.conf", ns.dir, algs[i]);
@@ -371,7 +373,7 @@ static int start_named(void **state)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl("/usr/sbin/named", "named", "-4", "-f", "-c", c, (char *)NULL);
+		execlp("named", "named", "-4", "-f", "-c", c, (char *)NULL);
 		_exit(127);
 	}
 	/* Ready when both zones answer (big.test takes a moment to load). */
@@ -548,10 +550,12 @@ static int probe_visit(void *arg, const rv_addr *addr, const rv_candidate *cands
 	return 0;
 }
 
-#define NEED_NAMED()                                               \
-	do {                                                           \
-		if (!ns.up)                                                \
-			skip();                                                \
+#define NEED_NAMED()                                                            \
+	do {                                                                    \
+		if (!ns.up)                                                     \
+			RV_TEST_MISSING("named, tsig-keygen, nsupdate or dig in PATH", \
+					"Debian: apt-get install bind9 bind9-utils "    \
+					"bind9-dnsutils");                              \
 	} while (0)
 
 /* Startup: snapshot loaded, then the zone adopted/compared. */
@@ -561,7 +565,7 @@ static void test_reconcile_adopt(void **state)
 	NEED_NAMED();
 	rv_table *t = known_table();
 	outcome o;
-	run(t, "rpz.test", ns.port, &ns.key, true, 5000, &o);
+	run(t, "rpz.test", ns.port, &ns.key, true, rv_test_ms(5000), &o);
 	if (o.result != 0)
 		fail_msg("reconcile failed: %s", o.err);
 	printf("adopt: %s\n", o.err);
@@ -617,7 +621,7 @@ static void test_reconcile_drift(void **state)
 	NEED_NAMED();
 	rv_table *t = known_table();
 	outcome o;
-	run(t, "rpz.test.", ns.port, &ns.key, false, 5000, &o);
+	run(t, "rpz.test.", ns.port, &ns.key, false, rv_test_ms(5000), &o);
 	if (o.result != 0)
 		fail_msg("reconcile failed: %s", o.err);
 	printf("drift: %s\n", o.err);
@@ -639,7 +643,7 @@ static void test_reconcile_drift(void **state)
 
 	/* A second pass right after, with the writer's work "committed": the zone
 	 * still differs (nothing was sent), so the same repairs are found again. */
-	run(t, "rpz.test", ns.port, &ns.key, false, 5000, &o);
+	run(t, "rpz.test", ns.port, &ns.key, false, rv_test_ms(5000), &o);
 	assert_int_equal(o.result, 0);
 	assert_int_equal(o.st.removed, 2);
 	tbl_free(&t);
@@ -653,7 +657,7 @@ static void test_reconcile_wrong_key(void **state)
 	rv_table *t = known_table();
 	outcome o;
 
-	run(t, "rpz.test", ns.port, &ns.badkey_name, true, 5000, &o);
+	run(t, "rpz.test", ns.port, &ns.badkey_name, true, rv_test_ms(5000), &o);
 	printf("unknown key: %s\n", o.err);
 	assert_int_equal(o.result, -EACCES);
 	assert_non_null(strstr(o.err, "NOTAUTH"));
@@ -661,21 +665,21 @@ static void test_reconcile_wrong_key(void **state)
 	assert_non_null(strstr(o.err, "rpz.test"));
 	assert_int_equal(tbl_queued(t), 0);
 
-	run(t, "rpz.test", ns.port, &ns.badkey_secret, true, 5000, &o);
+	run(t, "rpz.test", ns.port, &ns.badkey_secret, true, rv_test_ms(5000), &o);
 	printf("wrong secret: %s\n", o.err);
 	assert_int_equal(o.result, -EACCES);
 	assert_non_null(strstr(o.err, "BADSIG"));
 	assert_int_equal(tbl_queued(t), 0);
 
 	/* Unsigned: the zone only transfers to the key. */
-	run(t, "rpz.test", ns.port, NULL, true, 5000, &o);
+	run(t, "rpz.test", ns.port, NULL, true, rv_test_ms(5000), &o);
 	printf("no key: %s\n", o.err);
 	assert_int_equal(o.result, -EREMOTEIO);
 	assert_non_null(strstr(o.err, "REFUSED"));
 	assert_int_equal(tbl_queued(t), 0);
 
 	/* A zone the server does not have. */
-	run(t, "nosuch.test", ns.port, &ns.key, true, 5000, &o);
+	run(t, "nosuch.test", ns.port, &ns.key, true, rv_test_ms(5000), &o);
 	printf("no zone: %s\n", o.err);
 	assert_true(o.result == -EREMOTEIO || o.result == -EACCES);
 	assert_int_equal(tbl_queued(t), 0);
@@ -699,7 +703,7 @@ static void test_reconcile_big(void **state)
 	rv_table *t = mk(2 * big_n);
 	outcome o;
 	double c0 = cpu_s();
-	run(t, "big.test", ns.port, &ns.key, true, 30000, &o);
+	run(t, "big.test", ns.port, &ns.key, true, rv_test_ms(30000), &o);
 	double c1 = cpu_s();
 	if (o.result != 0)
 		fail_msg("reconcile failed: %s", o.err);
@@ -713,7 +717,7 @@ static void test_reconcile_big(void **state)
 	printf("big: our CPU %.3f s (the rest is BIND sending)\n", c1 - c0);
 	/* Again: now every address matches. */
 	c0 = cpu_s();
-	run(t, "big.test", ns.port, &ns.key, false, 30000, &o);
+	run(t, "big.test", ns.port, &ns.key, false, rv_test_ms(30000), &o);
 	c1 = cpu_s();
 	assert_int_equal(o.result, 0);
 	assert_int_equal(o.st.matched + o.st.rewritten, big_n);
@@ -741,7 +745,7 @@ static void test_reconcile_refused(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	close(fd);
 	outcome o;
-	run(t, "rpz.test", ntohs(sa.sin_port), NULL, true, 2000, &o);
+	run(t, "rpz.test", ntohs(sa.sin_port), NULL, true, rv_test_ms(2000), &o);
 	printf("refused: %s\n", o.err);
 	assert_int_equal(o.result, -ECONNREFUSED);
 	assert_non_null(strstr(o.err, "connect"));
@@ -1002,7 +1006,7 @@ static void run_fake(rv_table *t, enum fake_mode mode, outcome *o)
 	socklen_t sl = sizeof(sa);
 	assert_int_equal(getsockname(evconnlistener_get_fd(f.l), (struct sockaddr *)&sa, &sl), 0);
 	rv_reconcile_opts opts = {.server = "127.0.0.1", .port = ntohs(sa.sin_port),
-				  .zone = "rpz.test", .key = &key, .timeout_ms = 2000, .adopt = true};
+				  .zone = "rpz.test", .key = &key, .timeout_ms = rv_test_ms(2000), .adopt = true};
 	int e = 0;
 	rv_reconcile *r = rv_reconcile_start(o->base, &opts, t, on_done, o, &e);
 	assert_non_null(r);
@@ -1173,7 +1177,7 @@ static void test_axfr_captures(void **state)
 		char path[512], err[512];
 		rv_tsig_key key;
 		snprintf(path, sizeof(path), "%s/axfr/%s.key", RV_TEST_DATA, algs[i]);
-		assert_int_equal(rv_tsig_key_load(path, NULL, &key, err, sizeof(err)), 0);
+		assert_int_equal(rv_test_key_file(path, &key), 0);
 		snprintf(path, sizeof(path), "%s/axfr/%s.axfr", RV_TEST_DATA, algs[i]);
 		FILE *f = fopen(path, "rb");
 		assert_non_null(f);

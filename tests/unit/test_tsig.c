@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
+
+#include "rv_test.h"
 #include <openssl/hmac.h>
 
 #include "dnswire.h"
@@ -443,9 +445,9 @@ struct capture {
 
 static void load_capture(const char *alg, struct capture *c, rv_tsig_key *k)
 {
-	char path[512], err[256];
+	char path[512];
 	snprintf(path, sizeof(path), "%s/axfr/%s.key", RV_TEST_DATA, alg);
-	assert_int_equal(rv_tsig_key_load(path, NULL, k, err, sizeof(err)), 0);
+	assert_int_equal(rv_test_key_file(path, k), 0);
 	snprintf(path, sizeof(path), "%s/axfr/%s.axfr", RV_TEST_DATA, alg);
 	FILE *f = fopen(path, "rb");
 	assert_non_null(f);
