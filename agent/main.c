@@ -81,7 +81,8 @@ static void print_usage(FILE *out)
 		"  -h, --help            show this help and exit\n"
 		"  -V, --version         show the version and exit\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1 logs statistics.\n"
+		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1/SIGHUP log\n"
+		"statistics; SIGUSR2 and other unused signals are ignored.\n"
 		"See rearview-agent(8) and the example configuration for every option.\n",
 		RV_DEFAULT_CONFIG);
 }

@@ -59,8 +59,9 @@ static void on_done(void *arg, int result, const rv_reconcile_stats *st, const c
 				zs->ready = true;
 				release_writer(zs);
 			} else {
-				rv_warn(SUB, "%s; updates wait for the zone's contents, retrying in "
-					"%.1f s", err, zs->retry_ms / 1000.0);
+				rv_warn(SUB, "%s; %sretrying in %.1f s", err,
+					zs->opts.write_early ? "" : "updates wait for the zone's contents, ",
+					zs->retry_ms / 1000.0);
 			}
 			arm(zs, zs->retry_ms);
 			zs->retry_ms = zs->retry_ms >= zs->opts.retry_max_ms / 2 ? zs->opts.retry_max_ms
