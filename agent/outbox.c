@@ -1,9 +1,11 @@
 /*
  * outbox.c - pending RPZ changes: a hash index over a doubly linked FIFO.
  *
- * Items are allocated one per pending address and freed when popped or
- * cancelled; the index shrinks back when a backlog drains, so a long BIND
- * outage leaves no high-water mark behind.
+ * Items are allocated one per pending address; popped or cancelled ones go to
+ * a small free list (at most FREE_MAX, the steady-state churn of one read of
+ * frames) and the rest back to malloc; the index shrinks back when a backlog
+ * drains, so a long BIND outage leaves no high-water mark behind. Each item
+ * keeps its hash, so popping never hashes the address again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@ typedef struct item item;
 struct item {
 	item *hnext;
 	item *prev, *next;
+	uint32_t hash;
 	rv_addr addr;
 	uint8_t kind;
 };
@@ -25,20 +28,23 @@ struct rv_outbox {
 	size_t nbuckets;   /* power of two, >= MIN_BUCKETS */
 	size_t len;
 	item *head, *tail;
+	item *free_list;   /* linked through hnext */
+	size_t nfree;
 	uint64_t seed;
 };
 
 #define MIN_BUCKETS 256
+#define FREE_MAX 1024
 
-static size_t bucket_of(const rv_outbox *ob, const rv_addr *a)
+static uint32_t hash_of(const rv_outbox *ob, const rv_addr *a)
 {
-	return (size_t)XXH3_64bits_withSeed(a, sizeof(*a), ob->seed) & (ob->nbuckets - 1);
+	return (uint32_t)XXH3_64bits_withSeed(a, sizeof(*a), ob->seed);
 }
 
-static item **slot_of(const rv_outbox *ob, const rv_addr *a)
+static item **slot_of(const rv_outbox *ob, const rv_addr *a, uint32_t h)
 {
-	item **pp = &ob->buckets[bucket_of(ob, a)];
-	while (*pp && memcmp(&(*pp)->addr, a, sizeof(*a)) != 0)
+	item **pp = &ob->buckets[h & (ob->nbuckets - 1)];
+	while (*pp && ((*pp)->hash != h || memcmp(&(*pp)->addr, a, sizeof(*a)) != 0))
 		pp = &(*pp)->hnext;
 	return pp;
 }
@@ -56,7 +62,7 @@ static int rehash(rv_outbox *ob, size_t nb)
 		item *it = old[i];
 		while (it) {
 			item *next = it->hnext;
-			size_t k = bucket_of(ob, &it->addr);
+			size_t k = it->hash & (nb - 1);
 			it->hnext = b[k];
 			b[k] = it;
 			it = next;
@@ -91,6 +97,12 @@ void rv_outbox_free(rv_outbox **obp)
 	item *it = ob->head;
 	while (it) {
 		item *next = it->next;
+		free(it);
+		it = next;
+	}
+	it = ob->free_list;
+	while (it) {
+		item *next = it->hnext;
 		free(it);
 		it = next;
 	}
@@ -135,7 +147,8 @@ static void list_insert(rv_outbox *ob, item *it, bool front)
 
 int rv_outbox_push(rv_outbox *ob, const rv_addr *addr, rv_outbox_kind kind, bool front)
 {
-	item **pp = slot_of(ob, addr);
+	uint32_t h = hash_of(ob, addr);
+	item **pp = slot_of(ob, addr, h);
 	if (*pp) {
 		if (kind == RV_OUTBOX_REMOVE)
 			(*pp)->kind = (uint8_t)kind;
@@ -148,11 +161,16 @@ int rv_outbox_push(rv_outbox *ob, const rv_addr *addr, rv_outbox_kind kind, bool
 	if (ob->len + 1 > ob->nbuckets) {
 		/* A failed grow only lengthens chains. */
 		(void)rehash(ob, ob->nbuckets * 2);
-		pp = slot_of(ob, addr);
+		pp = slot_of(ob, addr, h);
 	}
-	item *it = malloc(sizeof(*it));
-	if (!it)
+	item *it = ob->free_list;
+	if (it) {
+		ob->free_list = it->hnext;
+		ob->nfree--;
+	} else if (!(it = malloc(sizeof(*it)))) {
 		return -ENOMEM;
+	}
+	it->hash = h;
 	it->addr = *addr;
 	it->kind = (uint8_t)kind;
 	it->hnext = NULL;
@@ -167,7 +185,13 @@ static void take(rv_outbox *ob, item **pp)
 	item *it = *pp;
 	*pp = it->hnext;
 	list_unlink(ob, it);
-	free(it);
+	if (ob->nfree < FREE_MAX) {
+		it->hnext = ob->free_list;
+		ob->free_list = it;
+		ob->nfree++;
+	} else {
+		free(it);
+	}
 	ob->len--;
 	/* Shrink after a drained backlog (hysteresis: a quarter full). */
 	if (ob->nbuckets > MIN_BUCKETS && ob->len < ob->nbuckets / 4)
@@ -176,7 +200,7 @@ static void take(rv_outbox *ob, item **pp)
 
 bool rv_outbox_cancel_write(rv_outbox *ob, const rv_addr *addr)
 {
-	item **pp = slot_of(ob, addr);
+	item **pp = slot_of(ob, addr, hash_of(ob, addr));
 	if (!*pp || (*pp)->kind != RV_OUTBOX_WRITE)
 		return false;
 	take(ob, pp);
@@ -187,9 +211,13 @@ int rv_outbox_pop(rv_outbox *ob, rv_addr *addr, rv_outbox_kind *kind)
 {
 	if (!ob->head)
 		return -ENOENT;
-	*addr = ob->head->addr;
-	*kind = (rv_outbox_kind)ob->head->kind;
-	take(ob, slot_of(ob, addr));
+	item *it = ob->head;
+	*addr = it->addr;
+	*kind = (rv_outbox_kind)it->kind;
+	item **pp = &ob->buckets[it->hash & (ob->nbuckets - 1)];
+	while (*pp != it)
+		pp = &(*pp)->hnext;
+	take(ob, pp);
 	return 0;
 }
 
@@ -200,10 +228,10 @@ size_t rv_outbox_len(const rv_outbox *ob)
 
 bool rv_outbox_has(const rv_outbox *ob, const rv_addr *addr)
 {
-	return *slot_of(ob, addr) != NULL;
+	return *slot_of(ob, addr, hash_of(ob, addr)) != NULL;
 }
 
 size_t rv_outbox_bytes(const rv_outbox *ob)
 {
-	return sizeof(*ob) + ob->nbuckets * sizeof(item *) + ob->len * sizeof(item);
+	return sizeof(*ob) + ob->nbuckets * sizeof(item *) + (ob->len + ob->nfree) * sizeof(item);
 }

@@ -114,7 +114,8 @@ static void test_memory_follows_addresses_not_sightings(void **state)
 	while (rv_outbox_pop(ob, &a, &k) == 0)
 		;
 	assert_int_equal(rv_outbox_len(ob), 0);
-	assert_int_equal(rv_outbox_bytes(ob), empty);
+	/* back to the empty index, plus at most the small free list */
+	assert_true(rv_outbox_bytes(ob) <= empty + 1024 * 64);
 	rv_outbox_free(&ob);
 }
 
