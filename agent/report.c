@@ -1103,7 +1103,8 @@ static void h_hist(FILE *f, const char *title, const summary *s, const uint64_t 
 		fputs("<p>(no statistics)</p>\n", f);
 		return;
 	}
-	unsigned bw = s->nh > 0 && 720 / s->nh > 2 ? (unsigned)(720 / s->nh) : 2;
+	/* Bars 2..40 px wide: a single bucket must not fill the page. */
+	unsigned bw = 720 / s->nh > 40 ? 40 : 720 / s->nh > 2 ? (unsigned)(720 / s->nh) : 2;
 	fprintf(f, "<svg class=\"hist\" role=\"img\" width=\"%zu\" height=\"150\" "
 			"xmlns=\"http://www.w3.org/2000/svg\">\n", s->nh * bw + 40);
 	for (size_t i = 0; i < s->nh; i++) {
@@ -1133,7 +1134,8 @@ static const char html_head[] =
 	"<title>rearview report</title>\n<style>\n"
 	"body{font:14px/1.4 sans-serif;margin:1.5em;color:#222}\n"
 	"table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:2px 6px;"
-	"text-align:left;font-family:monospace;word-break:break-all}\n"
+	"text-align:left;font-family:monospace;overflow-wrap:anywhere}\n"
+	"td:first-child{white-space:nowrap}\n"
 	"th{background:#eee;cursor:pointer}th.asc:after{content:' \\25B2'}th.desc:after{content:' \\25BC'}\n"
 	"svg rect{fill:#4a78b5}svg text{font:12px monospace;fill:#222}.note{color:#666}\n"
 	".cmp-different{background:#fde2e2}.cmp-same{background:#e2f5e2}\n"
