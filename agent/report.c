@@ -67,7 +67,8 @@ static bool num_double(const char *s, size_t n, double *v)
 	return true;
 }
 
-int rv_report_txt_parse(const char *txt, size_t len, rv_report_meta *m)
+int rv_report_txt_parse(const char *txt, size_t len, rv_report_meta *m, char *extra,
+		size_t extralen)
 {
 	enum { K_FIRST = 1, K_LAST = 2, K_COUNT = 4 };
 	unsigned have = 0;
@@ -75,6 +76,8 @@ int rv_report_txt_parse(const char *txt, size_t len, rv_report_meta *m)
 	size_t i = 0, xo = 0;
 
 	memset(m, 0, sizeof(*m));
+	if (extra != NULL && extralen > 0)
+		extra[0] = '\0';
 	while (i < len) {
 		while (i < len && (txt[i] == ' ' || txt[i] == ',' || txt[i] == '\t' || txt[i] == ';' ||
 				txt[i] == '"'))
@@ -123,14 +126,14 @@ int rv_report_txt_parse(const char *txt, size_t len, rv_report_meta *m)
 		} else {
 			/* Unknown keys (trend=, update=, ...) are kept as found. */
 			size_t tl = i - st;
-			if (xo + tl + 2 < sizeof(m->extra)) {
+			if (extra != NULL && xo + tl + 2 < extralen) {
 				if (xo > 0)
-					m->extra[xo++] = ' ';
+					extra[xo++] = ' ';
 				for (size_t k = 0; k < tl; k++) {
 					char c = tok[k];
-					m->extra[xo++] = c >= 0x20 && c < 0x7f ? c : '?';
+					extra[xo++] = c >= 0x20 && c < 0x7f ? c : '?';
 				}
-				m->extra[xo] = '\0';
+				extra[xo] = '\0';
 			}
 		}
 #undef KEY
@@ -186,6 +189,7 @@ void rv_report_free(rv_report **rp)
 		free(r->e[i].txt);
 		free(r->e[i].dups);
 		free(r->e[i].actual);
+		free(r->e[i].extra);
 	}
 	free(r->e);
 	free(r->slots);
@@ -327,7 +331,10 @@ int rv_report_add(rv_report *r, const char *owner, const char *type, const char 
 	} else if (e->ntxt++ == 0) {
 		if ((e->txt = txt_copy(txt, txtlen)) == NULL)
 			return -ENOMEM;
-		(void)rv_report_txt_parse((const char *)txt, txtlen, &e->meta);
+		char extra[256];
+		(void)rv_report_txt_parse((const char *)txt, txtlen, &e->meta, extra, sizeof(extra));
+		if (extra[0] && (e->extra = strdup(extra)) == NULL)
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -373,6 +380,7 @@ int rv_report_finish(rv_report *r)
 				if (add_foreign(r, o, "TXT", "TXT without PTR") < 0)
 					return -ENOMEM;
 			free(e->txt);
+			free(e->extra);
 			continue;
 		}
 		e->regdom = rv_report_regdom(r, e->name);
@@ -918,7 +926,7 @@ static void write_csv(FILE *f, rv_report *r, const rv_report_opts *o, const summ
 		fprintf(f, ",%s,%d,%u,", e->meta.country, e->meta.ok, e->nptr);
 		rv_report_escape(f, 'c', e->dups ? e->dups : "");
 		fputc(',', f);
-		rv_report_escape(f, 'c', e->meta.extra);
+		rv_report_escape(f, 'c', e->extra ? e->extra : "");
 		fputc(',', f);
 		rv_report_escape(f, 'c', e->actual ? e->actual : "");
 		fputc(',', f);
@@ -973,7 +981,7 @@ static void j_entry(FILE *f, const rv_report_entry *e)
 	fprintf(f, ",\"txt_ok\":%s,\"ptr_count\":%u,\"txt\":", e->meta.ok ? "true" : "false", e->nptr);
 	jstr(f, e->txt);
 	fputs(",\"extra\":", f);
-	jstr(f, e->meta.extra[0] ? e->meta.extra : NULL);
+	jstr(f, e->extra);
 	fputs(",\"other_ptrs\":", f);
 	jstr(f, e->dups);
 	if (e->cmp) {

@@ -28,13 +28,15 @@ typedef struct rv_report_meta {
 	unsigned depth;
 	double score;
 	bool has_score;
-	char country[8];      /* "" when absent or not 2..3 letters */
-	char extra[256];      /* unknown keys, "k=v k=v" as found (kept, not interpreted) */
+	char country[4];      /* "" when absent or not 2..3 letters */
 } rv_report_meta;
 
-/* Parses txt[0..len) (not NUL-terminated). 0 when m->ok, else -EBADMSG; m
- * holds whatever was readable in both cases. Pure. */
-int rv_report_txt_parse(const char *txt, size_t len, rv_report_meta *m);
+/* Parses txt[0..len) (not NUL-terminated). Unknown keys go to extra (when not
+ * NULL; extralen > 0) as "k=v k=v", as found, kept but not interpreted; what
+ * does not fit is dropped. 0 when m->ok, else -EBADMSG; m holds whatever was
+ * readable in both cases. Pure. */
+int rv_report_txt_parse(const char *txt, size_t len, rv_report_meta *m, char *extra,
+		size_t extralen);
 
 /* What --compare-ptr found for an address. */
 enum {
@@ -55,6 +57,7 @@ typedef struct rv_report_entry {
 	const char *regdom;   /* registered domain: a suffix of name */
 	char *txt;            /* the first TXT as printable text, NULL if none */
 	char *dups;           /* further PTR targets at the owner, space-separated, or NULL */
+	char *extra;          /* unknown TXT keys (rv_report_txt_parse), NULL if none */
 	unsigned nptr, ntxt;
 	rv_report_meta meta;
 	int cmp;              /* RV_CMP_* */

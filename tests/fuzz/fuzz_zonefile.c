@@ -14,7 +14,7 @@ static int on_rr(void *arg, const rv_zonefile_rr *rr)
 	if (rr->owner == NULL || rr->type == NULL)
 		__builtin_trap();
 	rv_report_meta m;
-	if (rr->txt != NULL && rv_report_txt_parse((const char *)rr->txt, rr->txt_len, &m) == 0 &&
+	if (rr->txt != NULL && rv_report_txt_parse((const char *)rr->txt, rr->txt_len, &m, NULL, 0) == 0 &&
 	    m.first > m.last)
 		__builtin_trap();
 	return rv_report_add(arg, rr->owner, rr->type, rr->ptr, rr->txt, rr->txt_len) < 0 ? -ENOMEM

@@ -80,8 +80,9 @@ static void test_txt(void **state)
 {
 	(void)state;
 	rv_report_meta m;
+	char extra[64];
 	const char *ours = "first=10 last=20 count=5 depth=2 score=3.25 country=au";
-	assert_int_equal(rv_report_txt_parse(ours, strlen(ours), &m), 0);
+	assert_int_equal(rv_report_txt_parse(ours, strlen(ours), &m, extra, sizeof(extra)), 0);
 	assert_int_equal(m.first, 10);
 	assert_int_equal(m.last, 20);
 	assert_int_equal(m.count, 5);
@@ -90,16 +91,16 @@ static void test_txt(void **state)
 	assert_true(m.score > 3.24 && m.score < 3.26);
 	assert_string_equal(m.country, "AU");
 	const char *theirs = "depth=1,first=10,last=20,count=0,trend=up,update=1700000000,score=1";
-	assert_int_equal(rv_report_txt_parse(theirs, strlen(theirs), &m), 0);
+	assert_int_equal(rv_report_txt_parse(theirs, strlen(theirs), &m, extra, sizeof(extra)), 0);
 	assert_int_equal(m.count, 1);  /* 0 read as 1, as the agent does */
-	assert_string_equal(m.extra, "trend=up update=1700000000");
+	assert_string_equal(extra, "trend=up update=1700000000");
 	const char *garbage = "hello world first=x last=2 count=1";
-	assert_int_equal(rv_report_txt_parse(garbage, strlen(garbage), &m), -EBADMSG);
+	assert_int_equal(rv_report_txt_parse(garbage, strlen(garbage), &m, extra, sizeof(extra)), -EBADMSG);
 	assert_int_equal(m.last, 2);
 	const char *rev = "first=5 last=4 count=1";
-	assert_int_equal(rv_report_txt_parse(rev, strlen(rev), &m), -EBADMSG);
+	assert_int_equal(rv_report_txt_parse(rev, strlen(rev), &m, extra, sizeof(extra)), -EBADMSG);
 	const char *nan = "first=1 last=2 count=1 score=nan country=<x>";
-	assert_int_equal(rv_report_txt_parse(nan, strlen(nan), &m), 0);
+	assert_int_equal(rv_report_txt_parse(nan, strlen(nan), &m, extra, sizeof(extra)), 0);
 	assert_false(m.has_score);
 	assert_string_equal(m.country, "");
 }
