@@ -779,7 +779,16 @@ static void t_hist(FILE *f, const char *title, const summary *s, const uint64_t 
 	for (size_t i = 0; i < s->nh; i++)
 		if (h[i] > max)
 			max = h[i];
-	for (size_t i = 0; i < s->nh; i++) {
+	/* A terminal shows the most recent 48 buckets; JSON and HTML have all. */
+	size_t from = s->nh > 48 ? s->nh - 48 : 0;
+	if (from > 0) {
+		uint64_t before = 0;
+		for (size_t i = 0; i < from; i++)
+			before += h[i];
+		fprintf(f, "  (%zu earlier buckets: %" PRIu64 " addresses; all of them in --format json"
+				" and --html)\n", from, before);
+	}
+	for (size_t i = from; i < s->nh; i++) {
 		int w = max ? (int)(h[i] * 50 / max) : 0;
 		fprintf(f, "  %s %9" PRIu64 " %.*s\n", iso(s->hstart + (int64_t)i * s->hbucket, b, sizeof(b)),
 				h[i], w, "##################################################");
@@ -788,29 +797,62 @@ static void t_hist(FILE *f, const char *title, const summary *s, const uint64_t 
 		fputs("  (no statistics)\n", f);
 }
 
-static void t_row(FILE *f, const rv_report_entry *e)
+/* Column widths of the per-address table: names are canonical text (every
+ * octet outside 0x21..0x7e already a \DDD escape), so strlen is their width. */
+typedef struct widths {
+	int addr, name, dom;
+} widths;
+
+static void pad(FILE *f, const char *s, int w)
+{
+	int n = (int)strlen(s);
+	rv_report_escape(f, 't', s);
+	for (; n < w; n++)
+		fputc(' ', f);
+}
+
+static void t_row(FILE *f, const rv_report_entry *e, const widths *w)
 {
 	char a[RV_ADDR_STRLEN], b1[32], b2[32];
-	fprintf(f, "%-39s %s  ", rv_addr_str(&e->addr, a, sizeof(a)), fam(&e->addr));
-	rv_report_escape(f, 't', e->name);
+	fprintf(f, "%-*s %s  ", w->addr, rv_addr_str(&e->addr, a, sizeof(a)), fam(&e->addr));
+	pad(f, e->name, w->name);
 	fputs("  ", f);
-	rv_report_escape(f, 't', e->regdom);
+	pad(f, e->regdom, w->dom);
 	if (e->meta.ok)
-		fprintf(f, "  %s %s %" PRIu64 " %u", iso(e->meta.first, b1, sizeof(b1)),
+		fprintf(f, "  %s  %s  %7" PRIu64 " %5u", iso(e->meta.first, b1, sizeof(b1)),
 				iso(e->meta.last, b2, sizeof(b2)), e->meta.count, e->meta.depth);
 	else
-		fputs("  - - - -", f);
+		fprintf(f, "  %-20s  %-20s  %7s %5s", "-", "-", "-", "-");
 	if (e->meta.has_score)
-		fprintf(f, " %.2f", e->meta.score);
+		fprintf(f, " %8.2f", e->meta.score);
 	else
-		fputs(" -", f);
-	fprintf(f, " %s", e->meta.country[0] ? e->meta.country : "--");
+		fprintf(f, " %8s", "-");
+	fprintf(f, "  %s", e->meta.country[0] ? e->meta.country : "--");
 	if (e->cmp) {
 		fprintf(f, "  real=");
 		rv_report_escape(f, 't', e->actual ? e->actual : "-");
 		fprintf(f, " (%s)", rv_cmp_names[e->cmp]);
 	}
 	fputc('\n', f);
+}
+
+static widths t_widths(rv_report *r, const summary *s)
+{
+	widths w = {7, 4, 10};
+	char a[RV_ADDR_STRLEN];
+	for (size_t i = 0; i < s->nsel; i++) {
+		const rv_report_entry *e = &r->e[s->sel[i]];
+		int n = (int)strlen(rv_addr_str(&e->addr, a, sizeof(a)));
+		if (n > w.addr)
+			w.addr = n;
+		n = (int)strlen(e->name);
+		if (n > w.name)
+			w.name = n < 48 ? n : 48;  /* longer ones push their row only */
+		n = (int)strlen(e->regdom);
+		if (n > w.dom)
+			w.dom = n < 32 ? n : 32;
+	}
+	return w;
 }
 
 static void header_line(FILE *f, rv_report *r, const rv_report_opts *o, const summary *s)
@@ -857,10 +899,11 @@ static void t_compare(FILE *f, rv_report *r, const rv_report_opts *o, const summ
 static void write_table(FILE *f, rv_report *r, const rv_report_opts *o, const summary *s)
 {
 	header_line(f, r, o, s);
-	fprintf(f, "\n%-39s %s  %s  %s  %s %s %s %s %s %s\n", "ADDRESS", "F", "NAME", "REGISTERED",
-			"FIRST", "LAST", "COUNT", "DEPTH", "SCORE", "CC");
+	widths w = t_widths(r, s);
+	fprintf(f, "\n%-*s F  %-*s  %-*s  %-20s  %-20s  %7s %5s %8s  CC\n", w.addr, "ADDRESS",
+			w.name, "NAME", w.dom, "REGISTERED", "FIRST", "LAST", "COUNT", "DEPTH", "SCORE");
 	for (size_t i = 0; i < s->nsel; i++)
-		t_row(f, &r->e[s->sel[i]]);
+		t_row(f, &r->e[s->sel[i]], &w);
 	t_groups(f, "Top registered domains by addresses", s->dom, s->ndom, o);
 	t_groups(f, "Top registered domains by count", s->dom_c, s->ndom, o);
 	t_groups(f, "Names with the most addresses", s->names, s->nnames, o);
@@ -874,7 +917,7 @@ static void write_table(FILE *f, rv_report *r, const rv_report_opts *o, const su
 		fprintf(f, "  %-15s %9" PRIu64 "\n", age_labels[i], s->age[i]);
 	fprintf(f, "\nWeak guesses (score < %.2f or no usable TXT), lowest first\n", o->weak_score);
 	for (unsigned i = 0; i < topn(o, s->nweak_idx); i++)
-		t_row(f, &r->e[s->weak_idx[i]]);
+		t_row(f, &r->e[s->weak_idx[i]], &w);
 	if (s->nweak_idx == 0)
 		fputs("  (none)\n", f);
 	fputs("\nOwners with duplicate PTRs\n", f);
