@@ -186,6 +186,33 @@ lab_check "server that does not know the key: fails with the rcode and TSIG erro
 lab_check "nothing listening: connection refused, non-zero" \
     fails_with 'Connection refused' --server "$LAB_UPSTREAM#$((LAB_PORT + 7))" --zone "$LAB_RPZ" \
     --key-file "$LAB/rearview.key" --transfer-timeout 2000
+# A transfer cut off mid-stream: a relay in front of the xray view passes the
+# query and the first 300 bytes of BIND's answer, then closes.
+cut_port=$((LAB_PORT + 9))
+python3 -c '
+import socket, sys
+host, port, up, upport = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((host, port)); ls.listen(1); ls.settimeout(30)
+print("ready", flush=True)
+c, _ = ls.accept()
+u = socket.create_connection((up, upport), timeout=10)
+q = c.recv(65535); u.sendall(q)
+got = b""
+while len(got) < 300:
+    b = u.recv(65535)
+    if not b: break
+    got += b
+c.sendall(got[:300]); c.close(); u.close()
+' "$LAB_UPSTREAM" "$cut_port" "$LAB_XRAY" "$LAB_PORT" >"$LAB/cut.log" 2>&1 &
+cut_pid=$!
+lab_register_pid cut-relay "$cut_pid"
+for _ in $(seq 50); do grep -q ready "$LAB/cut.log" && break; sleep 0.1; done
+lab_check "transfer closed mid-stream: fails as incomplete, no report" \
+    fails_with 'connection closed after [0-9]+ messages .*transfer incomplete' \
+    --server "$LAB_UPSTREAM#$cut_port" --zone "$LAB_RPZ" --key-file "$LAB/rearview.key" \
+    --transfer-timeout 5000
+wait "$cut_pid" 2>/dev/null || true
 lab_axfr +noall +answer +onesoa >"$LAB/rpz.zone"
 lab_check "zone file from dig AXFR reads to the same rows" \
     test "$("$RV_REPORT" --zone-file "$LAB/rpz.zone" --zone "$LAB_RPZ" --format csv | tail -n +2)" \
