@@ -391,7 +391,8 @@ int rv_report_finish(rv_report *r)
 	free(r->slots);
 	r->slots = NULL;
 	r->nslots = 0;
-	qsort(r->e, r->n, sizeof(*r->e), cmp_addr);
+	if (r->n > 1)  /* qsort(NULL, 0, ...) is undefined */
+		qsort(r->e, r->n, sizeof(*r->e), cmp_addr);
 	r->finished = true;
 	return 0;
 }
