@@ -222,6 +222,45 @@ printf '%s\n' 'x.rpz.rearview. 300 IN TXT "cut' >>"$LAB/rpz.zone"
 lab_check "truncated zone file: fails with the line, no report" \
     fails_with 'unterminated quoted string' --zone-file "$LAB/rpz.zone" --zone "$LAB_RPZ"
 
+lab_phase "records the agent did not write"
+# Signed with the agent's key, which may update the zone: two PTRs at one
+# owner, a TXT that is not ours, a TXT without PTR, a PTR and a TXT at an
+# owner outside the reverse trees, and a name made to look like markup (the
+# zone's update-policy grants PTR and TXT only).
+rev=$LAB_RPZ.
+nsupdate -k "$LAB/rearview.key" <<EOF
+server $LAB_XRAY $LAB_PORT
+zone $LAB_RPZ
+update add 99.99.0.10.in-addr.arpa.$rev 300 IN PTR dup-a.example.test.
+update add 99.99.0.10.in-addr.arpa.$rev 300 IN PTR dup-b.other.test.
+update add 98.99.0.10.in-addr.arpa.$rev 300 IN PTR garbage-txt.example.test.
+update add 98.99.0.10.in-addr.arpa.$rev 300 IN TXT "hello" "first=x"
+update add 97.99.0.10.in-addr.arpa.$rev 300 IN TXT "first=1 last=2 count=3"
+update add evil.$rev 300 IN PTR x.example.test.
+update add evil.$rev 300 IN TXT "not ours"
+update add 96.99.0.10.in-addr.arpa.$rev 300 IN PTR <b>x</b>.example.test.
+send
+EOF
+odd_json=$("${R[@]}" --format json --list-foreign)
+odd_ok() {
+    python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+n = int(sys.argv[1])
+t = j["totals"]
+assert t["addresses"] == n + 3 and t["duplicate_ptr_owners"] == 1 and t["foreign"] == 3, t
+d = {r["address"]: r for r in j["addresses"]}
+assert d["10.0.99.99"]["ptr_count"] == 2 and d["10.0.99.99"]["other_ptrs"] == "dup-b.other.test", d["10.0.99.99"]
+g = d["10.0.99.98"]
+assert g["txt_ok"] is False and g["first"] is None and g["txt"] == "hello first=x", g
+assert "10.0.99.98" in j["weak"], j["weak"]
+assert d["10.0.99.96"]["name"] == "<b>x</b>.example.test", d["10.0.99.96"]
+f = " | ".join(j["foreign"])
+assert "evil.rpz.rearview PTR (owner outside the reverse trees)" in f and "TXT without PTR" in f, f
+' "$nrows" <<<"$odd_json"
+}
+lab_check "duplicate PTRs, garbage TXT, TXT without PTR, owners outside the reverse trees: counted and shown, nothing fails" odd_ok
+
 lab_phase "HTML in headless Chromium"
 html=$LAB/report.html
 "${R[@]}" --compare-ptr "$LAB_CLIENT#$LAB_PORT" --list-foreign --html "$html" >/dev/null
@@ -253,9 +292,11 @@ else
             grep -q 'g2\.example\.test' "$LAB/dom.html" &&
             grep -q 'host2\.hoster\.test' "$LAB/dom.html" &&
             grep -qF 'esc\.dot.example.test' "$LAB/dom.html" &&
-            grep -q 'Synthesized vs real PTR' "$LAB/dom.html"
+            grep -q 'Synthesized vs real PTR' "$LAB/dom.html" &&
+            grep -qF '&lt;b&gt;x&lt;/b&gt;.example.test' "$LAB/dom.html" &&
+            ! grep -qF '<b>x</b>' "$LAB/dom.html"
     }
-    lab_check "rendered page has the title, the names, the compare section" dom_ok
+    lab_check "rendered page has the title, the names, the compare section; a markup name stays text" dom_ok
     console_clean() {
         ! grep -E 'CONSOLE|Uncaught|SyntaxError|Content.Security.Policy|Refused to' "$LAB/chrome-dom.log" ||
             { echo "# console errors above"; return 1; }
