@@ -24,6 +24,7 @@ lab_init
 # A reverse zone for the gN addresses on the upstream ("the internet"), so the
 # comparison meets every case: g1 real PTR in the same registered domain, g2
 # in another one, g3 a name the zone does not have (NXDOMAIN).
+# shellcheck disable=SC2016 # $TTL is zone-file syntax, not a shell variable
 printf '%s\n' '$TTL 300' \
     '@ IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 30' \
     '@ IN NS ns.example.test.' \
@@ -94,6 +95,7 @@ import csv, sys
 for r in sorted(csv.DictReader(sys.stdin), key=lambda r: r["address"]):
     print(r["address"], r["name"], r["first"], r["last"], r["count"], r["depth"], r["score"], r["country"])
 ' <<<"$csv_out")
+# shellcheck disable=SC2001 # sed prefixes every line of a multi-line value
 same_rows() {
     [[ -n $expect && $got == "$expect" ]] && return 0
     echo "# expected (from dig AXFR):"; sed 's/^/#   /' <<<"$expect"
