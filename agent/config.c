@@ -612,9 +612,10 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 	 * values, whatever set them. */
 	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
 		const struct opt *o = &options[i];
+		if (o->names == N_NONE)
+			continue; /* only string options hold names (and a char *) */
 		const char *v = *(char *const *)((const char *)cfg + o->offset);
-		if (o->names != N_NONE && !check_names(o, v != NULL ? v : "", err_fn, err_arg, name,
-				cfg->set_line[i]))
+		if (!check_names(o, v != NULL ? v : "", err_fn, err_arg, name, cfg->set_line[i]))
 			rc = -EINVAL;
 	}
 	if (!cfg->dry_run && cfg->key_file[0] == '\0') {

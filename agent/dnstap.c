@@ -152,8 +152,8 @@ int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 	}
 	m = d->message;
 	obs->msg_type = (int)m->type;
-	/* DESIGN.md 4.1: BIND sends CLIENT_RESPONSE for RD=1 queries and
-	 * AUTH_RESPONSE for RD=0 ones; RESOLVER_* are upstream traffic and
+	/* BIND sends CLIENT_RESPONSE for RD=1 queries and AUTH_RESPONSE for
+	 * RD=0 ones (README "How it works"); RESOLVER_* are upstream traffic and
 	 * UPDATE_* our own writes, neither is what a client saw. */
 	if (m->type != DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE &&
 	    m->type != DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE) {

@@ -29,7 +29,7 @@ typedef struct rv_observation {
 
 /*
  * Decodes a dnstap.Dnstap protobuf frame. Learns only from CLIENT_RESPONSE and
- * AUTH_RESPONSE (see DESIGN.md 4.1: RESOLVER_* are upstream answers, UPDATE_* are
+ * AUTH_RESPONSE (RESOLVER_* are upstream answers, UPDATE_* are
  * ours). Returns 0 with *why = RV_LEARN, -ENOENT (skipped, *why says why) or
  * -EBADMSG (RV_BAD_PROTOBUF / RV_BAD_DNS). Borrows frame; obs owns no memory.
  */

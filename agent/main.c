@@ -9,8 +9,6 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +29,7 @@
 #include "rpz.h"
 #include "rv_config.h"
 #include "persist.h"
+#include "privs.h"
 #include "stats.h"
 #include "table.h"
 #include "table_sink.h"
@@ -81,7 +80,8 @@ static void print_usage(FILE *out)
 		"  -h, --help            show this help and exit\n"
 		"  -V, --version         show the version and exit\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1 logs statistics.\n"
+		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1/SIGHUP log\n"
+		"statistics; SIGUSR2 and other unused signals are ignored.\n"
 		"See rearview-agent(8) and the example configuration for every option.\n",
 		RV_DEFAULT_CONFIG);
 }
@@ -217,80 +217,6 @@ static int load_config(agent *ag, const char *path, bool explicit_path, const ch
 	return 0;
 }
 
-static int resolve_group(const char *name, gid_t *gid)
-{
-	*gid = (gid_t)-1;
-	if (!name || !*name)
-		return 0;
-	struct group *gr = getgrnam(name);
-	if (!gr) {
-		rv_crit("agent", "socket-group '%s': no such group (set socket-group \"\" to keep "
-			"the agent's own group)", name);
-		return -ENOENT;
-	}
-	*gid = gr->gr_gid;
-	return 0;
-}
-
-/* writer-user -> uid: a user name, or a number for a uid without a passwd entry. */
-static int resolve_writer(const char *name, uid_t *uid, bool *set)
-{
-	*set = false;
-	if (!name || !*name)
-		return 0;
-	struct passwd *pw = getpwnam(name);
-	if (pw) {
-		*uid = pw->pw_uid;
-		*set = true;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(name, &end, 10);
-	if (name[0] >= '0' && name[0] <= '9' && *end == '\0' && errno == 0 &&
-	    v < (unsigned long)(uid_t)-1) {
-		*uid = (uid_t)v;
-		*set = true;
-		return 0;
-	}
-	rv_crit("agent", "writer-user '%s': no such user (set writer-user to the user named runs "
-		"as, or \"\" to trust only root)", name);
-	return -ENOENT;
-}
-
-/* Runs after the socket is bound (the only step that may need root). */
-static int drop_privileges(const char *user)
-{
-	if (!user || !*user)
-		return 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		rv_crit("agent", "user '%s': no such user", user);
-		return -ENOENT;
-	}
-	if (geteuid() != 0) {
-		if (geteuid() == pw->pw_uid)
-			return 0;
-		rv_crit("agent", "user '%s': switching users needs root; started as uid %u",
-			user, (unsigned)geteuid());
-		return -EPERM;
-	}
-	if (initgroups(user, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
-		int e = errno;
-		rv_crit("agent", "switching to user '%s' failed: %s", user, strerror(e));
-		return -e;
-	}
-	/* Belt and braces: a process that can get root back has not dropped it. */
-	if (pw->pw_uid != 0 && setuid(0) == 0) {
-		rv_crit("agent", "still able to regain root after switching to '%s'", user);
-		return -EPERM;
-	}
-	rv_notice("agent", "running as user %s (uid %u, gid %u)", user, (unsigned)pw->pw_uid,
-		(unsigned)pw->pw_gid);
-	return 0;
-}
-
 static struct event *add_signal(agent *ag, int sig)
 {
 	struct event *ev = evsignal_new(ag->base, sig, on_signal, ag);
@@ -398,7 +324,7 @@ static int make_writer(agent *ag)
 static int make_server(agent *ag)
 {
 	gid_t gid;
-	int err = resolve_group(ag->cfg.socket_group, &gid);
+	int err = rv_privs_group(ag->cfg.socket_group, &gid);
 	if (err < 0)
 		return err;
 	/* Writers keep their slot whatever other peers do (fstrm_srv.h). Root is
@@ -406,7 +332,7 @@ static int make_server(agent *ag)
 	uid_t writers[2] = {0, 0};
 	size_t nwriters = 1;
 	bool writer_set;
-	err = resolve_writer(ag->cfg.writer_user, &writers[1], &writer_set);
+	err = rv_privs_uid(ag->cfg.writer_user, &writers[1], &writer_set);
 	if (err < 0)
 		return err;
 	if (writer_set && writers[1] != 0)
@@ -485,7 +411,7 @@ static int start(agent *ag)
 	if ((err = make_table(ag)) < 0 || (err = make_ingest(ag)) < 0 ||
 	    (err = make_writer(ag)) < 0 || (err = make_server(ag)) < 0)
 		return err;
-	if ((err = drop_privileges(ag->cfg.user)) < 0)
+	if ((err = rv_privs_drop(ag->cfg.user)) < 0)
 		return err;
 	if (ag->cfg.snapshot_file[0]) {
 		ag->persist = rv_persist_new(ag->base, ag->cfg.snapshot_file,

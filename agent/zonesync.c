@@ -25,6 +25,7 @@ struct rv_zonesync {
 	bool ready;                /* start-up reconcile done (or given up) */
 	unsigned retry_ms;
 	unsigned refused_streak;
+	unsigned fail_streak;      /* failed transfers in a row: logged once, then at debug */
 	uint64_t runs;
 };
 
@@ -46,6 +47,7 @@ static void on_done(void *arg, int result, const rv_reconcile_stats *st, const c
 	rv_stats.reconcile_runs++;
 	if (result < 0) {
 		rv_stats.reconcile_failures++;
+		int level = zs->fail_streak++ == 0 ? RV_LOG_WARNING : RV_LOG_DEBUG;
 		if (!zs->ready) {
 			bool refused = result != -ECONNREFUSED && result != -ETIMEDOUT &&
 				result != -ECONNRESET && result != -EHOSTUNREACH &&
@@ -59,20 +61,26 @@ static void on_done(void *arg, int result, const rv_reconcile_stats *st, const c
 				zs->ready = true;
 				release_writer(zs);
 			} else {
-				rv_warn(SUB, "%s; updates wait for the zone's contents, retrying in "
-					"%.1f s", err, zs->retry_ms / 1000.0);
+				rv_log(level, SUB, "%s; %sretrying in %.1f s%s", err,
+					zs->opts.write_early ? "" : "updates wait for the zone's contents, ",
+					zs->retry_ms / 1000.0,
+					level == RV_LOG_WARNING ? " (repeats are logged at debug)" : "");
 			}
 			arm(zs, zs->retry_ms);
 			zs->retry_ms = zs->retry_ms >= zs->opts.retry_max_ms / 2 ? zs->opts.retry_max_ms
 				: zs->retry_ms * 2;
 		} else {
 			unsigned next = zs->opts.interval_ms ? zs->opts.interval_ms : zs->opts.retry_max_ms;
-			rv_warn(SUB, "%s; retrying in %u s", err, next / 1000);
+			rv_log(level, SUB, "%s; retrying in %u s", err, next / 1000);
 			release_writer(zs);
 			arm(zs, next);
 		}
 		goto out;
 	}
+	if (zs->fail_streak > 0)
+		rv_notice(SUB, "AXFR of %s from %s#%u works again after %u failed attempts", zs->zone,
+			zs->server, zs->opts.port, zs->fail_streak);
+	zs->fail_streak = 0;
 	uint64_t fixed = st->rewritten + st->adopted + st->removed + st->missing;
 	rv_stats.reconcile_fixed += fixed;
 	zs->runs++;

@@ -259,6 +259,11 @@ dangling    CNAME gone.cdn.test.
 ; label): the agent writes them as PTR targets and reads them back by AXFR
 esc\\.dot   A     192.0.2.77
 sp\\032ace  A     192.0.2.78
+; the depth hijack (README "Threat model"): hj0 is 10 CNAMEs from hj-real's
+; address; hj-real is the name clients really use
+hj-real     A     192.0.2.90
+\$GENERATE 0-8 hj\$ CNAME hj\${1}
+hj9         CNAME hj-real
 ; fresh names for tests that need addresses never seen before:
 ; gN (depth 0, A), cN (depth 1, A via cdn.test), hN (depth 0, AAAA)
 \$GENERATE 1-250 g\$ A 198.51.100.\$
@@ -767,6 +772,16 @@ lab__test_finish() {
     lab_stop "$rc" # prints the logs on failure
     lab_summary || true
     exit "$rc"
+}
+# lab_wait_until TIMEOUT_S COMMAND...: polls COMMAND (every 0.1 s) until it
+# succeeds; fails after TIMEOUT_S seconds.
+lab_wait_until() {
+    local deadline=$(($(lab_now_ms) + $1 * 1000))
+    shift
+    until "$@"; do
+        (($(lab_now_ms) < deadline)) || return 1
+        sleep 0.1
+    done
 }
 # Poll the agent log for an extended regex (case-insensitive) for up to $2 s.
 lab_agent_log_has() { # REGEX TIMEOUT_S

@@ -76,14 +76,6 @@ named_connected() {
         END { for (i in mine) if (i in peer) exit 0; exit 1 }'
 }
 
-wait_until() { # TIMEOUT_S COMMAND...
-    local deadline=$(($(lab_now_ms) + $1 * 1000))
-    shift
-    until "$@"; do
-        (($(lab_now_ms) < deadline)) || return 1
-        sleep 0.2
-    done
-}
 
 cat >"$LAB/hostile.py" <<'EOF'
 # Hostile Frame Streams peers: keep TARGET connections open on PATH, reopen
@@ -206,22 +198,22 @@ run_phase() { # USER LABEL
     ev0=$(stat_of conn_evicted)
     to0=$(stat_of conn_timeouts)
     # named has delivered: lookups before the pool arrives.
-    lab_check "$label: before the pool, named is connected" wait_until 10 named_connected
+    lab_check "$label: before the pool, named is connected" lab_wait_until 10 named_connected
     lab_check "$label: before the pool, lookups become PTRs" fresh_ptrs 2
     pool_start "$user"
-    lab_check "$label: the pool and named hold all $SLOTS slots" wait_until 20 agent_full
+    lab_check "$label: the pool and named hold all $SLOTS slots" lab_wait_until 20 agent_full
     lab_check "$label: the pool churns (>= $((SLOTS + 40)) connections opened)" \
-        wait_until 30 pool_churned $((SLOTS + 40))
+        lab_wait_until 30 pool_churned $((SLOTS + 40))
     lab_check "$label: the pool is running" lab__alive "$POOL_PID"
     lab_check "$label: named, already connected, keeps its slot: lookups become PTRs" fresh_ptrs 3
 
     lab_stop_bind
     # The slot named freed is taken by the pool before named is back.
     sleep 1.5
-    lab_check "$label: slots full again while named is down" wait_until 10 agent_full
+    lab_check "$label: slots full again while named is down" lab_wait_until 10 agent_full
     lab_start_bind
     lab_check "$label: restarted named gets a slot (its dnstap connection is up)" \
-        wait_until 15 named_connected
+        lab_wait_until 15 named_connected
     lab_check "$label: restarted named: lookups become PTRs" fresh_ptrs 3
 
     lab_rndc dnstap -reopen >/dev/null

@@ -87,7 +87,7 @@ static void test_escapes(void **state)
 
 static void test_limits(void **state)
 {
-	char name[RV_NAME_MAX], want[RV_NAME_MAX];
+	char name[RV_NAME_MAX], want[RV_NAME_MAX + 2];
 	const char *why;
 	uint8_t w[RV_DNAME_WIRE_MAX];
 	size_t wl;

@@ -438,31 +438,36 @@ static int find_cb(void *arg, const rv_addr *addr, const rv_candidate *c, unsign
 }
 
 /* Attack 3: a flood of one-off addresses used to evict popular ones (plain
- * LRU). Now addresses seen more than once live in a protected segment and
- * one-offs are evicted first: max-addresses 100, a popular address seen every
- * 110 new one-off addresses survives 2,000 of them. */
+ * LRU). The review's numbers: max-addresses 10,000, 100,000 one-off addresses,
+ * a popular address seen once every 11,000 of them (so plain LRU evicted it
+ * between two sightings and it lost its whole history). Now addresses seen more
+ * than once live in a protected segment and one-offs are evicted first. */
 static void test_attack_one_off_flood(void **state)
 {
 	(void)state;
-	rv_table *t = mk(100, 4);
+	rv_table *t = mk(10000, 4);
 	rv_addr pop = A("192.0.2.30");
 	for (int i = 0; i < 3; i++)
 		assert_true(rv_table_observe(t, &pop, "popular.example", 0, 60, T0 + i) >= 0);
 	char an[32], nm[64];
-	for (int i = 0; i < 2000; i++) {
+	int seen = 3;
+	for (int i = 0; i < 100000; i++) {
 		snprintf(an, sizeof(an), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
 		snprintf(nm, sizeof(nm), "x%d.oneoff.example", i);
 		rv_addr x = A(an);
 		assert_true(rv_table_observe(t, &x, nm, 0, 60, T0 + 10 + i) >= 0);
-		if (i % 110 == 109)
+		if (i % 11000 == 10999) {
 			assert_true(rv_table_observe(t, &pop, "popular.example", 0, 60, T0 + 10 + i) >= 0);
+			seen++;
+		}
 	}
-	assert_int_equal(rv_table_size(t), 100);
+	assert_int_equal(rv_table_size(t), 10000);
 	assert_string_equal(rv_table_best(t, &pop), "popular.example");
-	/* its whole history, not a fresh entry: 3 + 18 sightings */
+	/* its whole history, not a fresh entry */
 	struct find_ctx f = {.addr = pop};
 	assert_int_equal(rv_table_foreach(t, find_cb, &f), 1);
-	assert_int_equal(f.count, 21);
+	assert_int_equal(f.count, seen);
+	assert_int_equal(seen, 3 + 9);
 	tbl_free(&t);
 }
 
