@@ -259,6 +259,8 @@ struct rv_axfr {
 	bool ended;                    /* complete or failed: no more messages */
 	rv_axfr_owner_fn fn;
 	void *arg;
+	rv_axfr_rr_fn rr_fn;
+	void *rr_arg;
 
 	/* Unsigned messages received since the last signed one: their records are
 	 * used only once the next signed message, which covers them, verifies. */
@@ -324,6 +326,12 @@ void rv_axfr_free(rv_axfr **xp)
 	rv_tsig_clear(&x->key);
 	free(x);
 	*xp = NULL;
+}
+
+void rv_axfr_set_rr_fn(rv_axfr *x, rv_axfr_rr_fn fn, void *arg)
+{
+	x->rr_fn = fn;
+	x->rr_arg = arg;
 }
 
 const rv_reconcile_stats *rv_axfr_stats(const rv_axfr *x)
@@ -506,6 +514,13 @@ static int on_records(rv_axfr *x, const uint8_t *w, size_t len, char *err, size_
 			return -EBADMSG;
 		}
 		x->st.records++;
+		if (x->rr_fn != NULL) {
+			/* The TTL sits 6 octets before the RDATA (TTL, RDLENGTH). */
+			rc = x->rr_fn(x->rr_arg, owner, owner_len, type, cls, rv_get32(w + rd - 6), w,
+					len, rd, rdlen);
+			if (rc < 0)
+				goto fn_failed;
+		}
 		/* Owners come grouped (canonical order); a new one closes the last. */
 		if (x->owner_len != owner_len || memcmp(x->owner, owner, owner_len) != 0) {
 			rc = flush_owner(x);

@@ -125,6 +125,20 @@ int rv_axfr_query(rv_axfr *x, uint16_t id, int64_t now, uint8_t *buf, size_t cap
 int rv_axfr_message(rv_axfr *x, const uint8_t *w, size_t len, int64_t now, char *err,
 		size_t errlen) RV_MUST_CHECK;
 
+/*
+ * Optional: every verified record of the transfer except the two SOAs that
+ * frame it, as it is read and before the per-owner grouping: owner (wire,
+ * uncompressed, case as sent), type, class, TTL, and the whole message with the
+ * RDATA's offset and length (a PTR target may be compressed against the
+ * message). For tools that need more than the address owners (rearview-report:
+ * foreign records, duplicate PTRs, the TXT text as written). Called before the
+ * owner callback of the same owner. Returns 0 or -errno (the transfer then
+ * fails with it).
+ */
+typedef int (*rv_axfr_rr_fn)(void *arg, const uint8_t *owner, size_t owner_len, unsigned type,
+		unsigned cls, uint32_t ttl, const uint8_t *msg, size_t len, size_t rd, size_t rdlen);
+void rv_axfr_set_rr_fn(rv_axfr *x, rv_axfr_rr_fn fn, void *arg);
+
 /* The counters so far (messages, bytes, records, addresses and their
  * outcomes, foreign, serial; not missing or seconds, which the client adds). */
 const rv_reconcile_stats *rv_axfr_stats(const rv_axfr *x);
