@@ -160,6 +160,19 @@ echo
 echo "The RPZ as the agent wrote it (AXFR with the TSIG key):"
 lab_axfr +noall +answer | grep -E 'IN[[:space:]]+(PTR|TXT)' | head -n 12 || true
 
+step "the analyst's report: rearview-report over a TSIG-signed AXFR of the RPZ"
+# Exit 3 = report complete, but some real PTRs went unanswered (the lab has
+# reverse data for few addresses): that is part of what it shows.
+rc=0
+"$(dirname "$RV_AGENT")/rearview-report" --server "$LAB_XRAY#$LAB_PORT" --zone "$LAB_RPZ" \
+    --key-file "$LAB/rearview.key" --compare-ptr "$LAB_CLIENT#$LAB_PORT" --top 5 \
+    --html "$LAB/report.html" 2>/dev/null || rc=$?
+if ((rc != 0 && rc != 3)); then
+    echo "rearview-report failed (exit $rc)" >&2
+    exit 1
+fi
+echo "(the same report as one self-contained page: $LAB/report.html)"
+
 if ((keep)); then
     cat <<EOF
 
