@@ -1,5 +1,6 @@
 /*
- * rpz.c - the RPZ writer: turns the table's queued changes into RFC 2136
+ * rpz.c - the RPZ writer: turns the changes its feed hands it (publish.h: the
+ * table's best names, one pending change per address in the outbox) into RFC 2136
  * UPDATE messages signed with TSIG (RFC 8945) and sends them to BIND over one
  * persistent TCP connection (RFC 1035 4.2.2 framing, RFC 7766), one message in
  * flight at a time.
@@ -11,7 +12,7 @@
  *
  * Batching: BIND's cost is per transaction (a journal fsync, and for a policy
  * zone a walk of the whole zone by its policy code), so we pack as many addresses as fit in the byte budget into one
- * UPDATE, and while one is in flight the next batch accumulates in the table
+ * UPDATE, and while one is in flight the next batch accumulates in the outbox
  * ("Nagle" for UPDATEs).
  *
  * Pacing (see rpz.h): a backlog of at least one full batch goes back to back;

@@ -4,10 +4,11 @@
  *
  * Record layout for address 1.2.3.4 and zone rpz.example:
  *   4.3.2.1.in-addr.arpa.rpz.example. TTL IN PTR www.example.com.
- *   4.3.2.1.in-addr.arpa.rpz.example. TTL IN TXT "first=.. last=.. count=.. depth=.."
+ *   4.3.2.1.in-addr.arpa.rpz.example. TTL IN TXT "first=.. last=.. count=.. depth=.. score=.."
  * IPv6 uses the 32-nibble ip6.arpa name. Each change deletes the owner's PTR and
  * TXT RRsets and adds the new ones in the same UPDATE, so readers never see a
- * half-written address.
+ * half-written address; a change for an address the zone is known to lack
+ * (rv_change.absent, after a complete reconcile) only adds.
  */
 #ifndef RV_RPZ_H
 #define RV_RPZ_H
