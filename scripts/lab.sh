@@ -672,6 +672,27 @@ lab_fresh() {
     LAB_NEXT_GEN=$((LAB_NEXT_GEN + 1))
 }
 
+# A lookup of a never-used gN.example.test; sets FRESH_NAME and FRESH_ADDR.
+lab_fresh_lookup() {
+    lab_fresh
+    FRESH_NAME=g$LAB_FRESH.example.test
+    FRESH_ADDR=198.51.100.$LAB_FRESH
+    lab_lookup "$FRESH_NAME" A >/dev/null
+}
+# lab_fresh_ptrs N: N fresh lookups; every one must become its PTR within
+# PTR_TIMEOUT seconds (default 20).
+lab_fresh_ptrs() {
+    local i addrs=() names=()
+    for ((i = 0; i < $1; i++)); do
+        lab_fresh_lookup
+        addrs+=("$FRESH_ADDR")
+        names+=("$FRESH_NAME")
+    done
+    for ((i = 0; i < $1; i++)); do
+        lab_wait_ptr "${addrs[i]}" "${names[i]}" "${PTR_TIMEOUT:-20}" || return 1
+    done
+}
+
 # Poll until the xray view answers exactly NAME (trailing dot optional).
 # LAB_WAIT_MS = time waited; returns 1 on timeout.
 lab_wait_ptr() { # ADDR NAME TIMEOUT_S

@@ -45,24 +45,6 @@ lab_start_agent
 
 agent_alive() { lab__alive "$(cat "$LAB/pids/agent" 2>/dev/null)"; }
 
-fresh_lookup() { # sets FRESH_NAME / FRESH_ADDR
-    lab_fresh
-    FRESH_NAME=g$LAB_FRESH.example.test
-    FRESH_ADDR=198.51.100.$LAB_FRESH
-    lab_lookup "$FRESH_NAME" A >/dev/null
-}
-# N fresh lookups; every one must become its PTR.
-fresh_ptrs() { # N
-    local i addrs=() names=()
-    for ((i = 0; i < $1; i++)); do
-        fresh_lookup
-        addrs+=("$FRESH_ADDR")
-        names+=("$FRESH_NAME")
-    done
-    for ((i = 0; i < $1; i++)); do
-        lab_wait_ptr "${addrs[i]}" "${names[i]}" "$PTR_TIMEOUT" || return 1
-    done
-}
 
 # True once the resolver named itself (not just anyone: the pool's peers are
 # on the same socket) has an established connection to the agent's socket: one
@@ -199,13 +181,13 @@ run_phase() { # USER LABEL
     to0=$(stat_of conn_timeouts)
     # named has delivered: lookups before the pool arrives.
     lab_check "$label: before the pool, named is connected" lab_wait_until 10 named_connected
-    lab_check "$label: before the pool, lookups become PTRs" fresh_ptrs 2
+    lab_check "$label: before the pool, lookups become PTRs" lab_fresh_ptrs 2
     pool_start "$user"
     lab_check "$label: the pool and named hold all $SLOTS slots" lab_wait_until 20 agent_full
     lab_check "$label: the pool churns (>= $((SLOTS + 40)) connections opened)" \
         lab_wait_until 30 pool_churned $((SLOTS + 40))
     lab_check "$label: the pool is running" lab__alive "$POOL_PID"
-    lab_check "$label: named, already connected, keeps its slot: lookups become PTRs" fresh_ptrs 3
+    lab_check "$label: named, already connected, keeps its slot: lookups become PTRs" lab_fresh_ptrs 3
 
     lab_stop_bind
     # The slot named freed is taken by the pool before named is back.
@@ -214,11 +196,11 @@ run_phase() { # USER LABEL
     lab_start_bind
     lab_check "$label: restarted named gets a slot (its dnstap connection is up)" \
         lab_wait_until 15 named_connected
-    lab_check "$label: restarted named: lookups become PTRs" fresh_ptrs 3
+    lab_check "$label: restarted named: lookups become PTRs" lab_fresh_ptrs 3
 
     lab_rndc dnstap -reopen >/dev/null
     sleep 1
-    lab_check "$label: after rndc dnstap -reopen: lookups become PTRs" fresh_ptrs 3
+    lab_check "$label: after rndc dnstap -reopen: lookups become PTRs" lab_fresh_ptrs 3
     lab_check "$label: named is still connected at the end" named_connected
 
     n=$(stat_of conn_evicted)

@@ -54,24 +54,6 @@ rx() { printf '%s' "${1//./\\.}"; } # literal dots in a regex
 RPZ_RX=$(rx "$LAB_RPZ")
 SERVER_RX=$(rx "$LAB_XRAY#$LAB_PORT")
 
-fresh_lookup() { # sets FRESH_NAME / FRESH_ADDR
-    lab_fresh
-    FRESH_NAME=g$LAB_FRESH.example.test
-    FRESH_ADDR=198.51.100.$LAB_FRESH
-    lab_lookup "$FRESH_NAME" A >/dev/null
-}
-# N fresh lookups; every one must become its PTR.
-fresh_ptrs() { # N
-    local i addrs=() names=()
-    for ((i = 0; i < $1; i++)); do
-        fresh_lookup
-        addrs+=("$FRESH_ADDR")
-        names+=("$FRESH_NAME")
-    done
-    for ((i = 0; i < $1; i++)); do
-        lab_wait_ptr "${addrs[i]}" "${names[i]}" "$PTR_TIMEOUT" || return 1
-    done
-}
 
 # Lookups through the client view in the background (cN names, depth 1), so
 # that named writes dnstap frames while we restart, kill or reopen it. Stopped
@@ -297,7 +279,7 @@ startup_fails() { # NAME DESCRIPTION REGEX CONF [wrapper...]
 lab_phase "A. named restarted / killed / reopened while frames flow"
 lab_write_agent_conf log-level info
 lab_start_agent
-lab_check "agent up: a lookup becomes a PTR" fresh_ptrs 1
+lab_check "agent up: a lookup becomes a PTR" lab_fresh_ptrs 1
 frames_grew() { local f; f=$(lab_agent_stat frames) && ((${f:-0} > FRAMES_BEFORE)); }
 loop_start
 FRAMES_BEFORE=$(lab_agent_stat frames)
@@ -315,7 +297,7 @@ lab_check "named stopped: its STOP was answered with FINISH (agent log)" \
     lab_agent_log_has "fstrm: .* pid $npid .*STOP after [0-9]+ frames, FINISH sent" 5
 lab_check "named stopped: the agent keeps running" agent_alive
 lab_start_bind
-lab_check "named restarted: lookups after the reconnection become PTRs" fresh_ptrs 3
+lab_check "named restarted: lookups after the reconnection become PTRs" lab_fresh_ptrs 3
 
 # -- SIGKILL
 FRAMES_BEFORE=$(lab_agent_stat frames)
@@ -329,7 +311,7 @@ lab_check "named SIGKILLed: the agent logs the connection closed without STOP" \
 lab_check "named SIGKILLed: the agent keeps running" agent_alive
 lab_start_bind
 lab_check "named restarted after SIGKILL: dnstap connected again" lab__dnstap_connected
-lab_check "named restarted after SIGKILL: lookups after the reconnection become PTRs" fresh_ptrs 3
+lab_check "named restarted after SIGKILL: lookups after the reconnection become PTRs" lab_fresh_ptrs 3
 
 # -- rndc dnstap -reopen x5
 # Counted, not grepped: lines about single connections are rate-limited.
@@ -351,7 +333,7 @@ for i in 1 2 3 4 5; do
 done
 finished_5() { (($(finish_count) - finish_before >= 5)); }
 lab_check "each reopen's STOP was answered with FINISH (stats finished=)" lab_wait_until 5 finished_5
-lab_check "after the reopens: lookups become PTRs" fresh_ptrs 3
+lab_check "after the reopens: lookups become PTRs" lab_fresh_ptrs 3
 loop_stop
 lab_check "phase A: the agent is still running" agent_alive
 lab_stop_agent TERM
@@ -410,7 +392,7 @@ lab_phase "C. named unreachable for ${OUTAGE_S} s while $OUTAGE_N changes pile u
 lab_write_agent_conf log-level debug retry-min 1s retry-max 8s
 lab_start_agent
 lab_check "startup reconcile done before the outage" lab_agent_log_has "reconcile: zone .* serial" 10
-lab_check "agent up: a lookup becomes a PTR" fresh_ptrs 1
+lab_check "agent up: a lookup becomes a PTR" lab_fresh_ptrs 1
 APID=$(<"$LAB/pids/agent")
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 rss0=$(rss_kb "$APID")
@@ -604,7 +586,7 @@ sample_ok() {
     done
 }
 lab_check "named back: sample addresses answered by the xray view (dig -x)" sample_ok
-lab_check "named back: lookups become PTRs again" fresh_ptrs 1
+lab_check "named back: lookups become PTRs again" lab_fresh_ptrs 1
 lab_stop_agent TERM
 lab_check "phase C: the agent exits 0 on SIGTERM (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
 
