@@ -245,8 +245,12 @@ int rv_ptrcheck_run(rv_report *r, const rv_ptrcheck_opts *o, uint64_t *timeouts,
 			last_progress = now;
 		}
 	}
-	if (o->progress)
-		fputc('\n', stderr);
+	if (o->progress) {
+		/* The rate is what a benchmark reads (scripts/bench.sh, part report). */
+		double el = (double)(now_ms() - t0) / 1000.0;
+		fprintf(stderr, "\ncompare-ptr: %zu lookups in %.2f s, %.0f lookups/s\n", total, el,
+				el > 0 ? (double)total / el : 0.0);
+	}
 	rc = 0;
 out:
 	if (fd >= 0)

@@ -146,6 +146,16 @@ int rv_report_txt_parse(const char *txt, size_t len, rv_report_meta *m, char *ex
 
 /* ---- the store ---- */
 
+/* Strings of the rows live in 1 MiB chunks, freed with the report: a malloc
+ * per string costs its header and rounding (a 30-octet name took 48), and 1M
+ * rows of them were most of the tool's memory. */
+#define ARENA_CHUNK (1u << 20)
+typedef struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	char data[];
+} arena_chunk;
+
 struct rv_report {
 	char zone[RV_NAME_MAX];      /* canonical, no trailing dot */
 	const psl_ctx_t *psl;
@@ -153,11 +163,99 @@ struct rv_report {
 	size_t n, cap;
 	uint32_t *slots;             /* index + 1; 0 empty */
 	size_t nslots;
+	arena_chunk *arena;
+	const char **names;          /* interned names (open addressing), NULL empty */
+	size_t nnames, nnslots;
 	char **foreign;
 	size_t nforeign, capforeign;
 	size_t ndups;
 	bool finished;
 };
+
+static char *arena_dup(rv_report *r, const char *s, size_t n)
+{
+	arena_chunk *c = r->arena;
+	if (c == NULL || c->cap - c->used < n + 1) {
+		size_t cap = n + 1 > ARENA_CHUNK ? n + 1 : ARENA_CHUNK;
+		c = malloc(sizeof(*c) + cap);
+		if (c == NULL)
+			return NULL;
+		c->next = r->arena;
+		c->used = 0;
+		c->cap = cap;
+		r->arena = c;
+	}
+	char *d = c->data + c->used;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	c->used += n + 1;
+	return d;
+}
+
+static int grow_names(rv_report *r)
+{
+	size_t ns = r->nnslots ? r->nnslots * 2 : 1024;
+	const char **t = calloc(ns, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nnslots; i++) {
+		if (r->names[i] == NULL)
+			continue;
+		size_t h = (size_t)XXH3_64bits(r->names[i], strlen(r->names[i])) & (ns - 1);
+		while (t[h])
+			h = (h + 1) & (ns - 1);
+		t[h] = r->names[i];
+	}
+	free(r->names);
+	r->names = t;
+	r->nnslots = ns;
+	return 0;
+}
+
+/* The one copy of name s in the arena: addresses behind one CDN or hoster
+ * name share it (a 1M-address zone had 5x fewer names than addresses). */
+static const char *intern(rv_report *r, const char *s)
+{
+	size_t n = strlen(s);
+	if ((r->nnames + 1) * 2 > r->nnslots && grow_names(r) < 0)
+		return NULL;
+	size_t h = (size_t)XXH3_64bits(s, n) & (r->nnslots - 1);
+	while (r->names[h]) {
+		if (strcmp(r->names[h], s) == 0)
+			return r->names[h];
+		h = (h + 1) & (r->nnslots - 1);
+	}
+	char *d = arena_dup(r, s, n);
+	if (d == NULL)
+		return NULL;
+	r->names[h] = d;
+	r->nnames++;
+	return d;
+}
+
+/* The TXT as the agent writes it (rv_rpz_format_txt), from what was parsed;
+ * the score and country are left out when absent, as older agents wrote it.
+ * Length, or -1 when it does not fit len. */
+static int canon_txt(const rv_report_meta *m, char *buf, size_t len)
+{
+	int k = snprintf(buf, len, "first=%" PRId64 " last=%" PRId64 " count=%" PRIu64 " depth=%u",
+			m->first, m->last, m->count, m->depth);
+	if (k >= 0 && (size_t)k < len && m->has_score)
+		k += snprintf(buf + k, len - (size_t)k, " score=%.2f", m->score);
+	if (k >= 0 && (size_t)k < len && m->country[0])
+		k += snprintf(buf + k, len - (size_t)k, " country=%s", m->country);
+	return k >= 0 && (size_t)k < len ? k : -1;
+}
+
+const char *rv_report_entry_txt(const rv_report_entry *e, char *buf, size_t len)
+{
+	if (e->txt != NULL || e->ntxt == 0)
+		return e->txt;
+	/* Not stored: rv_report_add found it equal to this, which fit this size. */
+	if (canon_txt(&e->meta, buf, len) < 0)
+		return NULL;
+	return buf;
+}
 
 rv_report *rv_report_new(const char *zone, const struct psl_ctx_st *psl, int *err)
 {
@@ -185,14 +283,17 @@ void rv_report_free(rv_report **rp)
 	if (r == NULL)
 		return;
 	for (size_t i = 0; i < r->n; i++) {
-		free(r->e[i].name);
-		free(r->e[i].txt);
 		free(r->e[i].dups);
 		free(r->e[i].actual);
-		free(r->e[i].extra);
 	}
 	free(r->e);
 	free(r->slots);
+	free(r->names);
+	while (r->arena) {
+		arena_chunk *c = r->arena;
+		r->arena = c->next;
+		free(c);
+	}
 	for (size_t i = 0; i < r->nforeign; i++)
 		free(r->foreign[i]);
 	free(r->foreign);
@@ -268,9 +369,9 @@ static int add_foreign(rv_report *r, const char *owner, const char *type, const 
 	return 0;
 }
 
-/* Printable copy of TXT bytes: other octets as \DDD, so nothing in the
- * stored text is a control character. */
-static char *txt_copy(const uint8_t *t, size_t n)
+/* Printable copy of TXT bytes in the arena: other octets as \DDD, so
+ * nothing in the stored text is a control character. */
+static const char *txt_copy(rv_report *r, const uint8_t *t, size_t n)
 {
 	char *s = malloc(n * 4 + 1), *p = s;
 	if (s == NULL)
@@ -281,8 +382,9 @@ static char *txt_copy(const uint8_t *t, size_t n)
 		else
 			p += sprintf(p, "\\%03u", t[i]);
 	}
-	*p = '\0';
-	return s;
+	const char *d = arena_dup(r, s, (size_t)(p - s));
+	free(s);
+	return d;
 }
 
 int rv_report_add(rv_report *r, const char *owner, const char *type, const char *ptr,
@@ -314,7 +416,7 @@ int rv_report_add(rv_report *r, const char *owner, const char *type, const char 
 		return -ENOMEM;
 	if (is_ptr) {
 		if (e->nptr++ == 0) {
-			if ((e->name = strdup(t)) == NULL)
+			if ((e->name = intern(r, t)) == NULL)
 				return -ENOMEM;
 		} else {
 			size_t ol = e->dups ? strlen(e->dups) : 0;
@@ -329,11 +431,15 @@ int rv_report_add(rv_report *r, const char *owner, const char *type, const char 
 				r->ndups++;
 		}
 	} else if (e->ntxt++ == 0) {
-		if ((e->txt = txt_copy(txt, txtlen)) == NULL)
-			return -ENOMEM;
-		char extra[256];
+		char extra[256], canon[RV_REPORT_TXT_BUF];
 		(void)rv_report_txt_parse((const char *)txt, txtlen, &e->meta, extra, sizeof(extra));
-		if (extra[0] && (e->extra = strdup(extra)) == NULL)
+		/* Most TXTs are the agent's own, which meta rebuilds octet for octet:
+		 * only the others are stored (80-100 octets a row otherwise). */
+		int cl = canon_txt(&e->meta, canon, sizeof(canon));
+		if ((cl < 0 || (size_t)cl != txtlen || memcmp(canon, txt, txtlen) != 0) &&
+		    (e->txt = txt_copy(r, txt, txtlen)) == NULL)
+			return -ENOMEM;
+		if (extra[0] && (e->extra = arena_dup(r, extra, strlen(extra))) == NULL)
 			return -ENOMEM;
 	}
 	return 0;
@@ -379,18 +485,20 @@ int rv_report_finish(rv_report *r)
 			for (unsigned j = 0; j < e->ntxt; j++)
 				if (add_foreign(r, o, "TXT", "TXT without PTR") < 0)
 					return -ENOMEM;
-			free(e->txt);
-			free(e->extra);
-			continue;
+			continue;  /* its strings stay in the arena until the report is freed */
 		}
 		e->regdom = rv_report_regdom(r, e->name);
 		r->e[k++] = *e;
 	}
 	r->n = k;
-	/* Addresses found by index from now on: the hash is not needed. */
+	/* Addresses found by index from now on, names never added again: the
+	 * hashes are not needed. */
 	free(r->slots);
 	r->slots = NULL;
 	r->nslots = 0;
+	free(r->names);
+	r->names = NULL;
+	r->nnslots = 0;
 	if (r->n > 1)  /* qsort(NULL, 0, ...) is undefined */
 		qsort(r->e, r->n, sizeof(*r->e), cmp_addr);
 	r->finished = true;
@@ -1023,7 +1131,8 @@ static void j_entry(FILE *f, const rv_report_entry *e)
 	fputs(",\"country\":", f);
 	jstr(f, e->meta.country[0] ? e->meta.country : NULL);
 	fprintf(f, ",\"txt_ok\":%s,\"ptr_count\":%u,\"txt\":", e->meta.ok ? "true" : "false", e->nptr);
-	jstr(f, e->txt);
+	char tb[RV_REPORT_TXT_BUF];
+	jstr(f, rv_report_entry_txt(e, tb, sizeof(tb)));
 	fputs(",\"extra\":", f);
 	jstr(f, e->extra);
 	fputs(",\"other_ptrs\":", f);
@@ -1307,7 +1416,8 @@ int rv_report_write_html(rv_report *r, const rv_report_opts *o, FILE *f)
 			fprintf(f, "<td>%.2f</td>", e->meta.score);
 		else
 			fputs("<td></td>", f);
-		h_td(f, e->txt);
+		char tb[RV_REPORT_TXT_BUF];
+		h_td(f, rv_report_entry_txt(e, tb, sizeof(tb)));
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody></table>\n", f);

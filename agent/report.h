@@ -22,14 +22,14 @@ struct psl_ctx_st;
  * score=S country=CC", space-separated) and Rear View RPZ's (comma-separated,
  * with trend= and update=). */
 typedef struct rv_report_meta {
-	bool ok;              /* first, last and count found, numbers, first <= last */
 	int64_t first, last;  /* epoch seconds; 0 when absent */
 	uint64_t count;
-	unsigned depth;
 	double score;
-	bool has_score;
+	unsigned depth;
 	char country[4];      /* "" when absent or not 2..3 letters */
-} rv_report_meta;
+	bool ok;              /* first, last and count found, numbers, first <= last */
+	bool has_score;
+} rv_report_meta;   /* (largest members first: one per row, 1M rows) */
 
 /* Parses txt[0..len) (not NUL-terminated). Unknown keys go to extra (when not
  * NULL; extralen > 0) as "k=v k=v", as found, kept but not interpreted; what
@@ -51,19 +51,33 @@ enum {
 };
 extern const char *const rv_cmp_names[RV_CMP_MAX];
 
+/*
+ * One row. A 1M-address zone has 1M of these, so strings the rows share are
+ * stored once: name and extra point into the report's string arena (names
+ * interned: many addresses have the same name), and the TXT is kept only when
+ * it differs from what rv_report_entry_txt rebuilds from meta (the agent's
+ * own TXTs never do). Owned by the report; read-only for callers except cmp,
+ * actual and actual_regdom (ptrcheck.c).
+ */
 typedef struct rv_report_entry {
-	rv_addr addr;
-	char *name;           /* the first PTR target (canonical text, no trailing dot) */
+	const char *name;     /* the first PTR target (canonical text, no trailing dot) */
 	const char *regdom;   /* registered domain: a suffix of name */
-	char *txt;            /* the first TXT as printable text, NULL if none */
+	const char *txt;      /* the first TXT as printable text; NULL if none or if it is
+	                       * the canonical text of meta (use rv_report_entry_txt) */
 	char *dups;           /* further PTR targets at the owner, space-separated, or NULL */
-	char *extra;          /* unknown TXT keys (rv_report_txt_parse), NULL if none */
-	unsigned nptr, ntxt;
-	rv_report_meta meta;
-	int cmp;              /* RV_CMP_* */
-	char *actual;         /* the real PTR (first), NULL if none */
+	const char *extra;    /* unknown TXT keys (rv_report_txt_parse), NULL if none */
+	char *actual;         /* the real PTR (first), NULL if none (malloc'd) */
 	const char *actual_regdom;
+	rv_report_meta meta;
+	unsigned nptr, ntxt;
+	int cmp;              /* RV_CMP_* */
+	rv_addr addr;
 } rv_report_entry;
+
+/* The first TXT of e as printable text (in buf when rebuilt from meta; 160
+ * octets are enough), or NULL when e has no TXT. */
+#define RV_REPORT_TXT_BUF 160
+const char *rv_report_entry_txt(const rv_report_entry *e, char *buf, size_t len);
 
 typedef struct rv_report rv_report;
 

@@ -300,6 +300,7 @@ static int record(parser *p, rv_zonefile_fn fn, void *arg)
 	rr.ttl = ttl;
 	rr.type = type;
 	rr.line = p->start_line;
+	rr.consumed = p->i;
 	if (strcmp(type, "PTR") == 0) {
 		if (k + 1 != p->nf || p->f[k].quoted)
 			return fail(p, p->start_line, "PTR needs exactly one name");

@@ -20,6 +20,8 @@ typedef struct rv_zonefile_rr {
 	const uint8_t *txt;  /* TXT: the strings, escapes decoded, joined with one space; else NULL */
 	size_t txt_len;
 	unsigned line;       /* where the record starts (1-based) */
+	size_t consumed;     /* bytes of text read so far: the parse never looks
+	                      * before this again, so a caller may drop those pages */
 } rv_zonefile_rr;
 
 /* Returns 0 to go on, or -errno to stop the parse with it. */

@@ -6,7 +6,7 @@
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,cg,rss,encode,rpz,lookup,drops,reload
+#   --only LIST       comma-separated parts: ingest,cg,rss,encode,rpz,lookup,drops,reload,report
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
 #
@@ -22,7 +22,7 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,cg,rss,encode,rpz,lookup,drops,reload
+ONLY=ingest,cg,rss,encode,rpz,lookup,drops,reload,report
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -45,6 +45,7 @@ if ((SMOKE)); then
 	LOOKUP_NAMES=20000 LOOKUP_QPS=2000 LOOKUP_SAMPLES=20 SAMPLE_RATE=10
 	DROP_SECONDS=2 SETTLE=1
 	RELOAD_N=20000
+	REPORT_N=20000 REPORT_CMP_N=2000
 	ENCODE_S=0.3
 else
 	INGEST_N=2000000 INGEST_REPS=3
@@ -54,6 +55,7 @@ else
 	LOOKUP_NAMES=200000 LOOKUP_QPS=20000 LOOKUP_SAMPLES=200 SAMPLE_RATE=10
 	DROP_SECONDS=20 SETTLE=3
 	RELOAD_N=1000000
+	REPORT_N=1000000 REPORT_CMP_N=20000
 	ENCODE_S=2
 fi
 SEED=42
@@ -63,18 +65,19 @@ QUIET_UPDATE_LOG='category update { null; };'
 # ------------------------------------------------------------------ setup
 # shellcheck source=scripts/deps.sh
 . "$SRCDIR/scripts/deps.sh"
-rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procps
+rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procps time
 # Only the targets measured here (a half-edited unrelated file elsewhere in
 # the tree should not stop a benchmark).
 [[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" >&2
-targets=(tests/bench/rv-loadgen tests/bench/rv-ptrwait tests/bench/rv-encode)
+targets=(tests/bench/rv-loadgen tests/bench/rv-ptrwait tests/bench/rv-encode agent/rearview-report)
 [[ -n ${RV_AGENT:-} ]] || targets+=(agent/rearview-agent)
 meson compile -C "$BUILD" "${targets[@]}" >&2
 LOADGEN=$BUILD/tests/bench/rv-loadgen
 PTRWAIT=$BUILD/tests/bench/rv-ptrwait
 ENCODE=$BUILD/tests/bench/rv-encode
 AGENT=${RV_AGENT:-$BUILD/agent/rearview-agent}
-for b in "$LOADGEN" "$PTRWAIT" "$ENCODE" "$AGENT"; do
+REPORT=$BUILD/agent/rearview-report
+for b in "$LOADGEN" "$PTRWAIT" "$ENCODE" "$AGENT" "$REPORT"; do
 	[[ -x $b ]] || { echo "bench.sh: $b not built" >&2; exit 1; }
 done
 
@@ -716,6 +719,78 @@ snapshot-file $W/reload.snap"
 	lab_stop_agent TERM
 }
 
+# ------------------------------------------------------------------ report
+# rearview-report on a REPORT_N-address RPZ (the issue's numbers: transfer +
+# report <= 10 s wall, <= 300 MB peak RSS). The zone comes from
+# tests/bench/gen-report-zone.py (the agent's TXT format; 5x fewer names than
+# addresses, as CDN and hoster names repeat); named loads it as the lab's RPZ,
+# as the reload part does, and the report reads it by TSIG-signed AXFR from
+# the xray view, as an analyst would. Wall and peak RSS by /usr/bin/time of
+# the whole process (table output to /dev/null). The same file read directly
+# (--zone-file) is measured too. Then --compare-ptr: REPORT_CMP_N addresses
+# looked up through the lab's resolver (client view); their reverse zones are
+# named's built-in empty zones (10/8, 2001:db8::/32), so the rate is the
+# tool's and named's, not the internet's.
+report_timed() { # OUT_PREFIX ARGS... -> sets RT_S and RT_MB (empty on failure)
+	local pfx=$1 rc=0
+	shift
+	RT_S= RT_MB=
+	/usr/bin/time -f '%e %M' -o "$pfx.time" "$REPORT" "$@" >/dev/null 2>"$pfx.err" || rc=$?
+	if ((rc != 0)); then
+		log "report: exit $rc: $(head -c 300 "$pfx.err")"
+		return 1
+	fi
+	read -r RT_S RT_MB < <(tail -n 1 "$pfx.time")
+	RT_MB=$(calc "$RT_MB / 1024" 0)
+}
+
+report_part() {
+	local gen=$SRCDIR/tests/bench/gen-report-zone.py zf=$W/report.zone cz=$W/report-cmp.zone t0 rate
+	python3 "$gen" --zone "$LAB_RPZ" "$REPORT_N" >"$zf"
+	python3 "$gen" --zone "$LAB_RPZ" "$REPORT_CMP_N" >"$cz"
+	# (a) from a file, no DNS: the parse and the report alone.
+	if report_timed "$W/report-file" --zone-file "$zf" --zone "$LAB_RPZ"; then
+		fig report_1m_zonefile_s "$RT_S" "rearview-report --zone-file, $REPORT_N addresses, table (context)"
+		fig report_1m_zonefile_rss_mb "$RT_MB" "peak RSS of that run, MB"
+	else
+		fig report_1m_zonefile_s n/a "rearview-report --zone-file failed (see $W/report-file.err)"
+		fig report_1m_zonefile_rss_mb n/a "rearview-report --zone-file failed"
+	fi
+	# (b) named serves it; the report transfers it.
+	lab_stop_agent TERM
+	lab_stop_bind
+	rm -f "$LAB/resolver/zones/$LAB_RPZ.db.jnl" "$LAB/state.snap"
+	cp "$zf" "$LAB/resolver/zones/$LAB_RPZ.db"
+	LAB_RESOLVER_LOGGING_EXTRA=
+	t0=$(now)
+	lab__write_resolver
+	lab__start_named resolver
+	if ! lab__wait_for resolver "$(<"$LAB/pids/resolver")" 300 lab__bind_ready; then
+		fig report_1m_s n/a "named did not load the $REPORT_N-address RPZ within 300 s"
+		fig report_1m_rss_mb n/a "named did not load the RPZ"
+	else
+		log "report: named loaded the $REPORT_N-address RPZ in $(calc "$(now) - $t0" 1) s"
+		if report_timed "$W/report-axfr" --server "$LAB_XRAY#$LAB_PORT" --zone "$LAB_RPZ" \
+			--key-file "$LAB/rearview.key" --key-name "$LAB_KEY_NAME" --transfer-timeout 60000; then
+			fig report_1m_s "$RT_S" "TSIG AXFR of $REPORT_N addresses from named + report (table), wall; target <= 10"
+			fig report_1m_rss_mb "$RT_MB" "peak RSS of that run, MB; target <= 300"
+		else
+			fig report_1m_s n/a "rearview-report --server failed (see $W/report-axfr.err)"
+			fig report_1m_rss_mb n/a "rearview-report --server failed"
+		fi
+	fi
+	# (c) --compare-ptr against the lab's resolver.
+	RV_REPORT_PROGRESS=1 "$REPORT" --zone-file "$cz" --zone "$LAB_RPZ" \
+		--compare-ptr "$LAB_CLIENT#$LAB_PORT" >/dev/null 2>"$W/report-cmp.err" || true
+	rate=$(sed -n 's/^compare-ptr: \([0-9]*\) lookups in .*, \([0-9]*\) lookups\/s$/\2/p' "$W/report-cmp.err" | tail -n 1)
+	if [[ -n $rate ]]; then
+		fig report_compare_ptr_qps "$rate" \
+			"--compare-ptr, $REPORT_CMP_N PTR lookups through the lab resolver (concurrency 64), lookups/s"
+	else
+		fig report_compare_ptr_qps n/a "no rate line from --compare-ptr (see $W/report-cmp.err)"
+	fi
+}
+
 lab_part() {
 	# The generated upstream zone: LOOKUP_NAMES names (+ samples), chains of
 	# depth 0-4, 1-4 addresses each; addresses disjoint from the burst's.
@@ -738,6 +813,7 @@ lab_part() {
 	if want lookup; then lookup_latency; fi
 	if want drops; then drops; fi
 	if want reload; then reload; fi
+	if want report; then log "report..."; report_part; fi
 	cp "$LAB_AGENT_LOG" "$W/lab-agent.log" 2>/dev/null || true
 	cp "$LAB/resolver/named.log" "$W/lab-named.log" 2>/dev/null || true
 	lab_stop 0
@@ -754,7 +830,7 @@ if want rss; then
 	rss_one $RSS_LARGE 1m
 fi
 if want encode; then log "encode..."; encode; fi
-if want rpz || want lookup || want drops || want reload; then log "BIND lab..."; lab_part; fi
+if want rpz || want lookup || want drops || want reload || want report; then log "BIND lab..."; lab_part; fi
 
 # ------------------------------------------------------------------ report
 printf '\n%-40s %14s  %s\n' figure value notes
@@ -765,7 +841,7 @@ done
 printf '\n# machine: %s x %s, %s GiB; agent %s; smoke=%s; %.0f s\n' "$(nproc)" "$CPU" "$MEM_GB" \
 	"$AGENT_VER" "$SMOKE" "$(calc "$(now) - $T_START" 0)"
 if ((SMOKE)); then
-	echo "# smoke sizes: ingest $INGEST_N frames, callgrind $CG_N, rss $RSS_SMALL/$RSS_LARGE (named _100k/_1m), burst $BURST_N, lookups $LOOKUP_QPS q/s, reload $RELOAD_N (named _1m)"
+	echo "# smoke sizes: ingest $INGEST_N frames, callgrind $CG_N, rss $RSS_SMALL/$RSS_LARGE (named _100k/_1m), burst $BURST_N, lookups $LOOKUP_QPS q/s, reload $RELOAD_N (named _1m), report $REPORT_N/$REPORT_CMP_N (named _1m)"
 fi
 for k in "${FIG_NAMES[@]}"; do
 	if [[ ${FIG[$k]} == n/a ]]; then

@@ -256,6 +256,60 @@ static void test_escaping(void **state)
 	rv_report_free(&r);
 }
 
+/* Rows share interned names, and a TXT is stored only when meta cannot
+ * rebuild it octet for octet: what the report shows stays the same. */
+static void test_compact_rows(void **state)
+{
+	(void)state;
+	static const struct { const char *owner, *name, *txt; bool stored; } v[] = {
+		/* the agent's TXT, and the older one without score and country */
+		{"1.0.0.10", "www.example.test", "first=100 last=200 count=3 depth=1 score=2.50 country=DE", false},
+		{"2.0.0.10", "www.example.test", "first=100 last=200 count=3 depth=1", false},
+		/* written otherwise: kept as found */
+		{"3.0.0.10", "cdn.example.test", "first=100 last=200 count=3 depth=1 score=2.5", true},
+		{"4.0.0.10", "cdn.example.test", "first=100 last=200 count=3 depth=1 country=de", true},
+		{"5.0.0.10", "cdn.example.test", "last=200 first=100 count=3 depth=1", true},
+		{"6.0.0.10", "cdn.example.test", "first=100 last=200 count=0 depth=1", true},
+		{"7.0.0.10", "cdn.example.test", "first=100,last=200,count=3,depth=1,trend=up", true},
+		{"8.0.0.10", "cdn.example.test", "free text\\ \x01", true},
+	};
+	int e;
+	rv_report *r = rv_report_new("rpz.test", NULL, &e);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char o[128];
+		snprintf(o, sizeof(o), "%s.in-addr.arpa.rpz.test", v[i].owner);
+		assert_int_equal(rv_report_add(r, o, "PTR", v[i].name, NULL, 0), 0);
+		assert_int_equal(rv_report_add(r, o, "TXT", NULL, (const uint8_t *)v[i].txt,
+				strlen(v[i].txt)), 0);
+	}
+	assert_int_equal(rv_report_add(r, "9.0.0.10.in-addr.arpa.rpz.test", "PTR", "www.example.test",
+			NULL, 0), 0);
+	assert_int_equal(rv_report_finish(r), 0);
+	assert_int_equal(rv_report_count(r), 9);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		const rv_report_entry *x = rv_report_entry_at(r, i);
+		char buf[RV_REPORT_TXT_BUF];
+		assert_string_equal(x->name, v[i].name);
+		if (v[i].stored)
+			assert_non_null(x->txt);
+		else
+			assert_null(x->txt);
+		const char *t = rv_report_entry_txt(x, buf, sizeof(buf));
+		if (i == 7)
+			assert_string_equal(t, "free text\\092 \\001");  /* printable, as before */
+		else
+			assert_string_equal(t, v[i].txt);
+	}
+	/* One copy of each name. */
+	assert_ptr_equal(rv_report_entry_at(r, 0)->name, rv_report_entry_at(r, 1)->name);
+	assert_ptr_equal(rv_report_entry_at(r, 0)->name, rv_report_entry_at(r, 8)->name);
+	assert_ptr_equal(rv_report_entry_at(r, 2)->name, rv_report_entry_at(r, 7)->name);
+	assert_string_equal(rv_report_entry_at(r, 6)->extra, "trend=up");
+	char buf[RV_REPORT_TXT_BUF];
+	assert_null(rv_report_entry_txt(rv_report_entry_at(r, 8), buf, sizeof(buf)));  /* no TXT */
+	rv_report_free(&r);
+}
+
 static void test_revname(void **state)
 {
 	(void)state;
@@ -279,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_regdom_and_rows),
 		cmocka_unit_test(test_summaries),
 		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_compact_rows),
 		cmocka_unit_test(test_revname),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
