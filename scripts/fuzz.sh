@@ -30,7 +30,9 @@ targets=("$@")
 # Default: every target meson builds (the list in tests/fuzz/meson.build), so a
 # new target cannot be left out here.
 if [ ${#targets[@]} -eq 0 ]; then
-	read -r -a targets < <(sed -n "s/^fuzz_targets = \[\(.*\)\]/\1/p" tests/fuzz/meson.build | tr -d "',")
+	# The list may span lines: join tests/fuzz/meson.build's "fuzz_targets = [...]".
+	read -r -a targets < <(tr '\n' ' ' <tests/fuzz/meson.build |
+		sed -n "s/.*fuzz_targets = \[\([^]]*\)\].*/\1/p" | tr -d "',")
 fi
 [ ${#targets[@]} -gt 0 ] || { echo "fuzz.sh: no targets found in tests/fuzz/meson.build" >&2; exit 1; }
 
