@@ -774,6 +774,19 @@ report_part() {
 			--key-file "$LAB/rearview.key" --key-name "$LAB_KEY_NAME" --transfer-timeout 60000; then
 			fig report_1m_s "$RT_S" "TSIG AXFR of $REPORT_N addresses from named + report (table), wall; target <= 10"
 			fig report_1m_rss_mb "$RT_MB" "peak RSS of that run, MB; target <= 300"
+			# The reference, same zone, same server, same run: the transfer
+			# alone, as dig does it (TSIG, output discarded).
+			local td
+			td=$(now)
+			if dig @"$LAB_XRAY" -p "$LAB_PORT" -k "$LAB/rearview.key" +time=60 +tries=1 \
+				AXFR "$LAB_RPZ" >/dev/null 2>&1; then
+				td=$(calc "$(now) - $td" 2)
+				fig report_1m_dig_axfr_s "$td" "dig AXFR of the same zone from the same named, output discarded (reference)"
+				fig report_1m_vs_dig "$(calc "$RT_S / $td" 2)" "report_1m_s / report_1m_dig_axfr_s"
+			else
+				fig report_1m_dig_axfr_s n/a "dig AXFR failed"
+				fig report_1m_vs_dig n/a "dig AXFR failed"
+			fi
 		else
 			fig report_1m_s n/a "rearview-report --server failed (see $W/report-axfr.err)"
 			fig report_1m_rss_mb n/a "rearview-report --server failed"
