@@ -58,6 +58,7 @@ static void on_cancel(void *arg, const rv_addr *addr)
 
 static uint64_t m_queued(const void *p) { return rv_outbox_len(((const rv_publisher *)p)->outbox); }
 static uint64_t m_lost(const void *p) { return ((const rv_publisher *)p)->lost; }
+static uint64_t m_bytes(const void *p) { return rv_outbox_bytes(((const rv_publisher *)p)->outbox); }
 
 static size_t feed_queued(void *arg)
 {
@@ -128,6 +129,8 @@ rv_publisher *rv_publisher_new(struct event_base *base, rv_table *t)
 	rv_table_set_listener(t, &l, p);
 	(void)rv_stats_register(RV_GAUGE, "queued", "rearview_rpz_queue_addresses",
 		"addresses with a change waiting to be sent to the RPZ primary", m_queued, p);
+	(void)rv_stats_register(RV_GAUGE, "queue_bytes", "rearview_rpz_queue_bytes",
+		"memory held by the queue of pending changes, bytes", m_bytes, p);
 	(void)rv_stats_register(RV_COUNTER, "queue_lost", "rearview_rpz_queue_failures_total",
 		"changes that could not be queued (no memory; the next reconcile re-sends them)",
 		m_lost, p);
@@ -172,16 +175,6 @@ void rv_publisher_set_sender(rv_publisher *p, void (*kick)(void *arg), void *arg
 size_t rv_publisher_queued(const rv_publisher *p)
 {
 	return rv_outbox_len(p->outbox);
-}
-
-size_t rv_publisher_bytes(const rv_publisher *p)
-{
-	return rv_outbox_bytes(p->outbox);
-}
-
-uint64_t rv_publisher_lost(const rv_publisher *p)
-{
-	return p->lost;
 }
 
 void rv_publisher_ack_all(rv_publisher *p)

@@ -53,11 +53,9 @@ void rv_publisher_set_country_fn(rv_publisher *p, rv_country_fn fn, void *arg);
  * kick == NULL (the default): dry-run, acknowledge everything instead. */
 void rv_publisher_set_sender(rv_publisher *p, void (*kick)(void *arg), void *arg);
 
-/* Pending changes (writes and removals), the outbox's bytes, and the count of
- * changes that could not be queued for lack of memory. */
+/* Pending changes (writes and removals). The outbox's size and the changes
+ * that could not be queued for lack of memory are in the metrics registry. */
 size_t rv_publisher_queued(const rv_publisher *p);
-size_t rv_publisher_bytes(const rv_publisher *p);
-uint64_t rv_publisher_lost(const rv_publisher *p);
 
 /* Dry-run commit path: acknowledges every pending change as applied. */
 void rv_publisher_ack_all(rv_publisher *p);

@@ -116,7 +116,6 @@ void rv_stats_log(int level, const char *why)
 typedef struct prom_ctx {
 	FILE *out;
 	const char *last_name; /* HELP/TYPE once per family */
-	int err;
 } prom_ctx;
 
 /* HELP text escapes backslash and newline (exposition format 0.0.4). */

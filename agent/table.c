@@ -542,6 +542,28 @@ static cand *cand_slot(rv_table *t, entry *e)
 	return weak;
 }
 
+/* Adds name to e as a new candidate with the statistics of init, within the
+ * per-address name budget (the weakest candidates make room). 0; -E2BIG when
+ * the name alone exceeds the budget (nothing changed); -ENOMEM. */
+static int add_cand(rv_table *t, entry *e, const char *name, cand init)
+{
+	size_t len = strlen(name);
+	if (len > t->opts.name_budget)
+		return -E2BIG;
+	make_room(t, e, len);
+	iname *n = name_intern(t, name);
+	if (!n)
+		return -ENOMEM;
+	cand *c = cand_slot(t, e);
+	if (!c) {
+		name_unref(t, n);
+		return -ENOMEM;
+	}
+	*c = init;
+	c->name = n;
+	return 0;
+}
+
 /* ---- API ---- */
 
 rv_table *rv_table_new(const rv_table_opts *opts)
@@ -638,26 +660,18 @@ int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name, un
 	}
 	double h = (double)t->opts.half_life_s;
 	if (!c) {
-		size_t len = strlen(name);
-		if (len > t->opts.name_budget) {
+		int rc = add_cand(t, e, name, (cand){.first = ts, .last = ts, .count = 1,
+				.freq = 1.0f, .ttl = ttl, .clients = cbit,
+				.depth = (uint8_t)(depth > 255 ? 255 : depth)});
+		if (rc == -ENOMEM)
+			goto nomem;
+		if (rc < 0) {
 			/* Cannot happen with the default budget (it holds any name). */
 			name_unref(t, best_before);
 			if (e->ncand == 0)
 				drop_entry(t, e);
 			return 0;
 		}
-		make_room(t, e, len);
-		iname *n = name_intern(t, name);
-		if (!n)
-			goto nomem;
-		c = cand_slot(t, e);
-		if (!c) {
-			name_unref(t, n);
-			goto nomem;
-		}
-		*c = (cand){.name = n, .first = ts, .last = ts, .count = 1, .freq = 1.0f,
-			    .ttl = ttl, .clients = cbit,
-			    .depth = (uint8_t)(depth > 255 ? 255 : depth)};
 	} else {
 		if (ts >= c->last) {
 			c->freq = (float)((double)c->freq * exp2(-(double)(ts - c->last) / h) + 1.0);
@@ -902,26 +916,16 @@ int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands
 			drop_entry(t, e);
 			return -EINVAL;
 		}
-		size_t len = strlen(cands[i].name);
-		if (len > t->opts.name_budget)
-			continue;
-		make_room(t, e, len);
-		iname *nm = name_intern(t, cands[i].name);
-		if (!nm)
+		int rc = add_cand(t, e, cands[i].name, (cand){
+			.first = clamp_time(cands[i].first), .last = clamp_time(cands[i].last),
+			.count = cands[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)cands[i].count,
+			.freq = (float)cands[i].freq, .ttl = cands[i].ttl,
+			/* Not in the snapshot: what was learned before counts as widely
+			 * used (the cap does not bind until it decays). */
+			.clients = 0xffff,
+			.depth = (uint8_t)(cands[i].depth > 255 ? 255 : cands[i].depth)});
+		if (rc == -ENOMEM)
 			goto nomem;
-		cand *c = cand_slot(t, e);
-		if (!c) {
-			name_unref(t, nm);
-			goto nomem;
-		}
-		*c = (cand){.name = nm, .first = clamp_time(cands[i].first),
-			    .last = clamp_time(cands[i].last),
-			    .count = cands[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)cands[i].count,
-			    .freq = (float)cands[i].freq, .ttl = cands[i].ttl,
-			    /* Not in the snapshot: what was learned before counts as
-			     * widely used (the cap does not bind until it decays). */
-			    .clients = 0xffff,
-			    .depth = (uint8_t)(cands[i].depth > 255 ? 255 : cands[i].depth)};
 	}
 	if (e->ncand == 0) {
 		drop_entry(t, e);
@@ -957,21 +961,10 @@ static int merge_zone_record(rv_table *t, entry *e, const char *ptr_name,
 	uint32_t count = meta ? (meta->count > UINT32_MAX ? UINT32_MAX : (uint32_t)meta->count) : 1;
 	float freq = (float)(meta && meta->freq >= 1.0 ? meta->freq : 1.0);
 	if (!c) {
-		size_t len = strlen(ptr_name);
-		if (len > t->opts.name_budget)
-			return 0;
-		make_room(t, e, len);
-		iname *n = name_intern(t, ptr_name);
-		if (!n)
-			return -ENOMEM;
-		c = cand_slot(t, e);
-		if (!c) {
-			name_unref(t, n);
-			return -ENOMEM;
-		}
-		*c = (cand){.name = n, .first = first, .last = last, .count = count, .freq = freq,
-			    .clients = 0xffff, .depth = (uint8_t)(meta && meta->depth < 255 ? meta->depth : 0)};
-		return 0;
+		int rc = add_cand(t, e, ptr_name, (cand){.first = first, .last = last,
+				.count = count, .freq = freq, .clients = 0xffff,
+				.depth = (uint8_t)(meta && meta->depth < 255 ? meta->depth : 0)});
+		return rc == -E2BIG ? 0 : rc;
 	}
 	if (first < c->first)
 		c->first = first;

@@ -26,7 +26,6 @@ struct rv_zonesync {
 	unsigned retry_ms;
 	unsigned refused_streak;
 	unsigned fail_streak;      /* failed transfers in a row: logged once, then at debug */
-	uint64_t runs;
 };
 
 static void arm(rv_zonesync *zs, unsigned ms)
@@ -83,7 +82,6 @@ static void on_done(void *arg, int result, const rv_reconcile_stats *st, const c
 	zs->fail_streak = 0;
 	uint64_t fixed = st->rewritten + st->adopted + st->removed + st->missing;
 	rv_stats.reconcile_fixed += fixed;
-	zs->runs++;
 	rv_log(fixed || !zs->ready ? RV_LOG_NOTICE : RV_LOG_INFO, SUB,
 		"zone %s serial %u: %" PRIu64 " addresses, %" PRIu64 " matched, %" PRIu64
 		" rewritten, %" PRIu64 " adopted, %" PRIu64 " removed, %" PRIu64 " re-sent, %"
@@ -220,7 +218,3 @@ bool rv_zonesync_ready(const rv_zonesync *zs)
 	return zs->ready;
 }
 
-uint64_t rv_zonesync_runs(const rv_zonesync *zs)
-{
-	return zs->runs;
-}

@@ -56,7 +56,5 @@ void rv_zonesync_free(rv_zonesync **zs);
 void rv_zonesync_start(rv_zonesync *zs);
 /* True once a start-up reconcile completed (or the agent gave up waiting). */
 bool rv_zonesync_ready(const rv_zonesync *zs);
-/* Completed reconciles, for tests and the statistics. */
-uint64_t rv_zonesync_runs(const rv_zonesync *zs);
 
 #endif
