@@ -1,5 +1,6 @@
 /* addr.c - IPv4/IPv6 address values: parse, canonical text, compare. */
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -56,4 +57,49 @@ void rv_ascii_lower(char *s)
 	for (; *s; s++)
 		if (*s >= 'A' && *s <= 'Z')
 			*s = (char)(*s - 'A' + 'a');
+}
+
+int rv_hostport_parse(const char *text, rv_addr *a, uint16_t *port)
+{
+	char host[RV_ADDR_STRLEN + 2];
+	const char *colon, *h = text;
+	size_t hl;
+	char *end;
+	unsigned long p;
+
+	/* "[v6]:port" or "v4:port": the last colon separates the port. */
+	colon = strrchr(text, ':');
+	if (colon == NULL || colon == text)
+		return -EINVAL;
+	hl = (size_t)(colon - text);
+	if (text[0] == '[') {
+		if (hl < 3 || text[hl - 1] != ']')
+			return -EINVAL;
+		h = text + 1;
+		hl -= 2;
+	} else if (memchr(text, ':', hl) != NULL) {
+		return -EINVAL; /* a bare IPv6 address needs brackets */
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || p == 0 ||
+	    p > 65535)
+		return -EINVAL;
+	if (rv_addr_parse(host, a) < 0)
+		return -EINVAL;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+bool rv_addr_is_loopback(const rv_addr *a)
+{
+	static const uint8_t v6_loopback[16] = {[15] = 1};
+
+	if (a->family == AF_INET)
+		return a->bytes[0] == 127;
+	return memcmp(a->bytes, v6_loopback, 16) == 0;
 }

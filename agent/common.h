@@ -45,6 +45,10 @@ int rv_addr_parse(const char *text, rv_addr *a) RV_MUST_CHECK;
  * Returns buf, so it can be used inside a log call. */
 const char *rv_addr_str(const rv_addr *a, char *buf, size_t len);
 bool rv_addr_equal(const rv_addr *a, const rv_addr *b);
+/* "1.2.3.4:80" or "[::1]:80" -> *a, *port (1-65535); -EINVAL otherwise. */
+int rv_hostport_parse(const char *text, rv_addr *a, uint16_t *port) RV_MUST_CHECK;
+/* 127.0.0.0/8 or ::1. */
+bool rv_addr_is_loopback(const rv_addr *a);
 
 /* Lower-cases ASCII letters in place (DNS names compare case-insensitively,
  * RFC 4343; we store one canonical form). */

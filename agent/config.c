@@ -128,6 +128,36 @@ static const struct opt options[] = {
 	 "history the table does not know yet may then be replaced)", W(write_before_reconcile)},
 	{"dry-run", T_BOOL, NUM(dry_run, 0, 1), "no",
 	 "learn but never send UPDATEs (trials, benchmarks)", W(dry_run)},
+	{"http-listen", T_STR, OFF(http_listen), "127.0.0.1:8053",
+	 "ADDR:PORT of the HTTP listener (history queries, /metrics, /healthz); \"\" = off", 0},
+	{"http-api-key-file", T_STR, OFF(http_api_key_file), "\"\"",
+	 "file holding the API key clients send as X-API-Key; required when http-listen is not loopback", 0},
+	{"http-max-connections", T_UINT, NUM(http_max_connections, 1, 100000), "64",
+	 "concurrent HTTP connections; more are refused", W(http_max_connections)},
+	{"http-timeout", T_MS, NUM(http_timeout_ms, 100, 3600000), "10s",
+	 "an HTTP request must arrive whole, and a client take each chunk, within this", W(http_timeout_ms)},
+	{"http-query-timeout", T_MS, NUM(http_query_timeout_ms, 100, 3600000), "10s",
+	 "longest a history query runs; then its stream ends with \"failed\"", W(http_query_timeout_ms)},
+	{"http-max-limit", T_UINT, NUM(http_max_limit, 1, 100000000), "1000000",
+	 "largest limit= a query may ask for (the default limit is 10000)", W(http_max_limit)},
+	{"history-database", T_STR, OFF(history_database), "/var/lib/rearview/history.db",
+	 "SQLite passive-DNS history of every answer record; \"\" = off", 0},
+	{"history-flush-interval", T_MS, NUM(history_flush_interval_ms, 100, 3600000), "5s",
+	 "sightings are aggregated in memory and written in one transaction this often",
+	 W(history_flush_interval_ms)},
+	{"history-retention", T_MS, NUM(history_retention_ms, 0, 315360000000ull), "90d",
+	 "records not seen this long are deleted from the history; 0 = keep forever",
+	 W(history_retention_ms)},
+	{"history-max-size", T_SIZE, NUM(history_max_bytes, 0, 1ull << 50), "4g",
+	 "database size cap: the records seen longest ago are deleted beyond it; 0 = no cap",
+	 W(history_max_bytes)},
+	{"history-max-pending", T_UINT, NUM(history_max_pending, 1000, 100000000), "1000000",
+	 "records aggregated in memory at most while the writer is behind; more sightings are dropped (counted)",
+	 W(history_max_pending)},
+	{"cof-log", T_STR, OFF(cof_log), "\"\"",
+	 "write passive-DNS records as COF JSON lines to this file (\"-\" = stdout); \"\" = off", 0},
+	{"cof-log-every", T_BOOL, NUM(cof_log_every, 0, 1), "no",
+	 "also one line per sighting, with the client address and the transport", W(cof_log_every)},
 	{"user", T_STR, OFF(user), "\"\"",
 	 "when started as root, switch to this user (and its groups) once the socket is bound", 0},
 	{"log-level", T_LOGLEVEL, OFF(log_level), "notice",
@@ -286,6 +316,8 @@ static uint64_t size_mult(const char *suffix)
 		return 1024;
 	if (strcmp(suffix, "m") == 0 || strcmp(suffix, "M") == 0)
 		return 1024 * 1024;
+	if (strcmp(suffix, "g") == 0 || strcmp(suffix, "G") == 0)
+		return 1024 * 1024 * 1024;
 	return 0;
 }
 
@@ -584,6 +616,15 @@ out:
 	return rc;
 }
 
+/* Index of option name in the table (for set_line); the table is static. */
+static size_t opt_index(const char *optname)
+{
+	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++)
+		if (strcmp(options[i].name, optname) == 0)
+			return i;
+	return 0;
+}
+
 int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn err_fn,
 		void *err_arg)
 {
@@ -617,6 +658,20 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 		const char *v = *(char *const *)((const char *)cfg + o->offset);
 		if (!check_names(o, v != NULL ? v : "", err_fn, err_arg, name, cfg->set_line[i]))
 			rc = -EINVAL;
+	}
+	if (cfg->http_listen[0] != '\0') {
+		uint16_t port;
+		if (rv_hostport_parse(cfg->http_listen, &a, &port) < 0) {
+			report(err_fn, err_arg, name, cfg->set_line[opt_index("http-listen")],
+					"http-listen '%s' is not ADDR:PORT ([ADDR]:PORT for IPv6)",
+					cfg->http_listen);
+			rc = -EINVAL;
+		} else if (!rv_addr_is_loopback(&a) && cfg->http_api_key_file[0] == '\0') {
+			report(err_fn, err_arg, name, cfg->set_line[opt_index("http-listen")],
+					"http-listen '%s' is not a loopback address: set http-api-key-file "
+					"(anyone who can reach it could read the history)", cfg->http_listen);
+			rc = -EINVAL;
+		}
 	}
 	if (!cfg->dry_run && cfg->key_file[0] == '\0') {
 		report(err_fn, err_arg, name, 0, "key-file is required (UPDATEs are always signed)");

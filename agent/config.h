@@ -59,6 +59,21 @@ typedef struct rv_config {
 	unsigned retry_max_ms;
 	unsigned max_update_rate;     /* addresses/s sent to BIND at most; 0 = no cap */
 	bool dry_run;                 /* learn but never write to BIND (benchmarks, trials) */
+	/* HTTP: history queries, metrics, health */
+	char *http_listen;            /* "ADDR:PORT"; "" = off */
+	char *http_api_key_file;      /* "" = no key (loopback only) */
+	unsigned http_max_connections;
+	unsigned http_timeout_ms;
+	unsigned http_query_timeout_ms;
+	unsigned http_max_limit;
+	/* passive-DNS history */
+	char *history_database;       /* "" = off */
+	unsigned history_flush_interval_ms;
+	uint64_t history_retention_ms; /* 0 = forever */
+	uint64_t history_max_bytes;   /* 0 = no cap */
+	unsigned history_max_pending;
+	char *cof_log;                /* "" = off, "-" = stdout */
+	bool cof_log_every;
 	/* process */
 	char *user;                   /* switch to this user after binding the socket ("" = stay) */
 	int log_level;

@@ -85,7 +85,31 @@ typedef enum rv_metric_type {
 	X(reconcile_fixed, RV_COUNTER, "reconcile_fixed", "rearview_reconcile_fixed_total",    \
 	  "records rewritten, adopted, removed or re-sent by reconciles")                      \
 	X(snapshot_failures, RV_COUNTER, "snapshot_failures", "rearview_snapshot_failures_total", \
-	  "snapshots that could not be written")
+	  "snapshots that could not be written") \
+	X(history_sightings, RV_COUNTER, "hist_sightings", "rearview_history_sightings_total",      \
+	  "answer records seen by the passive-DNS history (before aggregation)")                  \
+	X(history_dropped, RV_COUNTER, "hist_dropped", "rearview_history_sightings_dropped_total",  \
+	  "record sightings dropped because the history writer was behind (aggregate full)")     \
+	X(history_rows_written, RV_COUNTER, "hist_written", "rearview_history_rows_written_total", \
+	  "aggregated records written (inserted or updated) to the history database")            \
+	X(history_write_failures, RV_COUNTER, "hist_failures", "rearview_history_write_failures_total", \
+	  "history batches that could not be written")                                            \
+	X(history_rows_expired, RV_COUNTER, "hist_expired", "rearview_history_rows_deleted_total", \
+	  "history records deleted by history-retention or history-max-size")                    \
+	X(cof_lines, RV_COUNTER, "cof_lines", "rearview_cof_log_lines_total",                      \
+	  "COF JSON lines written to cof-log")                                                     \
+	X(cof_dropped, RV_COUNTER, "cof_dropped", "rearview_cof_log_lines_dropped_total",          \
+	  "COF lines dropped because the log writer was behind or the file failed")               \
+	X(http_requests, RV_COUNTER, "http_requests", "rearview_http_requests_total",              \
+	  "HTTP requests received")                                                                \
+	X(http_client_errors, RV_COUNTER, "http_4xx", "rearview_http_client_errors_total",         \
+	  "HTTP requests answered with a 4xx status (bad path, address, limit, key, ...)")        \
+	X(http_auth_failures, RV_COUNTER, "http_auth", "rearview_http_auth_failures_total",        \
+	  "HTTP requests with a missing or wrong X-API-Key")                                       \
+	X(http_server_errors, RV_COUNTER, "http_5xx", "rearview_http_server_errors_total",         \
+	  "HTTP requests answered with a 5xx status, or streams ended by a failure or timeout")   \
+	X(http_conns_refused, RV_COUNTER, "http_refused", "rearview_http_connections_refused_total", \
+	  "HTTP connections refused beyond http-max-connections")
 
 struct rv_stats {
 #define RV_STATS_FIELD(field, type, key, name, help) uint64_t field;

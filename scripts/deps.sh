@@ -8,9 +8,9 @@ RV_BUILD_DEPS=(
 	meson ninja-build pkg-config gcc
 	libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libldns-dev
 	libmaxminddb-dev libevent-dev libxxhash-dev libsystemd-dev libssl-dev
-	libpsl-dev publicsuffix
+	libpsl-dev publicsuffix libsqlite3-dev
 )
-RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin)
+RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
