@@ -35,6 +35,7 @@ enum {
 	DNS_TYPE_CNAME = 5,
 	DNS_TYPE_SOA = 6,
 	DNS_TYPE_AAAA = 28,
+	DNS_TYPE_DNAME = 39,
 	DNS_TYPE_OPT = 41,
 	DNS_TYPE_TSIG = 250,
 	DNS_CLASS_IN = 1,
@@ -308,7 +309,9 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 		    ((rr.type == DNS_TYPE_A && rr.rdlen != 4) ||
 		     (rr.type == DNS_TYPE_AAAA && rr.rdlen != 16)))
 			return -EBADMSG;
-		if (rr.type == DNS_TYPE_CNAME &&
+		/* A DNAME's target is one name too (RFC 6672 2.1), not compressed
+		 * (RFC 6672 2.5) but read the same way. */
+		if ((rr.type == DNS_TYPE_CNAME || rr.type == DNS_TYPE_DNAME) &&
 		    (name_check(w, len, rr.rdata, &end) < 0 || end != off))
 			return -EBADMSG;
 	}
@@ -373,7 +376,7 @@ static int find_cname(const struct msg *m, size_t name, struct rr *cname)
 
 /* Adds a unless already present; sets addrs_truncated when there is no room.
  * Returns true when a is (now) in out->addrs. */
-static bool add_addr(rv_answer *out, const rv_addr *a)
+static bool add_addr(rv_answer *out, const rv_addr *a, uint32_t ttl)
 {
 	for (size_t i = 0; i < out->naddrs; i++)
 		if (rv_addr_equal(&out->addrs[i], a))
@@ -382,6 +385,7 @@ static bool add_addr(rv_answer *out, const rv_addr *a)
 		out->addrs_truncated = true;
 		return false;
 	}
+	out->addr_ttl[out->naddrs] = ttl;
 	out->addrs[out->naddrs++] = *a;
 	return true;
 }
@@ -395,6 +399,19 @@ void rv_answer_clear(rv_answer *out)
 	out->min_ttl = 0;
 	out->addrs_truncated = false;
 	out->naddrs = 0;
+	out->wire = NULL;
+	out->wire_len = 0;
+	out->addr_owner = 0;
+	out->nlinks = 0;
+}
+
+void rv_answer_name(const rv_answer *a, uint16_t off, char *out)
+{
+	if (a->wire == NULL || off < DNS_HEADER_SIZE || off >= a->wire_len) {
+		out[0] = '\0';
+		return;
+	}
+	name_text(a->wire, off, out);
 }
 
 int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
@@ -482,6 +499,14 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 		used[i / 8] |= (uint8_t)(1u << (i % 8));
 		if (cname.ttl < min_ttl)
 			min_ttl = cname.ttl;
+		/* depth < max_depth <= 64 < RV_ANSWER_MAX_LINKS (config bound) */
+		if (out->nlinks < RV_ANSWER_MAX_LINKS)
+			out->links[out->nlinks++] = (rv_answer_link){
+				.owner = (uint16_t)cname.owner,
+				.target = (uint16_t)cname.rdata,
+				.type = DNS_TYPE_CNAME,
+				.ttl = cname.ttl,
+			};
 		name = cname.rdata;
 		depth++;
 	}
@@ -493,6 +518,16 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 		rv_addr a;
 
 		off = rr_read(wire, off, &rr);
+		if (rr.class == DNS_CLASS_IN && rr.type == DNS_TYPE_DNAME &&
+		    out->nlinks < RV_ANSWER_MAX_LINKS) {
+			out->links[out->nlinks++] = (rv_answer_link){
+				.owner = (uint16_t)rr.owner,
+				.target = (uint16_t)rr.rdata,
+				.type = DNS_TYPE_DNAME,
+				.ttl = rr.ttl,
+			};
+			continue;
+		}
 		if (rr.class != DNS_CLASS_IN ||
 		    (rr.type != DNS_TYPE_A && rr.type != DNS_TYPE_AAAA) ||
 		    !name_equal(wire, rr.owner, name))
@@ -503,9 +538,12 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 			*why = RV_BAD_DNS;
 			goto out;
 		}
-		if (add_addr(out, &a) && rr.ttl < min_ttl)
+		if (add_addr(out, &a, rr.ttl) && rr.ttl < min_ttl)
 			min_ttl = rr.ttl;
 	}
+	out->wire = wire;
+	out->wire_len = len;
+	out->addr_owner = (uint16_t)name;
 
 	out->depth = (uint8_t)depth;
 	if (out->naddrs == 0) {

@@ -32,6 +32,19 @@ const char *rv_verdict_name(rv_verdict v);
  * a resolver answer with more is either hostile or not worth a PTR each. */
 #define RV_ANSWER_MAX_ADDRS 64
 
+/* CNAME links of a chain (max-chain-depth is at most 64) plus the DNAMEs of
+ * the answer section kept for the record-level history. */
+#define RV_ANSWER_MAX_LINKS 72
+
+/* One CNAME or DNAME record of the chain, as offsets of its owner and target
+ * names into the message (rv_answer.wire); rv_answer_name() makes the text. */
+typedef struct rv_answer_link {
+	uint16_t owner;
+	uint16_t target;
+	uint16_t type;           /* 5 (CNAME) or 39 (DNAME) */
+	uint32_t ttl;
+} rv_answer_link;
+
 typedef struct rv_answer {
 	char qname[RV_NAME_MAX]; /* question name, lower-case presentation form, no trailing dot */
 	uint16_t qtype;          /* 1 (A) or 28 (AAAA) when learned */
@@ -41,7 +54,26 @@ typedef struct rv_answer {
 	bool addrs_truncated;
 	size_t naddrs;
 	rv_addr addrs[RV_ANSWER_MAX_ADDRS]; /* de-duplicated, in answer order */
+	/*
+	 * The records themselves, for record-level outputs (the passive-DNS
+	 * history): valid only while wire is, i.e. during the sinks' observe()
+	 * call. Names stay offsets until someone asks for their text, so the
+	 * table-only path pays nothing for them.
+	 */
+	const uint8_t *wire;     /* the message parsed (borrowed) */
+	size_t wire_len;
+	uint16_t addr_owner;     /* offset of the name owning the addresses (end of the chain) */
+	uint32_t addr_ttl[RV_ANSWER_MAX_ADDRS]; /* TTL of addrs[i]'s record */
+	size_t nlinks;           /* links[0..depth) = the CNAMEs in chain order, then DNAMEs */
+	rv_answer_link links[RV_ANSWER_MAX_LINKS];
 } rv_answer;
+
+/*
+ * The name at offset off of a->wire (one of a->links[] or a->addr_owner, which
+ * rv_dnsmsg_parse() checked) in the presentation form qname uses, into out
+ * (RV_NAME_MAX octets). Only while a->wire is valid.
+ */
+void rv_answer_name(const rv_answer *a, uint16_t off, char *out);
 
 /*
  * Empties out: qname "", every count and flag 0. Only addrs[0..naddrs) and the

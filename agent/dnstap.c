@@ -3,8 +3,9 @@
  *
  * protobuf-c (code generated from proto/dnstap.proto at build time) does the
  * decoding; dnsmsg.c reads the DNS response inside. The unpacked message lives
- * in a per-thread arena that is reset before returning: obs owns nothing and
- * borrows nothing from the frame.
+ * in a per-thread arena that the next decode resets: obs owns nothing, and
+ * what it borrows (the identity, the DNS message) lives in that arena, not
+ * in the frame.
  */
 #include <stdalign.h>
 #include <stddef.h>
@@ -130,6 +131,9 @@ int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 	const Dnstap__Message *m;
 	int rc = -EBADMSG;
 
+	/* The previous observation's borrowed bytes go now, not at the end of
+	 * that call: its sinks needed them after the decoder returned. */
+	arena_reset(&frame_arena);
 	/* Not memset(): obs is 2 KiB, nearly all of it the answer's buffers. */
 	memset(obs, 0, offsetof(rv_observation, answer));
 	rv_answer_clear(&obs->answer);
@@ -161,6 +165,12 @@ int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 		goto out;
 	}
 
+	if (m->has_socket_protocol && m->socket_protocol >= 1 && m->socket_protocol <= 4)
+		obs->socket_protocol = (int)m->socket_protocol;
+	if (d->has_identity && d->identity.len > 0) {
+		obs->identity = d->identity.data;
+		obs->identity_len = d->identity.len;
+	}
 	obs->has_client = take_addr(m->has_query_address, &m->query_address,
 				    &obs->client);
 	obs->has_response_addr = take_addr(m->has_response_address,
@@ -184,8 +194,21 @@ int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 	rc = rv_dnsmsg_parse(m->response_message.data, m->response_message.len,
 			     max_depth, &obs->answer, why);
 out:
-	/* Instead of dnstap__dnstap__free_unpacked(): nothing else points into
-	 * the arena (obs holds copies). */
-	arena_reset(&frame_arena);
+	/* Instead of dnstap__dnstap__free_unpacked(): the arena is reset by the
+	 * next decode or rv_dnstap_release(). */
 	return rc;
+}
+
+void rv_dnstap_release(void)
+{
+	arena_reset(&frame_arena);
+}
+
+const char *rv_dnstap_transport_name(int socket_protocol)
+{
+	static const char *const names[] = {"unknown", "udp", "tcp", "dot", "doh"};
+
+	if (socket_protocol < 0 || (size_t)socket_protocol >= RV_ARRAY_LEN(names))
+		return "unknown";
+	return names[socket_protocol];
 }

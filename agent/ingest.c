@@ -41,6 +41,8 @@ void rv_ingest_free(rv_ingest **inp)
 		return;
 	free(*inp);
 	*inp = NULL;
+	/* What the last observation borrowed (a large frame's buffer). */
+	rv_dnstap_release();
 }
 
 int rv_ingest_add_sink(rv_ingest *in, const rv_sink *s)
@@ -102,6 +104,7 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 			rv_stats.addresses_ignored++;
 			continue;
 		}
+		obs->answer.addr_ttl[kept] = obs->answer.addr_ttl[i];
 		obs->answer.addrs[kept++] = obs->answer.addrs[i];
 	}
 	obs->answer.naddrs = kept;

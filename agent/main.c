@@ -23,6 +23,7 @@
 #include "fstrm_srv.h"
 #include "geo.h"
 #include "guard.h"
+#include "history_sink.h"
 #include "log.h"
 #include "ingest.h"
 #include "publish.h"
@@ -55,6 +56,7 @@ typedef struct agent {
 	rv_guard *guard;
 	rv_geo *geo;
 	rv_persist *persist;          /* snapshots; NULL with snapshot-file "" */
+	rv_history *history;          /* passive DNS; NULL when off or unusable */
 	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer;
@@ -281,6 +283,40 @@ static int make_ingest(agent *ag)
 	return rv_ingest_add_sink(ag->ingest, &table_sink);
 }
 
+/*
+ * The passive-DNS history. Opened after root is dropped: the file belongs to
+ * the agent's user. A file that cannot be used is reported and the agent runs
+ * without a history: the RPZ does not depend on it.
+ */
+static int make_history(agent *ag)
+{
+	char host[64] = "", why[512];
+	int err = 0;
+
+	if (ag->cfg.history_database[0] == '\0')
+		return 0;
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "rearview");
+	rv_history_opts hopts = {
+		.path = ag->cfg.history_database,
+		.flush_interval_ms = ag->cfg.history_flush_interval_ms,
+		.retention_s = ag->cfg.history_retention_ms / 1000,
+		.max_bytes = ag->cfg.history_max_bytes,
+		.max_pending = ag->cfg.history_max_pending,
+		.sensor = host,
+	};
+	ag->history = rv_history_new(ag->base, &hopts, &err, why, sizeof(why));
+	if (!ag->history) {
+		if (err == -ENOMEM)
+			return err;
+		rv_err("history", "%s: %s; running without a history (the RPZ is not affected)",
+				ag->cfg.history_database, why);
+		return 0;
+	}
+	rv_sink sink = rv_history_sink(ag->history);
+	return rv_ingest_add_sink(ag->ingest, &sink);
+}
+
 static void kick_writer(void *arg)
 {
 	rv_rpz_writer_kick(arg);
@@ -422,7 +458,8 @@ static int start(agent *ag)
 		if ((err = rv_persist_start(ag->persist)) < 0)
 			return err;
 	}
-	if ((err = open_geo(ag)) < 0 || (err = add_events(ag)) < 0)
+	if ((err = open_geo(ag)) < 0 || (err = make_history(ag)) < 0 ||
+	    (err = add_events(ag)) < 0)
 		return err;
 	/* Not in dry-run: there is no zone to compare with. */
 	if (ag->zonesync)
@@ -437,6 +474,7 @@ static void teardown(agent *ag)
 	rv_rpz_writer_free(&ag->writer);
 	rv_publisher_free(&ag->publisher);
 	rv_ingest_free(&ag->ingest);
+	rv_history_free(&ag->history);
 	rv_stats_unregister(ag->table);
 	rv_table_free(&ag->table);
 	rv_guard_free(&ag->guard);
