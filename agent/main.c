@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "cof_sink.h"
 #include "config.h"
 #include "dnstap.h"
 #include "fstrm_srv.h"
@@ -57,6 +58,7 @@ typedef struct agent {
 	rv_geo *geo;
 	rv_persist *persist;          /* snapshots; NULL with snapshot-file "" */
 	rv_history *history;          /* passive DNS; NULL when off or unusable */
+	rv_cof_sink *cof;             /* COF log; NULL when off */
 	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer;
@@ -82,8 +84,9 @@ static void print_usage(FILE *out)
 		"  -h, --help            show this help and exit\n"
 		"  -V, --version         show the version and exit\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1/SIGHUP log\n"
-		"statistics; SIGUSR2 and other unused signals are ignored.\n"
+		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1 logs statistics;\n"
+		"SIGHUP reopens the COF log and logs statistics; SIGUSR2 and other unused\n"
+		"signals are ignored.\n"
 		"See rearview-agent(8) and the example configuration for every option.\n",
 		RV_DEFAULT_CONFIG);
 }
@@ -140,8 +143,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		begin_shutdown(ag, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
+		/* logrotate moved the COF log away: write a new one. */
+		if (ag->cof)
+			rv_cof_sink_reopen(ag->cof);
+		rv_stats_log(RV_LOG_NOTICE, "SIGHUP");
+		break;
 	case SIGUSR1:
-		rv_stats_log(RV_LOG_NOTICE, sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+		rv_stats_log(RV_LOG_NOTICE, "SIGUSR1");
 		break;
 	}
 }
@@ -317,6 +325,31 @@ static int make_history(agent *ag)
 	return rv_ingest_add_sink(ag->ingest, &sink);
 }
 
+/* The COF log. Its file is opened by its writer thread, as the agent's user. */
+static int make_cof(agent *ag)
+{
+	char host[64] = "";
+	int err = 0;
+
+	if (ag->cfg.cof_log[0] == '\0')
+		return 0;
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "rearview");
+	rv_cof_opts copts = {
+		.path = ag->cfg.cof_log,
+		.every_sighting = ag->cfg.cof_log_every,
+		.flush_interval_ms = ag->cfg.history_flush_interval_ms,
+		.max_pending = ag->cfg.history_max_pending,
+		.max_buffer = 16u << 20,
+		.sensor = host,
+	};
+	ag->cof = rv_cof_sink_new(ag->base, &copts, &err);
+	if (!ag->cof)
+		return err;
+	rv_sink sink = rv_cof_sink_sink(ag->cof);
+	return rv_ingest_add_sink(ag->ingest, &sink);
+}
+
 static void kick_writer(void *arg)
 {
 	rv_rpz_writer_kick(arg);
@@ -459,6 +492,7 @@ static int start(agent *ag)
 			return err;
 	}
 	if ((err = open_geo(ag)) < 0 || (err = make_history(ag)) < 0 ||
+	    (err = make_cof(ag)) < 0 ||
 	    (err = add_events(ag)) < 0)
 		return err;
 	/* Not in dry-run: there is no zone to compare with. */
@@ -475,6 +509,7 @@ static void teardown(agent *ag)
 	rv_publisher_free(&ag->publisher);
 	rv_ingest_free(&ag->ingest);
 	rv_history_free(&ag->history);
+	rv_cof_sink_free(&ag->cof);
 	rv_stats_unregister(ag->table);
 	rv_table_free(&ag->table);
 	rv_guard_free(&ag->guard);
