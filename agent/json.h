@@ -15,6 +15,6 @@ struct evbuffer;
  * not start a well-formed UTF-8 sequence as \u00XX of that byte, so the
  * output is always valid JSON whatever s holds. Returns 0 or -ENOMEM.
  */
-int rv_json_str(struct evbuffer *out, const char *s) RV_MUST_CHECK;
+int rv_json_str(struct evbuffer *out, const char *s);
 
 #endif

@@ -900,6 +900,50 @@ int rv_table_foreach(const rv_table *t, rv_table_visit_fn fn, void *arg)
 	return 0;
 }
 
+int rv_table_inspect(const rv_table *t, const rv_addr *addr, int64_t now, rv_table_view *out)
+{
+	const entry *e = find(t, addr);
+	const cand *b;
+
+	if (!e)
+		return -ENOENT;
+	b = best_of(&t->opts, e);
+	out->ncands = e->ncand;
+	out->best = 0;
+	for (unsigned i = 0; i < e->ncand && i < RV_ARRAY_LEN(out->cands); i++) {
+		const cand *c = cand_at_c(e, i);
+
+		to_public(c, &out->cands[i]);
+		out->score[i] = rv_table_score(&t->opts, &out->cands[i], now);
+		if (c == b)
+			out->best = (int)i;
+	}
+	out->committed = e->committed ? e->committed->s : NULL;
+	out->pending = (e->flags & (F_DIRTY | F_POPPED)) != 0;
+	out->zone_absent = (e->flags & F_ABSENT) != 0;
+	out->seen_again = (e->flags & F_PROTECTED) != 0;
+	return 0;
+}
+
+int rv_table_scan(const rv_table *t, size_t *pos, size_t max_buckets, rv_table_visit_fn fn,
+		void *arg)
+{
+	rv_candidate cands[64];
+	size_t end = *pos + max_buckets;
+
+	if (end > t->nbuckets || end < *pos)
+		end = t->nbuckets;
+	for (; *pos < end; (*pos)++)
+		for (const entry *e = t->buckets[*pos]; e; e = e->hnext) {
+			for (unsigned i = 0; i < e->ncand; i++)
+				to_public(cand_at_c(e, i), &cands[i]);
+			int rc = fn(arg, &e->addr, cands, e->ncand);
+			if (rc)
+				return rc;
+		}
+	return *pos < t->nbuckets ? 1 : 0;
+}
+
 int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands, unsigned n)
 {
 	if (n == 0 || (addr->family != AF_INET && addr->family != AF_INET6))

@@ -146,6 +146,23 @@ void rv_table_set_zone_known(rv_table *t, bool known);
 /* Current best name for addr (borrowed until the next mutating call), or NULL. */
 const char *rv_table_best(const rv_table *t, const rv_addr *addr);
 
+/* What the table knows of one address, for people (the /v1/address API). */
+typedef struct rv_table_view {
+	unsigned ncands;
+	rv_candidate cands[64];   /* names borrowed until the next mutating call */
+	double score[64];         /* each candidate's score as of the view's time */
+	int best;                 /* index of the best candidate */
+	const char *committed;    /* name the RPZ was last told (NULL: none or not known) */
+	bool pending;             /* a write or a removal for it is queued or in flight */
+	bool zone_absent;         /* the zone is known to hold nothing for it */
+	bool seen_again;          /* in the protected LRU segment (seen more than once) */
+} rv_table_view;
+
+/* Fills *out for addr, scores as of now. 0, or -ENOENT when addr is not in
+ * the table. */
+int rv_table_inspect(const rv_table *t, const rv_addr *addr, int64_t now,
+		rv_table_view *out) RV_MUST_CHECK;
+
 /* Score of a candidate at time now: the decayed frequency (capped per distinct
  * client when c->clients is known) times the depth bonus (one link at most). */
 double rv_table_score(const rv_table_opts *opts, const rv_candidate *c, int64_t now);
@@ -162,6 +179,16 @@ size_t rv_table_expire(rv_table *t, int64_t cutoff);
 typedef int (*rv_table_visit_fn)(void *arg, const rv_addr *addr, const rv_candidate *cands,
 		unsigned ncands);
 int rv_table_foreach(const rv_table *t, rv_table_visit_fn fn, void *arg);
+
+/*
+ * An incremental scan for work spread over loop turns: visits the addresses
+ * of up to max_buckets hash buckets from *pos on and advances *pos. Returns
+ * 1 while there is more, 0 at the end, or fn's non-zero value. Addresses
+ * added, moved or removed between calls may be missed or visited twice.
+ */
+int rv_table_scan(const rv_table *t, size_t *pos, size_t max_buckets, rv_table_visit_fn fn,
+		void *arg);
+
 
 /* Adds (or replaces) addr with the given candidates, as loaded from a snapshot:
  * not queued, and with nothing known about what the RPZ holds (reconcile tells).
