@@ -9,11 +9,21 @@
 #include <string.h>
 
 #include "dnsmsg.h"
+#include "pdns.h"
 #ifdef RV_FUZZ_DIFFERENTIAL
 #include "../unit/dnsmsg_ldns_ref.c"
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Every record of a learned answer names real text (the history's input). */
+static void check_rec(void *arg, const rv_pdns_rec *r)
+{
+	(void)arg;
+	if (r->rrname[0] == '\0' || r->rdata[0] == '\0' || rv_rrtype_name(r->rrtype) == NULL ||
+	    strlen(r->rrname) >= RV_NAME_MAX || strlen(r->rdata) >= RV_NAME_MAX)
+		__builtin_trap();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	if (rc == 0 && ans.depth > 16)
 		__builtin_trap();
+	if (rc == 0) {
+		static rv_observation obs;
+
+		obs.answer = ans;
+		if (rv_pdns_records(&obs, check_rec, NULL) < ans.naddrs + ans.depth)
+			__builtin_trap();
+	}
 	/* The verdict always agrees with the result. */
 	if ((rc == 0) != (why == RV_LEARN) ||
 	    (rc == -EBADMSG) != (why == RV_BAD_DNS))
