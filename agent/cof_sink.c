@@ -136,6 +136,7 @@ static void run_job(void *arg, void *p)
 	}
 out:
 	evbuffer_drain(j->lines, evbuffer_get_length(j->lines));
+	rv_pdns_agg_free(&j->agg); /* here, not on the loop */
 }
 
 /* ------------------------------------------------------------------ loop */
@@ -215,8 +216,9 @@ static void record(void *arg, const rv_pdns_rec *rec)
 		rv_stats.cof_dropped++;
 		return;
 	}
+	char text[RV_ADDR_STRLEN];
 	rv_pdns_entry e = {
-		.sensor = c->sensor, .rrname = rec->rrname, .rdata = rec->rdata,
+		.sensor = c->sensor, .rrname = rec->rrname, .rdata = rv_pdns_rec_rdata(rec, text),
 		.rrtype = rec->rrtype, .ttl = rec->ttl, .time_first = t, .time_last = t,
 		.count = 1,
 	};

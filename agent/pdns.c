@@ -1,11 +1,13 @@
 /*
  * pdns.c - passive-DNS records of an observation, and their aggregate.
  *
- * The aggregate is a chained hash table keyed by (sensor, rrname, rrtype,
- * rdata). Each entry is one allocation holding its three strings, so a batch
- * handed to the history writer is freed in one walk. Sightings of the same
- * record within a flush interval cost one hash and one compare.
+ * The aggregate is a hash table keyed by (sensor, rrname, rrtype, rdata);
+ * each entry holds its strings, and the entries live in a few large chunks,
+ * so a batch handed to the history writer is freed in a few calls. Sightings
+ * of the same record within a flush interval cost one hash and one compare.
  */
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,16 +68,21 @@ size_t rv_pdns_records(const rv_observation *obs, rv_pdns_rec_fn fn, void *arg)
 		return n;
 	rv_answer_name(a, a->addr_owner, owner);
 	for (size_t i = 0; i < a->naddrs; i++) {
-		char text[RV_ADDR_STRLEN];
 		const rv_addr *ad = &a->addrs[i];
 
-		rv_addr_str(ad, text, sizeof(text));
 		fn(arg, &(rv_pdns_rec){.rrname = owner,
 				.rrtype = ad->family == AF_INET ? RV_RRTYPE_A : RV_RRTYPE_AAAA,
-				.rdata = text, .ttl = a->addr_ttl[i]});
+				.addr = ad, .ttl = a->addr_ttl[i]});
 		n++;
 	}
 	return n;
+}
+
+const char *rv_pdns_rec_rdata(const rv_pdns_rec *rec, char *buf)
+{
+	if (rec->rdata != NULL || rec->addr == NULL)
+		return rec->rdata != NULL ? rec->rdata : "";
+	return rv_addr_str(rec->addr, buf, RV_ADDR_STRLEN);
 }
 
 void rv_pdns_sensor(const rv_observation *obs, const char *fallback, char out[64])
@@ -96,23 +103,43 @@ void rv_pdns_sensor(const rv_observation *obs, const char *fallback, char out[64
 
 /* ------------------------------------------------------------------ aggregate */
 
+/*
+ * Layout for the ingest path's sake (perf: cache misses in a chained table
+ * were most of the history's cost): an open-addressing index of (hash,
+ * entry) slots, probed linearly, so a probe touches no entry until the
+ * 64-bit hashes match; entries bump-allocated from large chunks (no malloc
+ * per record, one free per chunk, neighbours in memory).
+ */
 struct entry {
-	struct entry *next;
 	uint64_t hash;
 	rv_pdns_entry e;      /* its strings point into key */
 	uint16_t key_len;
-	char key[];           /* sensor \0 rrname \0 rdata \0 */
+	char key[];           /* see rv_pdns_agg_add_span(); an address's text follows */
+};
+
+struct slot {
+	uint64_t hash;
+	struct entry *e;      /* NULL = empty */
+};
+
+#define CHUNK_SIZE (256 * 1024)
+
+struct chunk {
+	struct chunk *next;
+	size_t used;
+	alignas(max_align_t) char mem[CHUNK_SIZE];
 };
 
 struct rv_pdns_agg {
-	struct entry **buckets;
-	size_t nbuckets;      /* power of two */
+	struct slot *slots;
+	size_t nslots;        /* power of two, at least twice size */
 	size_t size;
 	size_t max_entries;
 	size_t bytes;
+	struct chunk *chunks;
 };
 
-#define AGG_MIN_BUCKETS 1024
+#define AGG_MIN_SLOTS 1024
 
 rv_pdns_agg *rv_pdns_agg_new(size_t max_entries)
 {
@@ -120,14 +147,14 @@ rv_pdns_agg *rv_pdns_agg_new(size_t max_entries)
 
 	if (agg == NULL)
 		return NULL;
-	agg->nbuckets = AGG_MIN_BUCKETS;
-	agg->buckets = calloc(agg->nbuckets, sizeof(*agg->buckets));
-	if (agg->buckets == NULL) {
+	agg->nslots = AGG_MIN_SLOTS;
+	agg->slots = calloc(agg->nslots, sizeof(*agg->slots));
+	if (agg->slots == NULL) {
 		free(agg);
 		return NULL;
 	}
 	agg->max_entries = max_entries;
-	agg->bytes = agg->nbuckets * sizeof(*agg->buckets);
+	agg->bytes = agg->nslots * sizeof(*agg->slots);
 	return agg;
 }
 
@@ -138,66 +165,103 @@ void rv_pdns_agg_free(rv_pdns_agg **aggp)
 	if (aggp == NULL || *aggp == NULL)
 		return;
 	agg = *aggp;
-	for (size_t i = 0; i < agg->nbuckets; i++) {
-		struct entry *e = agg->buckets[i];
+	while (agg->chunks != NULL) {
+		struct chunk *next = agg->chunks->next;
 
-		while (e != NULL) {
-			struct entry *next = e->next;
-
-			free(e);
-			e = next;
-		}
+		free(agg->chunks);
+		agg->chunks = next;
 	}
-	free(agg->buckets);
+	free(agg->slots);
 	free(agg);
 	*aggp = NULL;
 }
 
+static void *agg_alloc(rv_pdns_agg *agg, size_t n)
+{
+	struct chunk *c = agg->chunks;
+	void *p;
+
+	n = (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+	if (n > CHUNK_SIZE)
+		return NULL;
+	if (c == NULL || CHUNK_SIZE - c->used < n) {
+		c = malloc(sizeof(*c));
+		if (c == NULL)
+			return NULL;
+		c->next = agg->chunks;
+		c->used = 0;
+		agg->chunks = c;
+		agg->bytes += sizeof(*c);
+	}
+	p = c->mem + c->used;
+	c->used += n;
+	return p;
+}
+
 static void grow(rv_pdns_agg *agg)
 {
-	size_t n = agg->nbuckets * 2;
-	struct entry **b = calloc(n, sizeof(*b));
+	size_t n = agg->nslots * 2;
+	struct slot *s = calloc(n, sizeof(*s));
 
-	if (b == NULL)
-		return; /* longer chains, still correct */
-	for (size_t i = 0; i < agg->nbuckets; i++) {
-		struct entry *e = agg->buckets[i];
+	if (s == NULL)
+		return; /* fuller index, still correct while size < nslots */
+	for (size_t i = 0; i < agg->nslots; i++) {
+		size_t j;
 
-		while (e != NULL) {
-			struct entry *next = e->next;
-			size_t j = (size_t)e->hash & (n - 1);
-
-			e->next = b[j];
-			b[j] = e;
-			e = next;
-		}
+		if (agg->slots[i].e == NULL)
+			continue;
+		for (j = (size_t)agg->slots[i].hash & (n - 1); s[j].e != NULL; j = (j + 1) & (n - 1))
+			;
+		s[j] = agg->slots[i];
 	}
-	free(agg->buckets);
-	agg->bytes += (n - agg->nbuckets) * sizeof(*b);
-	agg->buckets = b;
-	agg->nbuckets = n;
+	free(agg->slots);
+	agg->bytes += (n - agg->nslots) * sizeof(*s);
+	agg->slots = s;
+	agg->nslots = n;
 }
 
 int rv_pdns_agg_add_span(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec *rec,
 		int64_t first, int64_t last, uint64_t count)
 {
-	size_t sl = strlen(sensor), nl = strlen(rec->rrname), dl = strlen(rec->rdata);
-	size_t kl = sl + 1 + nl + 1 + dl + 1;
+	/* Key: sensor \0 rrname \0 then the rdata: its text and \0 for a name,
+	 * or 0x01, the family and 16 address octets for an address (no name's
+	 * text starts with a control octet, so the two never collide). The
+	 * address's text is made once, when the record is new. */
+	size_t sl = strlen(sensor), nl = strlen(rec->rrname), dl, kl, tl = 0;
 	char key[64 + 2 * RV_NAME_MAX + 3];
+	const rv_addr *ad = rec->addr;
+	rv_addr parsed;
 	uint64_t hash;
 	struct entry *e;
 	size_t b;
 
+	if (ad == NULL && rec->rdata != NULL &&
+	    (rec->rrtype == RV_RRTYPE_A || rec->rrtype == RV_RRTYPE_AAAA) &&
+	    rv_addr_parse(rec->rdata, &parsed) == 0)
+		ad = &parsed;
+	if (ad == NULL && rec->rdata == NULL)
+		return -EINVAL;
+	dl = ad != NULL ? 18 : strlen(rec->rdata) + 1;
+	kl = sl + 1 + nl + 1 + dl;
 	if (kl > sizeof(key) || kl > UINT16_MAX)
 		return -EINVAL;
 	memcpy(key, sensor, sl + 1);
 	memcpy(key + sl + 1, rec->rrname, nl + 1);
-	memcpy(key + sl + 1 + nl + 1, rec->rdata, dl + 1);
+	if (ad != NULL) {
+		key[sl + 1 + nl + 1] = 0x01;
+		key[sl + 1 + nl + 2] = (char)ad->family;
+		memcpy(key + sl + 1 + nl + 3, ad->bytes, 16);
+		tl = RV_ADDR_STRLEN;
+	} else {
+		memcpy(key + sl + 1 + nl + 1, rec->rdata, dl);
+	}
 	hash = XXH3_64bits_withSeed(key, kl, rec->rrtype);
-	b = (size_t)hash & (agg->nbuckets - 1);
-	for (e = agg->buckets[b]; e != NULL; e = e->next) {
-		if (e->hash != hash || e->e.rrtype != rec->rrtype || e->key_len != kl ||
-		    memcmp(e->key, key, kl) != 0)
+	for (b = (size_t)hash & (agg->nslots - 1); agg->slots[b].e != NULL;
+	     b = (b + 1) & (agg->nslots - 1)) {
+		if (agg->slots[b].hash != hash)
+			continue;
+		e = agg->slots[b].e;
+		if (e->e.rrtype != rec->rrtype || e->key_len != kl || memcmp(e->key, key, kl) != 0)
 			continue;
 		if (first < e->e.time_first)
 			e->e.time_first = first;
@@ -208,9 +272,10 @@ int rv_pdns_agg_add_span(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec
 		e->e.count += count;
 		return 0;
 	}
-	if (agg->size >= agg->max_entries)
+	/* The index keeps at least one empty slot in two (probes stay short). */
+	if (agg->size >= agg->max_entries || agg->size + 1 >= agg->nslots)
 		return -ENOSPC;
-	e = malloc(sizeof(*e) + kl);
+	e = agg_alloc(agg, sizeof(*e) + kl + tl);
 	if (e == NULL)
 		return -ENOMEM;
 	e->hash = hash;
@@ -219,18 +284,17 @@ int rv_pdns_agg_add_span(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec
 	e->e = (rv_pdns_entry){
 		.sensor = e->key,
 		.rrname = e->key + sl + 1,
-		.rdata = e->key + sl + 1 + nl + 1,
+		.rdata = ad != NULL ? rv_addr_str(ad, e->key + kl, RV_ADDR_STRLEN) :
+			e->key + sl + 1 + nl + 1,
 		.rrtype = rec->rrtype,
 		.ttl = rec->ttl,
 		.time_first = first,
 		.time_last = last,
 		.count = count,
 	};
-	e->next = agg->buckets[b];
-	agg->buckets[b] = e;
+	agg->slots[b] = (struct slot){.hash = hash, .e = e};
 	agg->size++;
-	agg->bytes += sizeof(*e) + kl;
-	if (agg->size > agg->nbuckets)
+	if (agg->size * 2 > agg->nslots)
 		grow(agg);
 	return 1;
 }
@@ -252,12 +316,14 @@ size_t rv_pdns_agg_bytes(const rv_pdns_agg *agg)
 
 int rv_pdns_agg_foreach(const rv_pdns_agg *agg, rv_pdns_entry_fn fn, void *arg)
 {
-	for (size_t i = 0; i < agg->nbuckets; i++)
-		for (const struct entry *e = agg->buckets[i]; e != NULL; e = e->next) {
-			int rc = fn(arg, &e->e);
+	for (size_t i = 0; i < agg->nslots; i++) {
+		int rc;
 
-			if (rc != 0)
-				return rc;
-		}
+		if (agg->slots[i].e == NULL)
+			continue;
+		rc = fn(arg, &agg->slots[i].e->e);
+		if (rc != 0)
+			return rc;
+	}
 	return 0;
 }

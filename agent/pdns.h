@@ -33,9 +33,16 @@ int rv_rrtype_parse(const char *text, uint16_t *rrtype) RV_MUST_CHECK;
 typedef struct rv_pdns_rec {
 	const char *rrname;   /* presentation form, lower-case, no trailing dot */
 	uint16_t rrtype;
-	const char *rdata;    /* a name (CNAME, DNAME) or an address's text */
+	const char *rdata;    /* a name (CNAME, DNAME); NULL for an address: see addr */
+	const rv_addr *addr;  /* A/AAAA: the address (its text is made only when
+	                       * needed: rv_pdns_rec_rdata; inet_ntop per sighting
+	                       * cost more than the rest of the history together) */
 	uint32_t ttl;
 } rv_pdns_rec;
+
+/* The rdata text of rec: rec->rdata, or the address's text in buf
+ * (RV_ADDR_STRLEN octets). */
+const char *rv_pdns_rec_rdata(const rv_pdns_rec *rec, char *buf);
 
 typedef void (*rv_pdns_rec_fn)(void *arg, const rv_pdns_rec *rec);
 

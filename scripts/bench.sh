@@ -6,7 +6,7 @@
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,cg,rss,encode,rpz,lookup,drops,reload,report
+#   --only LIST       comma-separated parts: ingest,history,cg,rss,encode,rpz,lookup,drops,reload,report
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
 #
@@ -22,7 +22,7 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,cg,rss,encode,rpz,lookup,drops,reload,report
+ONLY=ingest,history,cg,rss,encode,rpz,lookup,drops,reload,report
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -47,6 +47,7 @@ if ((SMOKE)); then
 	RELOAD_N=20000
 	REPORT_N=20000 REPORT_CMP_N=2000
 	ENCODE_S=0.3
+	HIST_N=100000 HIST_SIGHTINGS=300000 HIST_ROWS=50000 HIST_QUERIES=30
 else
 	INGEST_N=2000000 INGEST_REPS=3
 	CG_N=100000
@@ -57,6 +58,7 @@ else
 	RELOAD_N=1000000
 	REPORT_N=1000000 REPORT_CMP_N=20000
 	ENCODE_S=2
+	HIST_N=2000000 HIST_SIGHTINGS=10000000 HIST_ROWS=5000000 HIST_QUERIES=300
 fi
 SEED=42
 # named's `update` category logs every RR an UPDATE adds or deletes (info).
@@ -65,7 +67,7 @@ QUIET_UPDATE_LOG='category update { null; };'
 # ------------------------------------------------------------------ setup
 # shellcheck source=scripts/deps.sh
 . "$SRCDIR/scripts/deps.sh"
-rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procps time
+rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procps time sqlite3
 # Only the targets measured here (a half-edited unrelated file elsewhere in
 # the tree should not stop a benchmark).
 [[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" >&2
@@ -148,6 +150,9 @@ start_dry_agent() { # NAME [extra config lines] [wrapper command...]
 		echo "max-addresses 4000000"
 		# No state snapshots: they would measure the disk, not ingest.
 		echo 'snapshot-file ""'
+		# Off unless the part asks for them (history): ingest alone.
+		echo 'history-database ""'
+		echo 'http-listen ""'
 		[[ -n $extra ]] && printf '%s\n' "$extra"
 	} >"$W/$name.conf"
 	"$@" "$AGENT" -c "$W/$name.conf" >"$W/$name.log" 2>&1 &
@@ -240,6 +245,100 @@ ingest() {
 	fig fstrm_capture_fps_replay "$cpr" "frames/s, fstrm_capture fed by fstrm_replay"
 	fig ingest_ratio_replay "$(calc "$agr / $cpr" 3)" "with fstrm_replay as the writer"
 	fig frame_bytes_avg "$(sed -n 's/.*avg \([0-9.]*\)).*/\1/p' "$W/ingest.gen")" "bytes per dnstap frame in the stream"
+}
+
+# ------------------------------------------------------------------ history
+# The passive-DNS history's cost and speed (README "Passive DNS").
+#  - ingest with the history on vs off: same stream, same writer, same run;
+#  - the writer: rows/s of transaction time, bytes per stored row on disk
+#    after HIST_SIGHTINGS record sightings of the Zipf stream;
+#  - query latency p50/p99 through the HTTP API on a store of HIST_ROWS rows;
+#  - RSS the history adds at steady state.
+hist_wait_idle() { # PID LOG: until nothing is pending and the writer has caught up
+	local i p
+	for ((i = 0; i < 1200; i++)); do
+		p=$(agent_stat "$1" "$2" hist_pending)
+		[[ $p == 0 ]] && { sleep 0.3; return 0; }
+		sleep 0.5
+	done
+	return 1
+}
+hist_part() {
+	local i out on off r_on r_off
+	local -a a_on=() a_off=()
+	for ((i = 0; i < INGEST_REPS; i++)); do
+		start_dry_agent hoff ""
+		out=$("$LOADGEN" --seed $SEED --count $HIST_N --names 100000 --unix "$W/hoff.sock" 2>/dev/null)
+		a_off+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
+		r_off=$(rss_kb "$APID")
+		stop_pid "$APID"
+		rm -f "$W"/hon.db*
+		start_dry_agent hon "history-database $W/hon.db"
+		out=$("$LOADGEN" --seed $SEED --count $HIST_N --names 100000 --unix "$W/hon.sock" 2>/dev/null)
+		a_on+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
+		hist_wait_idle "$APID" "$W/hon.log" || log "warning: history writer did not catch up"
+		r_on=$(rss_kb "$APID")
+		stop_pid "$APID"
+		log "history rep $((i + 1)): ingest ${a_on[-1]} fps with the history, ${a_off[-1]} without"
+	done
+	on=$(printf '%s\n' "${a_on[@]}" | median)
+	off=$(printf '%s\n' "${a_off[@]}" | median)
+	fig history_ingest_fps_on "$on" "frames/s with the history on (rv-loadgen, $HIST_N frames, median of $INGEST_REPS)"
+	fig history_ingest_fps_off "$off" "frames/s with it off, same stream, same run"
+	fig history_ingest_ratio "$(calc "$on / $off" 3)" "on / off (target >= 0.8)"
+	fig history_rss_added_mb "$(calc "($r_on - $r_off) / 1024" 1)" "VmRSS after the stream, history on minus off (steady state, writer idle)"
+
+	# Sustained writes: HIST_SIGHTINGS record sightings (~2.7 records per
+	# learnable frame) of the Zipf stream, flushed every 5 s as shipped.
+	local frames=$((HIST_SIGHTINGS * 10 / 27)) rows us sightings bytes
+	rm -f "$W"/hw.db*
+	start_dry_agent hw "history-database $W/hw.db"
+	"$LOADGEN" --seed $((SEED + 1)) --count $frames --names $((frames / 4)) --unix "$W/hw.sock" >/dev/null 2>&1
+	hist_wait_idle "$APID" "$W/hw.log" || log "warning: history writer did not catch up"
+	sightings=$(agent_stat "$APID" "$W/hw.log" hist_sightings)
+	rows=$(agent_stat "$APID" "$W/hw.log" hist_written)
+	us=$(agent_stat "$APID" "$W/hw.log" hist_write_us)
+	stop_pid "$APID"
+	local stored
+	stored=$(sqlite3 "$W/hw.db" 'SELECT count(*) FROM rr')
+	bytes=$(stat -c %s "$W/hw.db")
+	fig history_sightings "$sightings" "record sightings of the Zipf stream ($frames frames)"
+	fig history_rows_per_s "$(calc "$rows / ($us / 1000000)" 0)" "rows upserted per second of transaction time ($rows upserts)"
+	fig history_bytes_per_row "$(calc "$bytes / $stored" 0)" "database file bytes / stored rows ($stored rows, after the shutdown checkpoint)"
+
+	# Query latency on a store of HIST_ROWS rows: every name once (~2.5
+	# records each), then the HTTP API, one query at a time.
+	local names=$((HIST_ROWS * 2 / 5)) port=18053
+	rm -f "$W"/hq.db*
+	start_dry_agent hq "history-database $W/hq.db
+http-listen 127.0.0.1:$port
+max-addresses $((names * 3))"
+	"$LOADGEN" --seed $((SEED + 2)) --sequential --count $names --names $names --addresses $names \
+		--nxdomain 0 --nodata 0 --other 0 --unix "$W/hq.sock" --expect-out "$W/hq.expect" >/dev/null 2>&1
+	hist_wait_idle "$APID" "$W/hq.log" || log "warning: history writer did not catch up"
+	stored=$(sqlite3 "$W/hq.db" 'SELECT count(*) FROM rr')
+	local kind url t
+	for kind in rrset ip prefix; do
+		: >"$W/hq.$kind"
+		shuf -n "$HIST_QUERIES" --random-source=<(yes) "$W/hq.expect" | while IFS=$'\t' read -r addr name; do
+			case $kind in
+			rrset) url="/dnsdb/v2/lookup/rrset/name/$name" ;;
+			ip) url="/dnsdb/v2/lookup/rdata/ip/$addr" ;;
+			prefix)
+				if [[ $addr == *.* ]]; then url="/dnsdb/v2/lookup/rdata/ip/${addr%.*}.0,24"
+				else url="/dnsdb/v2/lookup/rdata/ip/$addr,120"; fi ;;
+			esac
+			t=$(curl -s -o "$W/hq.body" -w '%{time_total}' "http://127.0.0.1:$port$url") || t=
+			grep -q '"obj"' "$W/hq.body" || log "warning: $url found nothing"
+			[[ -n $t ]] && echo "$t" >>"$W/hq.$kind"
+		done
+		local p50 p99
+		p50=$(sort -g "$W/hq.$kind" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.50 + 0.5)] * 1000 }')
+		p99=$(sort -g "$W/hq.$kind" | awk '{ i = int(NR * 0.99 + 0.5); if (i < 1) i = 1; v[NR] = $1 } END { print v[i] * 1000 }')
+		fig "history_query_${kind}_p50_ms" "$p50" "ms, $HIST_QUERIES queries via curl on $stored rows"
+		fig "history_query_${kind}_p99_ms" "$p99" "ms (target p99 <= 50)"
+	done
+	stop_pid "$APID"
 }
 
 # ------------------------------------------------------------------ callgrind
@@ -836,6 +935,7 @@ lab_part() {
 # ------------------------------------------------------------------ run
 T_START=$(now)
 if want ingest; then log "ingest..."; ingest; fi
+if want history; then log "history..."; hist_part; fi
 if want cg; then log "callgrind..."; callgrind_fig; fi
 if want rss; then
 	log "rss..."

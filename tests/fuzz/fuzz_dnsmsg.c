@@ -20,8 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_rec(void *arg, const rv_pdns_rec *r)
 {
 	(void)arg;
-	if (r->rrname[0] == '\0' || r->rdata[0] == '\0' || rv_rrtype_name(r->rrtype) == NULL ||
-	    strlen(r->rrname) >= RV_NAME_MAX || strlen(r->rdata) >= RV_NAME_MAX)
+	char text[RV_ADDR_STRLEN];
+
+	if (r->rrname[0] == '\0' || rv_pdns_rec_rdata(r, text)[0] == '\0' || rv_rrtype_name(r->rrtype) == NULL ||
+	    strlen(r->rrname) >= RV_NAME_MAX || strlen(rv_pdns_rec_rdata(r, text)) >= RV_NAME_MAX)
 		__builtin_trap();
 }
 

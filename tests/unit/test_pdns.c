@@ -62,8 +62,10 @@ static void collect(void *arg, const rv_pdns_rec *r)
 	struct got *g = arg;
 
 	assert_true(g->n < 16);
+	char text[RV_ADDR_STRLEN];
+
 	snprintf(g->line[g->n++], sizeof(g->line[0]), "%s %s %s %u", r->rrname,
-			rv_rrtype_name(r->rrtype), r->rdata, r->ttl);
+			rv_rrtype_name(r->rrtype), rv_pdns_rec_rdata(r, text), r->ttl);
 }
 
 /* Every link of the chain, with its own TTL, then the addresses at its end,
