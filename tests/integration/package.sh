@@ -20,6 +20,14 @@ PTR_TIMEOUT=20 # seconds; typical is ~2 s
 UNIT=/lib/systemd/system/rearview-agent.service
 export DEBIAN_FRONTEND=noninteractive
 
+# The package is built from the source by dpkg-buildpackage, never from this
+# build directory: a sanitizer build's run would repeat the plain build's.
+if [[ ${RV_SANITIZE:-none} != none ]]; then
+    echo "ok - the Debian package # SKIP in the b_sanitize=$RV_SANITIZE build: dpkg-buildpackage compiles its own plain build from the source, which the plain build's run of this test checks"
+    echo "1 passed, 0 failed"
+    exit 0
+fi
+
 lab_need_tools dpkg-buildpackage dpkg-parsechangelog dh lintian apt-get dpkg-query setpriv tar
 lab_test_begin
 
@@ -49,6 +57,7 @@ installed=0
 # shellcheck disable=SC2317 # EXIT trap
 pkg_finish() {
     local rc=$?
+    set +e # cleanup goes on past a failure; lab__test_finish reads rc from $?
     if [[ -n ${LAB:-} && -f $LAB/pids/agent ]]; then lab_stop_agent TERM; fi
     if ((installed)); then
         "${APT[@]}" purge rearview >"$LAB/purge-trap.log" 2>&1 || cat "$LAB/purge-trap.log"
