@@ -13,7 +13,9 @@
 #                            client view 127.X.Y.1, xray view 127.X.Y.2
 #   lab_stop_bind            stop the resolver (for restart tests)
 #   lab_write_agent_conf [KEY VALUE]...   $LAB/agent.conf, with overrides
-#   lab_start_agent / lab_stop_agent [SIG]  (exit status in LAB_AGENT_STATUS)
+#   lab_start_agent / lab_stop_agent [SIG]  (exit status in LAB_AGENT_STATUS;
+#                            LAB_AGENT_ARGV, an array, replaces the command
+#                            line "$LAB_AGENT -c $LAB_AGENT_CONF")
 #   lab_lookup NAME [TYPE]   dig through the client view, addresses on stdout
 #   lab_xray_ptr ADDR        dig -x through the xray view, answer on stdout
 #   lab_wait_ptr ADDR NAME TIMEOUT_S   poll until the xray view answers NAME
@@ -77,6 +79,8 @@ lab_packages_for() {
         dig | nsupdate) p=bind9-dnsutils ;;
         ip | ss) p=iproute2 ;;
         setpriv) p=util-linux ;;
+        dpkg-buildpackage | dpkg-parsechangelog) p=dpkg-dev ;;
+        dh) p=debhelper ;;
         nm) p=binutils ;;
         *) p=$t ;;
         esac
@@ -583,7 +587,13 @@ lab_start_agent() {
     # shellcheck disable=SC2119 # defaults wanted
     [[ -f $LAB_AGENT_CONF ]] || lab_write_agent_conf
     before=$(lab__sock_id)
-    "$LAB_AGENT" -c "$LAB_AGENT_CONF" >>"$LAB_AGENT_LOG" 2>&1 &
+    if [[ -n ${LAB_AGENT_ARGV[*]:-} ]]; then
+        # A caller's own command line (package.sh: the installed unit's
+        # ExecStart under setpriv); it must exec the agent, so $! is the agent.
+        "${LAB_AGENT_ARGV[@]}" >>"$LAB_AGENT_LOG" 2>&1 &
+    else
+        "$LAB_AGENT" -c "$LAB_AGENT_CONF" >>"$LAB_AGENT_LOG" 2>&1 &
+    fi
     pid=$!
     printf '%s\n' "$pid" >"$LAB/pids/agent"
     LAB_AGENT_PID=$pid
