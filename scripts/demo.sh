@@ -91,7 +91,8 @@ step "starting the lab"
 lab_init
 lab_start_upstream
 lab_start_bind
-lab_write_agent_conf
+lab_write_agent_conf history-database "$LAB/history.db" history-flush-interval 1s \
+    http-listen "$LAB_CLIENT:8053"
 lab_start_agent
 
 # What we look up: question, type, the address expected in the answer and the
@@ -173,6 +174,26 @@ if ((rc != 0 && rc != 3)); then
 fi
 echo "(the same report as one self-contained page: $LAB/report.html)"
 
+step "passive DNS: the history of every answer, asked with the stock dnsdbq"
+export HOME=$LAB/home
+mkdir -p "$HOME"
+printf 'DNSDB_SERVER=http://%s:8053\nCIRCL_SERVER=http://%s:8053/pdns/query\n' \
+    "$LAB_CLIENT" "$LAB_CLIENT" >"$HOME/.dnsdb-query.conf"
+# Records reach the history at its next flush (history-flush-interval 1s).
+hist_ready() { dnsdbq -u dnsdb2 -r video.example.test 2>/dev/null | grep -q CNAME; }
+if ! lab_wait_until 10 hist_ready; then
+    echo "the history did not answer (agent log: $LAB_AGENT_LOG)" >&2
+    exit 1
+fi
+echo "\$ dnsdbq -u dnsdb2 -r video.example.test        # a chained name: what did it resolve to?"
+dnsdbq -u dnsdb2 -r video.example.test
+echo "\$ dnsdbq -u dnsdb2 -r v.edge.test"
+dnsdbq -u dnsdb2 -r v.edge.test
+echo "\$ dnsdbq -u dnsdb2 -i 192.0.2.41                 # an address: which names pointed at it?"
+dnsdbq -u dnsdb2 -i 192.0.2.41
+echo "\$ curl -s http://$LAB_CLIENT:8053/v1/address/192.0.2.50   # why the xray view says what it says"
+curl -s "http://$LAB_CLIENT:8053/v1/address/192.0.2.50"
+
 if ((keep)); then
     cat <<EOF
 
@@ -180,6 +201,7 @@ The lab keeps running (files in $LAB):
   look up through the client view:  dig @$LAB_CLIENT -p $LAB_PORT www.example.test
   ask the xray view:                dig @$LAB_XRAY -p $LAB_PORT -x 192.0.2.10
   read the RPZ:                     dig @$LAB_XRAY -p $LAB_PORT -k $LAB/rearview.key AXFR $LAB_RPZ
+  passive DNS (DNSDB API v2):       curl -s http://$LAB_CLIENT:8053/dnsdb/v2/lookup/rrset/name/video.example.test
   agent log:                        $LAB_AGENT_LOG
   rndc:                             rndc -c $LAB/rndc.conf status
   stop it:                          scripts/demo.sh --stop $LAB
