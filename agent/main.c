@@ -623,8 +623,8 @@ int main(int argc, char **argv)
 		ag.exit_code = 1;
 	/* The last sightings reach the history and the COF log before the exit
 	 * line counts them (a failure was already logged, and the RPZ is done). */
-	if (ag.history && rv_history_sync(ag.history) < 0)
-		rv_warn("history", "the last records could not be written");
+	if (ag.history && rv_history_ok(ag.history) && rv_history_sync(ag.history) < 0)
+		rv_warn("history", "the last records could not be written (see above)");
 	if (ag.cof)
 		rv_cof_sink_sync(ag.cof);
 	rv_stats_log(RV_LOG_NOTICE, "exit");
