@@ -148,6 +148,9 @@ start_dry_agent() { # NAME [extra config lines] [wrapper command...]
 		echo "max-addresses 4000000"
 		# No state snapshots: they would measure the disk, not ingest.
 		echo 'snapshot-file ""'
+		# No listener that could collide with another agent's, no history.
+		echo 'http-listen ""'
+		echo 'history-database ""'
 		[[ -n $extra ]] && printf '%s\n' "$extra"
 	} >"$W/$name.conf"
 	"$@" "$AGENT" -c "$W/$name.conf" >"$W/$name.log" 2>&1 &
