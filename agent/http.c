@@ -159,6 +159,15 @@ static void send_buf(struct evhttp_request *req, int status, const char *content
 	/* Every body here is computed per request (metrics, query results). */
 	evhttp_add_header(hdr, "Cache-Control", "no-store");
 	count_status(status);
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		/* evhttp 2.1 would send the body after a HEAD reply's headers
+		 * (the client takes it for the next reply): the length only. */
+		char n[32];
+		snprintf(n, sizeof(n), "%zu", evbuffer_get_length(body));
+		evhttp_add_header(hdr, "Content-Length", n);
+		evhttp_send_reply(req, status, NULL, NULL);
+		return;
+	}
 	evhttp_send_reply(req, status, NULL, body);
 }
 
