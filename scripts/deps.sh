@@ -11,7 +11,7 @@ RV_BUILD_DEPS=(
 	libpsl-dev publicsuffix libsqlite3-dev
 )
 RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
-RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium)
+RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium prometheus)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
 rv_install_deps() {
