@@ -614,6 +614,28 @@ static void test_stream_client_gone(void **state)
 	assert_int_equal(streams[1].done, 1);
 }
 
+/* A client that stops reading a stream is dropped after timeout_ms without
+ * progress, and the stream's done runs. */
+static void test_stream_reader_stalls(void **state)
+{
+	(void)state;
+	fixture *f = start(8, 300, NULL);
+
+	stream_template.limit = 0;
+	stream_template.slice_bytes = 64 * 1024;
+	int a = client(f);
+	send_str(a, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+	read_headers(f, a);
+	uint64_t t0 = now_ms(), end = t0 + rv_test_ms(5000);
+	while (streams[0].done == 0 && now_ms() < end)
+		pump(f, 10);
+	assert_int_equal(streams[0].done, 1);
+	assert_true(now_ms() - t0 >= 250);
+	close(a);
+	stop(f);
+	assert_int_equal(streams[0].done, 1);
+}
+
 static void test_bind_errors(void **state)
 {
 	(void)state;
@@ -643,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_stream_deadline),
 		cmocka_unit_test(test_stream_cut),
 		cmocka_unit_test(test_stream_client_gone),
+		cmocka_unit_test(test_stream_reader_stalls),
 		cmocka_unit_test(test_bind_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
