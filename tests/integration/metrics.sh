@@ -122,13 +122,13 @@ lab_check "Prometheus stores process_cpu_seconds_total as a number ($cpu)" \
     python3 -c "import sys; sys.exit(0 if float('$cpu') >= 0 else 1)"
 lab__stop_pid prometheus "$PROM_PID" 20
 rm -f "$LAB/pids/prometheus"
-lab_check "Prometheus stopped by PID" bash -c "! kill -0 $PROM_PID 2>/dev/null"
+lab_check "Prometheus stopped by PID" test -z "$(ps -o pid= -p "$PROM_PID" 2>/dev/null)"
 
 # ---------------------------------------------------------------- 3. /healthz
 lab_phase "/healthz"
 health() { curl -s --max-time 5 -o "$LAB/healthz.body" -w '%{http_code}' "$URL/healthz"; }
-lab_check "GET /healthz with BIND up: 200 ok" \
-    bash -c "[[ \$(curl -s --max-time 5 '$URL/healthz') == ok ]]"
+healthz_ok() { [[ $(curl -s --max-time 5 "$URL/healthz") == ok ]]; }
+lab_check "GET /healthz with BIND up: 200 ok" healthz_ok
 lab_stop_bind
 # named is down, so it writes no dnstap: new addresses come from rv-loadgen.
 "$LOADGEN" --seed 9 --sequential --count 20 --names 20 --addresses 20 --nxdomain 0 \
@@ -138,8 +138,10 @@ unhealthy() { [[ $(health) == 503 ]]; }
 lab_check "BIND down + changes pending: /healthz answers 503" lab_wait_until 20 unhealthy
 reason=$(cat "$LAB/healthz.body" 2>/dev/null || true)
 echo "# /healthz: $reason"
-lab_check "the 503 says why, in one line (pending changes, failed UPDATE)" \
-    bash -c '[[ $(wc -l <"$1") == 1 ]] && grep -q "pending.*UPDATE.*failed" "$1"' _ "$LAB/healthz.body"
+one_line_reason() {
+    [[ $(wc -l <"$LAB/healthz.body") == 1 ]] && grep -q "pending.*UPDATE.*failed" "$LAB/healthz.body"
+}
+lab_check "the 503 says why, in one line (pending changes, failed UPDATE)" one_line_reason
 lab_start_bind
 healthy() { [[ $(health) == 200 ]]; }
 lab_check "BIND back: /healthz answers 200 again" lab_wait_until 30 healthy
