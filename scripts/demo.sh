@@ -181,6 +181,7 @@ The lab keeps running (files in $LAB):
   ask the xray view:                dig @$LAB_XRAY -p $LAB_PORT -x 192.0.2.10
   read the RPZ:                     dig @$LAB_XRAY -p $LAB_PORT -k $LAB/rearview.key AXFR $LAB_RPZ
   agent log:                        $LAB_AGENT_LOG
+  agent metrics, health:            curl http://$LAB_HTTP/metrics; curl http://$LAB_HTTP/healthz
   rndc:                             rndc -c $LAB/rndc.conf status
   stop it:                          scripts/demo.sh --stop $LAB
 EOF
