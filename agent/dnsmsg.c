@@ -309,9 +309,7 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 		    ((rr.type == DNS_TYPE_A && rr.rdlen != 4) ||
 		     (rr.type == DNS_TYPE_AAAA && rr.rdlen != 16)))
 			return -EBADMSG;
-		/* A DNAME's target is one name too (RFC 6672 2.1), not compressed
-		 * (RFC 6672 2.5) but read the same way. */
-		if ((rr.type == DNS_TYPE_CNAME || rr.type == DNS_TYPE_DNAME) &&
+		if (rr.type == DNS_TYPE_CNAME &&
 		    (name_check(w, len, rr.rdata, &end) < 0 || end != off))
 			return -EBADMSG;
 	}
@@ -419,7 +417,7 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 {
 	struct msg m;
 	uint8_t used[(UINT16_MAX + 1) / 8];
-	size_t name, off;
+	size_t name, off, end;
 	unsigned depth = 0;
 	uint32_t min_ttl = UINT32_MAX;
 	int rc = -EBADMSG;
@@ -518,8 +516,12 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 		rv_addr a;
 
 		off = rr_read(wire, off, &rr);
+		/* A DNAME's target is one name (RFC 6672 2.1). One that is not
+		 * readable is not kept for the history, and the message is judged
+		 * as before DNAMEs were kept (the verdict never depended on them). */
 		if (rr.class == DNS_CLASS_IN && rr.type == DNS_TYPE_DNAME &&
-		    out->nlinks < RV_ANSWER_MAX_LINKS) {
+		    out->nlinks < RV_ANSWER_MAX_LINKS &&
+		    name_check(wire, len, rr.rdata, &end) == 0 && end == off) {
 			out->links[out->nlinks++] = (rv_answer_link){
 				.owner = (uint16_t)rr.owner,
 				.target = (uint16_t)rr.rdata,

@@ -1255,6 +1255,13 @@ void rv_fs_server_stop_accepting(rv_fs_server *srv)
 	}
 }
 
+bool rv_fs_server_listening(const rv_fs_server *srv)
+{
+	struct stat st;
+	return srv != NULL && srv->lfd >= 0 && srv->path_bound && stat(srv->path, &st) == 0 &&
+	       S_ISSOCK(st.st_mode) && st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino;
+}
+
 void rv_fs_server_free(rv_fs_server **sp)
 {
 	rv_fs_server *srv = *sp;

@@ -176,5 +176,9 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 void rv_fs_server_free(rv_fs_server **srv);
 /* Stop accepting new connections (shutdown in progress); existing ones keep going. */
 void rv_fs_server_stop_accepting(rv_fs_server *srv);
+/* True while the server listens and its socket file is still the one it bound
+ * (named can connect): false after stop_accepting, or once someone removed
+ * or replaced the path. For /healthz. */
+bool rv_fs_server_listening(const rv_fs_server *srv);
 
 #endif

@@ -59,21 +59,32 @@ void rv_http_reply(struct evhttp_request *req, int status, const char *content_t
 /* An error reply: {"error":"<msg>"} (JSON-escaped) with status. */
 void rv_http_error(struct evhttp_request *req, int status, const char *msg);
 
-/* Value of query parameter key (decoded) copied into buf; -ENOENT if absent,
- * -ENOSPC if longer than len - 1. */
+/* Value of query parameter key (decoded; '+' is a space) copied into buf;
+ * -ENOENT if absent, -ENOSPC if longer than len - 1, -EBADMSG if the query
+ * string is malformed (a parameter without '='). */
 int rv_http_query_param(struct evhttp_request *req, const char *key, char *buf,
 		size_t len) RV_MUST_CHECK;
 
 /*
- * A streamed (chunked) reply. produce() is called on the loop, first at once
- * and then each time the client has taken the previous chunk; it appends one
- * slice (keep it short: tens of KiB, a few ms) to out and returns 1 for more
- * to come, 0 when finished, or -errno (the stream is cut: a client then sees
- * no final chunk). When the stream has run longer than deadline_ms (0 = no
+ * A streamed (chunked) reply. produce() is called on the loop, first right
+ * after this call returns (from a loop event, never inside it) and then each
+ * time the client has taken the previous chunk (backpressure: a slow client
+ * slows production, it never queues up memory); it appends one slice (keep it
+ * short: tens of KiB, a few ms) to out and returns 1 for more to come, 0 when
+ * finished, or -errno (the stream is cut: the connection is closed without
+ * the final chunk, so a client sees a broken reply, never a short complete
+ * one; counted as a 5xx). Returning 1 with nothing appended calls it again
+ * about 1 ms later. When the stream has run longer than deadline_ms (0 = no
  * deadline), produce() is called once more with expired = true and must
- * append its trailer (SAF: {"cond":"failed",...}) and return 0. done(arg)
- * runs exactly once, whatever ended the stream (finished, cut, client gone,
- * listener freed), and frees what arg owns.
+ * append its trailer (SAF: {"cond":"failed",...}); the stream then ends
+ * whatever it returns (counted as a 5xx). A client that takes no chunk for
+ * the listener's timeout_ms is dropped.
+ * done(arg) runs exactly once, whatever ended the stream (finished, cut,
+ * client gone, timed out, listener freed), and frees what arg owns; for a
+ * HEAD request (no body) it runs before rv_http_stream returns.
+ * Returns 0; or -ENOMEM / -EINVAL (req is not a request of a live listener,
+ * or already streams): then nothing was sent, done is not called, and the
+ * caller still owns arg and must reply (rv_http_error).
  */
 typedef int (*rv_http_produce_fn)(void *arg, struct evbuffer *out, bool expired);
 typedef void (*rv_http_done_fn)(void *arg);

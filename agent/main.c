@@ -25,15 +25,22 @@
 #include "geo.h"
 #include "guard.h"
 #include "history_sink.h"
+#include "health.h"
+#include "http.h"
+#include "keyfile.h"
 #include "log.h"
+#include "pdns_api.h"
+#include "metrics_http.h"
 #include "ingest.h"
 #include "publish.h"
 #include "rpz.h"
 #include "rv_config.h"
 #include "persist.h"
 #include "privs.h"
+#include "procstats.h"
 #include "stats.h"
 #include "table.h"
+#include "table_api.h"
 #include "table_sink.h"
 #include "tsig_key.h"
 #include "zonesync.h"
@@ -59,6 +66,10 @@ typedef struct agent {
 	rv_persist *persist;          /* snapshots; NULL with snapshot-file "" */
 	rv_history *history;          /* passive DNS; NULL when off or unusable */
 	rv_cof_sink *cof;             /* COF log; NULL when off */
+	rv_http *http;                /* HTTP listener; NULL with http-listen "" */
+	rv_health *health;            /* what /healthz says */
+	rv_pdns_api *pdns_api;        /* history queries; NULL without http or history */
+	rv_table_api *table_api;      /* /v1/address, /v1/name; NULL without http */
 	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer;
@@ -117,6 +128,9 @@ static void begin_shutdown(agent *ag, const char *why)
 	if (ag->stopping)
 		return;
 	ag->stopping = true;
+	/* The dnstap server and the writer are about to go: /healthz says
+	 * "stopping" from now on (and load balancers move away). */
+	rv_health_stopping(ag->health);
 	rv_notice("agent", "%s: stopping; flushing %zu queued addresses", why,
 		ag->publisher ? rv_publisher_queued(ag->publisher) : 0);
 #if RV_HAVE_SYSTEMD
@@ -422,6 +436,56 @@ static int make_server(agent *ag)
 	return ag->server ? 0 : (err ? err : -ENOMEM);
 }
 
+/* Before the privilege drop: the port may be privileged, and the key file
+ * root's. */
+static int make_http(agent *ag)
+{
+	char errbuf[512];
+	char *key = NULL;
+	int err = 0;
+	rv_health_sources hs = {ag->server, ag->writer, ag->publisher};
+	ag->health = rv_health_new(ag->base, &hs);
+	if (!ag->health)
+		return -ENOMEM;
+	if (!ag->cfg.http_listen[0])
+		return 0;
+	if (ag->cfg.http_api_key_file[0] &&
+	    (err = rv_api_key_load(ag->cfg.http_api_key_file, &key, errbuf, sizeof(errbuf))) < 0) {
+		rv_crit("agent", "http-api-key-file: %s", errbuf);
+		return err;
+	}
+	rv_http_opts hopts = {
+		.listen = ag->cfg.http_listen,
+		.api_key = key,
+		.max_connections = ag->cfg.http_max_connections,
+		.timeout_ms = ag->cfg.http_timeout_ms,
+	};
+	ag->http = rv_http_new(ag->base, &hopts, &err);
+	if (key)
+		rv_keyfile_clear(&key, strlen(key));
+	if (!ag->http) {
+		rv_crit("agent", "http-listen %s: cannot listen: %s", ag->cfg.http_listen,
+			strerror(-err));
+		return err;
+	}
+	/* HTTP routes: one line each */
+	if ((err = rv_metrics_http_add(ag->http, ag->health)) < 0)
+		return err;
+	if (!(ag->table_api = rv_table_api_new(ag->http, ag->table, ag->cfg.http_query_timeout_ms,
+			NULL, &err)))
+		return err;
+	if (ag->cfg.history_database[0]) {
+		rv_pdns_api_opts popts = {
+			.database = ag->cfg.history_database,
+			.query_timeout_ms = ag->cfg.http_query_timeout_ms,
+			.max_limit = ag->cfg.http_max_limit,
+		};
+		if (!(ag->pdns_api = rv_pdns_api_new(ag->http, &popts, &err)))
+			return err;
+	}
+	return 0;
+}
+
 /* Opened after the privilege drop: parsing files is not a job for root. */
 static int open_geo(agent *ag)
 {
@@ -478,7 +542,8 @@ static int start(agent *ag)
 	if (!ag->base)
 		return -ENOMEM;
 	if ((err = make_table(ag)) < 0 || (err = make_ingest(ag)) < 0 ||
-	    (err = make_writer(ag)) < 0 || (err = make_server(ag)) < 0)
+	    (err = make_writer(ag)) < 0 || (err = make_server(ag)) < 0 ||
+	    (err = make_http(ag)) < 0 || (err = rv_procstats_register()) < 0)
 		return err;
 	if ((err = rv_privs_drop(ag->cfg.user)) < 0)
 		return err;
@@ -503,6 +568,12 @@ static int start(agent *ag)
 
 static void teardown(agent *ag)
 {
+	/* First: its routes borrow the modules below (streams end, done runs). */
+	rv_http_free(&ag->http);
+	rv_pdns_api_free(&ag->pdns_api);
+	rv_table_api_free(&ag->table_api);
+	rv_health_free(&ag->health);
+	rv_procstats_unregister();
 	rv_zonesync_free(&ag->zonesync);
 	rv_fs_server_free(&ag->server);
 	rv_rpz_writer_free(&ag->writer);
@@ -609,9 +680,10 @@ int main(int argc, char **argv)
 		teardown(&ag);
 		return 1;
 	}
-	rv_notice("agent", "rearview-agent %s listening on %s; writing zone %s via %s#%u%s",
-		RV_VERSION, ag.cfg.dnstap_socket, ag.cfg.rpz_zone, ag.cfg.server,
-		ag.cfg.server_port, ag.cfg.dry_run ? " (dry run: no updates sent)" : "");
+	rv_notice("agent", "rearview-agent %s listening on %s; writing zone %s via %s#%u%s; "
+		"HTTP %s", RV_VERSION, ag.cfg.dnstap_socket, ag.cfg.rpz_zone, ag.cfg.server,
+		ag.cfg.server_port, ag.cfg.dry_run ? " (dry run: no updates sent)" : "",
+		ag.cfg.http_listen[0] ? ag.cfg.http_listen : "off");
 #if RV_HAVE_SYSTEMD
 	sd_notify(0, "READY=1");
 #endif

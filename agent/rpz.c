@@ -630,6 +630,7 @@ struct rv_rpz_writer {
 	unsigned backoff_ms;
 	unsigned fail_streak;           /* consecutive failed attempts */
 	char last_fail[256];            /* to log repeats at debug only */
+	char last_error[256];           /* the last failure, as logged (for /healthz) */
 	size_t avg_change;              /* bytes per change in the last UPDATE, for kick() */
 };
 
@@ -730,6 +731,8 @@ static void fail(rv_rpz_writer *w, enum fail_kind kind, const char *detail)
 	int level = (w->fail_streak == 1 || strcmp(sig, w->last_fail) != 0) ? RV_LOG_ERR
 		: RV_LOG_DEBUG;
 	memcpy(w->last_fail, sig, sizeof(sig));
+	snprintf(w->last_error, sizeof(w->last_error), "UPDATE to %s zone %s %s: %s", w->peer,
+		 w->zone, fail_verb[kind], detail);
 	rv_log(level, SUB, "UPDATE to %s zone %s %s: %s (%zu addresses kept queued, "
 			"retrying in %.1f s)", w->peer, w->zone, fail_verb[kind], detail,
 			w->feed.queued(w->feed.arg) + w->n_buf, delay / 1000.0);
@@ -758,6 +761,7 @@ static void succeed(rv_rpz_writer *w)
 				w->peer, w->zone, w->fail_streak);
 		w->fail_streak = 0;
 		w->last_fail[0] = '\0';
+		w->last_error[0] = '\0';
 	}
 	w->backoff_ms = w->opts.retry_min_ms;
 	/* RFC 6298-style smoothing (gain 1/8): one slow reply does not stall
@@ -1135,6 +1139,13 @@ void rv_rpz_writer_hold(rv_rpz_writer *w, bool hold)
 bool rv_rpz_writer_in_flight(const rv_rpz_writer *w)
 {
 	return w->msg != NULL;
+}
+
+unsigned rv_rpz_writer_failures(const rv_rpz_writer *w, char *why, size_t len)
+{
+	if (why != NULL && len > 0)
+		snprintf(why, len, "%s", w->fail_streak > 0 ? w->last_error : "");
+	return w->fail_streak;
 }
 
 static void drain_finish(rv_rpz_writer *w, size_t left)

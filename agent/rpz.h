@@ -139,5 +139,9 @@ int rv_rpz_writer_drain(rv_rpz_writer *w, unsigned timeout_ms,
 		void (*done)(void *arg, size_t left), void *arg) RV_MUST_CHECK;
 /* True while an UPDATE awaits its reply. */
 bool rv_rpz_writer_in_flight(const rv_rpz_writer *w);
+/* Consecutive failed UPDATE attempts: 0 when the last one succeeded (or none
+ * was sent yet). why (NULL or len bytes) gets the last failure's description
+ * ("connection refused ..."), "" when there is none. For /healthz. */
+unsigned rv_rpz_writer_failures(const rv_rpz_writer *w, char *why, size_t len);
 
 #endif

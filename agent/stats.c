@@ -16,26 +16,39 @@ typedef struct dyn_metric {
 	const char *help;
 	rv_stats_read_fn fn;
 	const void *arg;
+	bool milli;
 } dyn_metric;
 
 static dyn_metric dynamic[RV_STATS_DYNAMIC_MAX];
 static size_t ndynamic;
 
-int rv_stats_register(rv_metric_type type, const char *log_key, const char *prometheus_name,
-		const char *help, rv_stats_read_fn fn, const void *arg)
+static int add_dynamic(const dyn_metric *m)
 {
-	if (!log_key || !prometheus_name || !help || !fn)
+	if (!m->name || !m->help || !m->fn)
 		return -EINVAL;
 	for (size_t i = 0; i < ndynamic; i++) {
-		if (strcmp(dynamic[i].name, prometheus_name) == 0) {
-			dynamic[i] = (dyn_metric){type, log_key, prometheus_name, help, fn, arg};
+		if (strcmp(dynamic[i].name, m->name) == 0) {
+			dynamic[i] = *m;
 			return 0;
 		}
 	}
 	if (ndynamic == RV_STATS_DYNAMIC_MAX)
 		return -ENOSPC;
-	dynamic[ndynamic++] = (dyn_metric){type, log_key, prometheus_name, help, fn, arg};
+	dynamic[ndynamic++] = *m;
 	return 0;
+}
+
+int rv_stats_register(rv_metric_type type, const char *log_key, const char *prometheus_name,
+		const char *help, rv_stats_read_fn fn, const void *arg)
+{
+	return add_dynamic(&(dyn_metric){type, log_key, prometheus_name, help, fn, arg, false});
+}
+
+int rv_stats_register_milli(rv_metric_type type, const char *log_key,
+		const char *prometheus_name, const char *help, rv_stats_read_fn fn,
+		const void *arg)
+{
+	return add_dynamic(&(dyn_metric){type, log_key, prometheus_name, help, fn, arg, true});
 }
 
 void rv_stats_unregister(const void *arg)
@@ -56,16 +69,16 @@ void rv_stats_reset(void)
 void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx)
 {
 #define RV_STATS_VISIT(field, type, key, name, help) \
-	fn(ctx, type, key, name, help, NULL, NULL, rv_stats.field);
+	fn(ctx, type, key, name, help, NULL, NULL, rv_stats.field, false);
 	RV_STATS_LIST(RV_STATS_VISIT)
 #undef RV_STATS_VISIT
 	for (int v = 0; v < RV_VERDICT_COUNT; v++)
 		fn(ctx, RV_COUNTER, NULL, "rearview_dnstap_frames_by_verdict_total",
 		   "dnstap frames by what the agent made of them", "verdict",
-		   rv_verdict_name((rv_verdict)v), rv_stats.verdicts[v]);
+		   rv_verdict_name((rv_verdict)v), rv_stats.verdicts[v], false);
 	for (size_t i = 0; i < ndynamic; i++)
 		fn(ctx, dynamic[i].type, dynamic[i].log_key, dynamic[i].name, dynamic[i].help,
-		   NULL, NULL, dynamic[i].fn(dynamic[i].arg));
+		   NULL, NULL, dynamic[i].fn(dynamic[i].arg), dynamic[i].milli);
 }
 
 typedef struct line_ctx {
@@ -83,9 +96,11 @@ static void line_add(line_ctx *l, const char *key, uint64_t value)
 }
 
 static void line_visit(void *ctx, rv_metric_type type, const char *log_key, const char *name,
-		const char *help, const char *label_key, const char *label_value, uint64_t value)
+		const char *help, const char *label_key, const char *label_value, uint64_t value,
+		bool milli)
 {
 	(void)type;
+	(void)milli;
 	(void)name;
 	(void)help;
 	(void)label_key;
@@ -132,7 +147,8 @@ static void prom_help(FILE *out, const char *s)
 }
 
 static void prom_visit(void *ctx, rv_metric_type type, const char *log_key, const char *name,
-		const char *help, const char *label_key, const char *label_value, uint64_t value)
+		const char *help, const char *label_key, const char *label_value, uint64_t value,
+		bool milli)
 {
 	prom_ctx *p = ctx;
 	(void)log_key;
@@ -145,6 +161,9 @@ static void prom_visit(void *ctx, rv_metric_type type, const char *log_key, cons
 	/* Label values here are our own identifiers ([a-z-]), never input. */
 	if (label_key)
 		fprintf(p->out, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label_key, label_value, value);
+	else if (milli)
+		fprintf(p->out, "%s %" PRIu64 ".%03u\n", name, value / 1000,
+			(unsigned)(value % 1000));
 	else
 		fprintf(p->out, "%s %" PRIu64 "\n", name, value);
 }

@@ -129,21 +129,31 @@ typedef uint64_t (*rv_stats_read_fn)(const void *arg);
 
 /*
  * Registers a metric whose value fn(arg) returns. Strings are borrowed (use
- * literals). A later registration with the same prometheus_name replaces the
- * earlier one (a module re-created on reload). Returns 0, -ENOSPC when the
- * registry is full (a programming error: raise RV_STATS_DYNAMIC_MAX), -EINVAL.
+ * literals); log_key may be NULL (not in the log line: a value only a graph
+ * makes sense of, such as a start time). A later registration with the same
+ * prometheus_name replaces the earlier one (a module re-created on reload).
+ * Returns 0, -ENOSPC when the registry is full (a programming error: raise
+ * RV_STATS_DYNAMIC_MAX), -EINVAL.
  */
 #define RV_STATS_DYNAMIC_MAX 64
 int rv_stats_register(rv_metric_type type, const char *log_key, const char *prometheus_name,
 		const char *help, rv_stats_read_fn fn, const void *arg);
+/* The same for a value fn returns in thousandths of its unit (CPU time in
+ * milliseconds for process_cpu_seconds_total): the Prometheus text shows it
+ * as a decimal in the unit ("1.234"), the log line the raw integer (its
+ * log_key should say so: "cpu_ms"). */
+int rv_stats_register_milli(rv_metric_type type, const char *log_key,
+		const char *prometheus_name, const char *help, rv_stats_read_fn fn,
+		const void *arg);
 /* Removes every metric registered with arg (the module is going away). */
 void rv_stats_unregister(const void *arg);
 
 /* Calls fn for every metric, static ones first, in declaration order. For the
- * labelled verdict family it calls fn once per verdict with label set. */
+ * labelled verdict family it calls fn once per verdict with label set. milli:
+ * value is in thousandths (rv_stats_register_milli). */
 typedef void (*rv_stats_visit_fn)(void *ctx, rv_metric_type type, const char *log_key,
 		const char *prometheus_name, const char *help, const char *label_key,
-		const char *label_value, uint64_t value);
+		const char *label_value, uint64_t value, bool milli);
 void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx);
 
 /* One-line summary at the given level, prefixed by why ("periodic", "exit",

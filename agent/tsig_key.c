@@ -12,21 +12,17 @@
  * whitespace) and stay as strict as named-checkconf on structure: a file that
  * named rejects should not silently work for the agent.
  */
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "dname.h"
+#include "keyfile.h"
 #include "tsig.h"
 #include "tsig_key.h"
 
-/* A key file is a few hundred bytes; anything this big is not a key file. */
-#define KEYFILE_MAX (1024 * 1024)
 
 enum tok_type { TOK_EOF, TOK_WORD, TOK_STRING, TOK_PUNCT, TOK_ERROR };
 
@@ -435,54 +431,12 @@ int rv_tsig_key_load(const char *path, const char *want_name, rv_tsig_key *key,
 	char *buf = NULL;
 	char msg[512];
 	size_t len = 0;
-	struct stat st;
-	int fd = -1, ret = -EIO;
 
-	if (errlen > 0)
-		err[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > KEYFILE_MAX) {
-		ret = -EBADMSG;
-		snprintf(err, errlen, "%s: not a key file (%s)", path,
-				S_ISREG(st.st_mode) ? "too large" : "not a regular file");
-		goto out;
-	}
-	/* The key signs every change to the zone: a copy any local user can read
-	 * lets them rewrite what analysts see, and one others can write lets them
-	 * swap the key. Checked on the open descriptor (no stat/open race). */
-	if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
-		ret = -EACCES;
-		snprintf(err, errlen, "%s: key file is %s by %s (mode %04o); fix with: chmod %s %s",
-				path, (st.st_mode & S_IROTH) ? "readable" : "writable",
-				(st.st_mode & (S_IROTH | S_IWOTH)) ? "everyone" : "its group",
-				(unsigned)(st.st_mode & 07777),
-				(st.st_mode & (S_IROTH | S_IWOTH)) ? "o-rwx,g-w" : "g-w", path);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
-		goto out;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
+	/* The key signs every change to the zone: keyfile.h's policy (not
+	 * readable by everyone, writable only by its owner). */
+	int ret = rv_keyfile_read(path, &buf, &len, err, errlen);
+	if (ret < 0)
+		return ret;
 	ret = rv_tsig_key_parse(buf, len, want_name, key, msg, sizeof(msg));
 	if (ret < 0) {
 		/* "line N: ..." -> "PATH:N: ..."; set-wide messages -> "PATH: ..." */
@@ -493,13 +447,7 @@ int rv_tsig_key_load(const char *path, const char *want_name, rv_tsig_key *key,
 		else
 			snprintf(err, errlen, "%s: %s", path, msg);
 	}
-out:
-	if (buf != NULL) {
-		explicit_bzero(buf, len);
-		free(buf);
-	}
+	rv_keyfile_clear(&buf, len);
 	explicit_bzero(msg, sizeof(msg));
-	if (fd >= 0)
-		close(fd);
 	return ret;
 }

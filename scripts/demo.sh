@@ -203,6 +203,7 @@ The lab keeps running (files in $LAB):
   read the RPZ:                     dig @$LAB_XRAY -p $LAB_PORT -k $LAB/rearview.key AXFR $LAB_RPZ
   passive DNS (DNSDB API v2):       curl -s http://$LAB_CLIENT:8053/dnsdb/v2/lookup/rrset/name/video.example.test
   agent log:                        $LAB_AGENT_LOG
+  agent metrics, health:            curl http://$LAB_HTTP/metrics; curl http://$LAB_HTTP/healthz
   rndc:                             rndc -c $LAB/rndc.conf status
   stop it:                          scripts/demo.sh --stop $LAB
 EOF

@@ -14,7 +14,7 @@ RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
 # debhelper ... lintian: tests/integration/package.sh builds the Debian package
 # (Rules-Requires-Root: no, so no fakeroot) and checks it.
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium
-	debhelper dpkg-dev lintian build-essential)
+	debhelper dpkg-dev lintian build-essential prometheus)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
 rv_install_deps() {

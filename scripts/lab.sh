@@ -13,6 +13,7 @@
 #                            client view 127.X.Y.1, xray view 127.X.Y.2
 #   lab_stop_bind            stop the resolver (for restart tests)
 #   lab_write_agent_conf [KEY VALUE]...   $LAB/agent.conf, with overrides
+#                            (HTTP on $LAB_CLIENT:8053 = LAB_HTTP; no history)
 #   lab_start_agent / lab_stop_agent [SIG]  (exit status in LAB_AGENT_STATUS;
 #                            LAB_AGENT_ARGV, an array, replaces the command
 #                            line "$LAB_AGENT -c $LAB_AGENT_CONF")
@@ -82,6 +83,7 @@ lab_packages_for() {
         dpkg-buildpackage | dpkg-parsechangelog) p=dpkg-dev ;;
         dh) p=debhelper ;;
         nm) p=binutils ;;
+        promtool | prometheus) p=prometheus ;;
         *) p=$t ;;
         esac
         [[ " ${pkgs[*]} " == *" $p "* ]] || pkgs+=("$p")
@@ -198,6 +200,9 @@ lab_init() {
     # (not 127.0.0.1: a port there could collide with another lab).
     LAB_PORT=$(lab__random_port)
     LAB_RNDC_PORT=$((LAB_PORT + 1))
+    # The agent's HTTP listener (/metrics, /healthz), as lab_write_agent_conf
+    # sets it.
+    LAB_HTTP=$LAB_CLIENT:8053
 
     tsig-keygen -a "${LAB_KEY_ALG:-hmac-sha256}" "$LAB_KEY_NAME" >"$LAB/rearview.key"
     tsig-keygen -a hmac-sha256 lab-rndc >"$LAB/rndc.key"
@@ -214,7 +219,7 @@ lab_init() {
     LAB_AGENT=${RV_AGENT:-$LAB_SRCDIR/build/agent/rearview-agent}
     LAB_AGENT_STATUS=
     LAB_NEXT_GEN=1
-    export LAB LAB_CLIENT LAB_XRAY LAB_UPSTREAM LAB_PORT LAB_RNDC_PORT LAB_SOCK LAB_RPZ
+    export LAB LAB_CLIENT LAB_XRAY LAB_UPSTREAM LAB_PORT LAB_RNDC_PORT LAB_SOCK LAB_RPZ LAB_HTTP
     lab__save_env
     lab_log "lab $LAB: client $LAB_CLIENT xray $LAB_XRAY upstream $LAB_UPSTREAM port $LAB_PORT"
 }
@@ -224,7 +229,7 @@ lab__save_env() {
     {
         printf 'LAB=%q\n' "$LAB"
         printf 'LAB_CLIENT=%q\nLAB_XRAY=%q\nLAB_UPSTREAM=%q\n' "$LAB_CLIENT" "$LAB_XRAY" "$LAB_UPSTREAM"
-        printf 'LAB_PORT=%q\nLAB_RNDC_PORT=%q\nLAB_RPZ=%q\n' "$LAB_PORT" "$LAB_RNDC_PORT" "$LAB_RPZ"
+        printf 'LAB_PORT=%q\nLAB_RNDC_PORT=%q\nLAB_RPZ=%q\nLAB_HTTP=%q\n' "$LAB_PORT" "$LAB_RNDC_PORT" "$LAB_RPZ" "$LAB_HTTP"
         printf 'LAB_SOCK=%q\nLAB_AGENT_CONF=%q\nLAB_AGENT_LOG=%q\n' "$LAB_SOCK" "$LAB_AGENT_CONF" "$LAB_AGENT_LOG"
     } >"$LAB/lab.env"
 }
@@ -552,9 +557,13 @@ lab_write_agent_conf() {
         [flush-interval]=200ms
         [log-level]=info
         [snapshot-file]=$LAB/state.snap
+        # On the lab's own address block: no other lab (nor a system
+        # agent on the default 127.0.0.1:8053) can collide.
+        [http-listen]=$LAB_HTTP
+        [history-database]='""'
     )
     local order=(dnstap-socket socket-mode socket-group rpz-zone server port key-file key-name
-        flush-interval log-level snapshot-file)
+        flush-interval log-level snapshot-file http-listen history-database)
     local k
     while (($# >= 2)); do
         [[ -v "kv[$1]" ]] || order+=("$1")

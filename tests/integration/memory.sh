@@ -60,6 +60,8 @@ dnstap-socket $dir/dnstap.sock
 socket-group ""
 dry-run yes
 snapshot-file ""
+http-listen ""
+history-database ""
 max-addresses $CAP
 log-level notice
 stats-interval 0

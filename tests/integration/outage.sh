@@ -76,13 +76,15 @@ loop_stop() {
 }
 
 
-# -- other agents next to the lab's own: $LAB/NAME.{conf,log,sock,snap}
+# -- other agents next to the lab's own: $LAB/NAME.{conf,log,sock,snap}; no
+# HTTP listener (the lab's agent has the lab's port)
 aux_conf() { # NAME [KEY VALUE]...
     local name=$1
     shift
     LAB_AGENT_CONF=$LAB/$name.conf lab_write_agent_conf \
         dnstap-socket "$LAB/$name.sock" snapshot-file "$LAB/$name.snap" \
-        log-level debug retry-min 1s retry-max 8s shutdown-timeout 1s "$@"
+        log-level debug retry-min 1s retry-max 8s shutdown-timeout 1s \
+        http-listen '""' "$@"
 }
 # Starts agent NAME and waits until it listens.
 aux_start() { # NAME

@@ -71,11 +71,32 @@ static void test_register_replaces_same_name(void **state)
 	rv_stats_reset();
 }
 
+static void test_milli_and_unlogged(void **state)
+{
+	(void)state;
+	rv_stats_reset();
+	static uint64_t ms = 1234, start = 99;
+	assert_int_equal(rv_stats_register_milli(RV_COUNTER, "cpu_ms", "process_cpu_seconds_total",
+			"cpu", read_u64, &ms), 0);
+	assert_int_equal(rv_stats_register(RV_GAUGE, NULL, "process_start_time_seconds",
+			"start", read_u64, &start), 0);
+	char *t = prometheus_text();
+	assert_non_null(strstr(t, "\nprocess_cpu_seconds_total 1.234\n"));
+	assert_non_null(strstr(t, "\nprocess_start_time_seconds 99\n"));
+	free(t);
+	ms = 5;
+	t = prometheus_text();
+	assert_non_null(strstr(t, "\nprocess_cpu_seconds_total 0.005\n"));
+	free(t);
+	rv_stats_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prometheus_exposition),
 		cmocka_unit_test(test_register_replaces_same_name),
+		cmocka_unit_test(test_milli_and_unlogged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
