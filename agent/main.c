@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "bindstats.h"
 #include "config.h"
 #include "dnstap.h"
 #include "fstrm_srv.h"
@@ -55,6 +56,7 @@ typedef struct agent {
 	rv_guard *guard;
 	rv_geo *geo;
 	rv_persist *persist;          /* snapshots; NULL with snapshot-file "" */
+	rv_bindstats *bindstats;      /* named's dnstap counters; NULL with statistics-channel "" */
 	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer;
@@ -396,6 +398,20 @@ static int add_events(agent *ag)
 	return 0;
 }
 
+/* named's own dnstap counters (loss accounting), when statistics-channel is set. */
+static int make_bindstats(agent *ag)
+{
+	int err = 0;
+	if (!ag->cfg.statistics_channel[0])
+		return 0;
+	rv_bindstats_opts bopts = {
+		.channel = ag->cfg.statistics_channel,
+		.interval_ms = ag->cfg.statistics_interval_ms,
+	};
+	ag->bindstats = rv_bindstats_new(ag->base, &bopts, &err);
+	return ag->bindstats ? 0 : err;
+}
+
 /*
  * Order matters for least privilege: what needs root (binding the socket in a
  * root-owned directory; the key was read with the configuration) happens
@@ -422,7 +438,8 @@ static int start(agent *ag)
 		if ((err = rv_persist_start(ag->persist)) < 0)
 			return err;
 	}
-	if ((err = open_geo(ag)) < 0 || (err = add_events(ag)) < 0)
+	if ((err = open_geo(ag)) < 0 || (err = add_events(ag)) < 0 ||
+	    (err = make_bindstats(ag)) < 0)
 		return err;
 	/* Not in dry-run: there is no zone to compare with. */
 	if (ag->zonesync)
@@ -442,6 +459,7 @@ static void teardown(agent *ag)
 	rv_guard_free(&ag->guard);
 	rv_geo_free(&ag->geo);
 	rv_persist_free(&ag->persist);
+	rv_bindstats_free(&ag->bindstats);
 	struct event **evs[] = {&ag->sig_term, &ag->sig_int, &ag->sig_hup, &ag->sig_usr1,
 				&ag->stats_timer, &ag->expire_timer};
 	for (size_t i = 0; i < RV_ARRAY_LEN(evs); i++) {

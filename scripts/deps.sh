@@ -8,10 +8,10 @@ RV_BUILD_DEPS=(
 	meson ninja-build pkg-config gcc
 	libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libldns-dev
 	libmaxminddb-dev libevent-dev libxxhash-dev libsystemd-dev libssl-dev
-	libpsl-dev publicsuffix libsqlite3-dev
+	libpsl-dev publicsuffix libsqlite3-dev libjson-c-dev
 )
 RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
-RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium)
+RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium prometheus)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
 rv_install_deps() {
