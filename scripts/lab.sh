@@ -79,6 +79,7 @@ lab_packages_for() {
         ip | ss) p=iproute2 ;;
         setpriv) p=util-linux ;;
         nm) p=binutils ;;
+        promtool) p=prometheus ;;
         *) p=$t ;;
         esac
         [[ " ${pkgs[*]} " == *" $p "* ]] || pkgs+=("$p")
