@@ -103,8 +103,9 @@ val[RPZ_ZONE]=${val[RPZ_ZONE]%.}
 [[ ${val[MAX_POLICY_TTL]} =~ ^[0-9]+$ ]] || die "MAX_POLICY_TTL must be a number of seconds"
 [[ ${val[XRAY_ADDR]} =~ ^[0-9A-Fa-f.:]+$ ]] || die "XRAY_ADDR must be one IP address"
 [[ ${val[STATS_ADDR]} =~ ^[0-9A-Fa-f.:]+$ ]] || die "STATS_ADDR must be one IP address"
-[[ ${val[STATS_PORT]} =~ ^[0-9]{1,5}$ ]] && ((val[STATS_PORT] >= 1 && val[STATS_PORT] <= 65535)) \
-    || die "STATS_PORT must be a port number (1-65535)"
+if ! [[ ${val[STATS_PORT]} =~ ^[0-9]{1,5}$ ]] || ((val[STATS_PORT] < 1 || val[STATS_PORT] > 65535)); then
+    die "STATS_PORT must be a port number (1-65535)"
+fi
 for name in KEY_FILE DNSTAP_SOCKET ZONE_DIR; do
     [[ ${val[$name]} == /* ]] || die "$name must be an absolute path"
     [[ ${val[$name]} != *'"'* ]] || die "$name must not contain '\"'"

@@ -77,6 +77,7 @@ log_count_since() { # FROM_LINE REGEX
 log_lines() { wc -l <"$LAB_AGENT_LOG"; }
 # Polls (up to $3 s) until a line after line $1 matches regex $2.
 log_has_since() { # FROM_LINE REGEX TIMEOUT_S
+    # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
     lab_wait_until "$3" bash -c 'tail -n +"$(($1 + 1))" "$3" | grep -Eaq -- "$2"' _ "$1" "$2" "$LAB_AGENT_LOG"
 }
 
@@ -84,7 +85,7 @@ WARN_RX='warning bindstats: named.s statistics channel'
 BACK_RX='notice bindstats: named.s statistics channel .* answers again'
 
 restart_agent_with() { # CHANNEL
-    lab_stop_agent
+    lab_stop_agent TERM
     lab_write_agent_conf statistics-channel "$1" statistics-interval "$POLL"
     lab_start_agent
 }
@@ -102,7 +103,7 @@ s0=$SENT
 f0=$PFRAMES
 echo "# before: named sent=$SENT dropped=$DROPPED, agent frames=$FRAMES (named queued" \
     "$((SENT - FRAMES)) before the agent connected: its readiness probes)"
-lab_fresh_ptrs 20 && lab_ok "20 fresh lookups became PTRs" || lab_not_ok "20 fresh lookups became PTRs"
+lab_check "20 fresh lookups became PTRs" lab_fresh_ptrs 20
 mapfile -t expect < <(lab_expectations)
 for line in "${expect[@]}"; do
     read -r q t _ _ <<<"$line"
@@ -123,12 +124,11 @@ lab_check "no bindstats warning so far" test "$(log_count_since 0 "$WARN_RX")" -
 # ---------------------------------------------------------------- B
 lab_phase "B. lookups while the agent is stopped are visible as loss"
 s_before=$SENT
-lab_stop_agent
+lab_stop_agent TERM
 LOST=7
 for ((i = 0; i < LOST; i++)); do lab_fresh_lookup; done
 lab_start_agent
-lab_fresh_ptrs 3 && lab_ok "3 lookups after the restart became PTRs" \
-    || lab_not_ok "3 lookups after the restart became PTRs"
+lab_check "3 lookups after the restart became PTRs" lab_fresh_ptrs 3
 settle
 # The agent's counters restarted at 0 (a counter reset, as Prometheus sees
 # it); named's did not: named's growth minus what the new agent received is
@@ -165,8 +165,7 @@ n=$(log_count_since "$from" "$BACK_RX")
 lab_check "the recovery is logged exactly once ($n lines)" test "$n" -eq 1
 n=$(log_count_since "$from" "$WARN_RX")
 lab_check "still exactly one warning for the whole outage ($n)" test "$n" -eq 1
-lab_fresh_ptrs 3 && lab_ok "lookups after named's restart become PTRs" \
-    || lab_not_ok "lookups after named's restart become PTRs"
+lab_check "lookups after named's restart become PTRs" lab_fresh_ptrs 3
 
 # ---------------------------------------------------------------- D
 lab_phase "D. garbage and silence on the channel's port"
@@ -188,8 +187,7 @@ n=$(log_count_since "$from" "$WARN_RX.*not named's JSON statistics")
 lab_check "garbage is logged exactly once, as not named's JSON ($n)" test "$n" -eq 1
 grep -a "$WARN_RX" "$LAB_AGENT_LOG" | tail -n 1 | sed 's/^/# /'
 lab_check "the agent keeps running on garbage" agent_alive
-lab_fresh_ptrs 3 && lab_ok "...and keeps learning (3 fresh lookups -> PTRs)" \
-    || lab_not_ok "...and keeps learning (3 fresh lookups -> PTRs)"
+lab_check "...and keeps learning (3 fresh lookups -> PTRs)" lab_fresh_ptrs 3
 snap
 lab_check "frames still counted ($(val frames) >= 3)" test "$(val frames)" -ge 3
 # named's real answer in place of the garbage: the poller recovers.
@@ -226,8 +224,8 @@ lab_check "polls without an answer time out and are counted ($(val bind_poll_fai
 n=$(log_count_since "$from" "$WARN_RX.*no complete answer in time")
 lab_check "the silent channel is logged exactly once, as a timeout ($n)" test "$n" -eq 1
 lab_check "the agent keeps running on a silent channel" agent_alive
-lab_fresh_ptrs 2 && lab_ok "...and keeps learning" || lab_not_ok "...and keeps learning"
-lab_stop_agent
+lab_check "...and keeps learning" lab_fresh_ptrs 2
+lab_stop_agent TERM
 lab_check "agent exits 0 after SIGTERM with a poll in flight (status $LAB_AGENT_STATUS)" \
     test "${LAB_AGENT_STATUS:-x}" = 0
 
