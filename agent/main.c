@@ -438,8 +438,9 @@ static int start(agent *ag)
 		if ((err = rv_persist_start(ag->persist)) < 0)
 			return err;
 	}
-	if ((err = open_geo(ag)) < 0 || (err = add_events(ag)) < 0 ||
-	    (err = make_bindstats(ag)) < 0)
+	if ((err = open_geo(ag)) < 0 || (err = add_events(ag)) < 0)
+		return err;
+	if ((err = make_bindstats(ag)) < 0)
 		return err;
 	/* Not in dry-run: there is no zone to compare with. */
 	if (ag->zonesync)
