@@ -11,6 +11,9 @@ RV_BUILD_DEPS=(
 	libpsl-dev publicsuffix libsqlite3-dev libjson-c-dev
 )
 RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
+# prometheus: the only Debian 12 package with promtool, which checks and
+# unit-tests the shipped alert rules (tests/integration/bindstats.sh). It
+# also enables a Prometheus server (port 9090) that the tests never use.
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium prometheus)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
