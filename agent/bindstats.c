@@ -118,7 +118,6 @@ out:
 /* ---- the poller ---- */
 
 struct rv_bindstats {
-	struct event_base *base;
 	struct evhttp_connection *conn;
 	struct event *timer;
 	char host[RV_ADDR_STRLEN];
@@ -281,7 +280,6 @@ rv_bindstats *rv_bindstats_new(struct event_base *base, const rv_bindstats_opts 
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		goto fail;
-	b->base = base;
 	b->last_error = -1;
 	rv_addr_str(&a, b->host, sizeof(b->host));
 	snprintf(b->hostport, sizeof(b->hostport), a.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
