@@ -380,6 +380,23 @@ static void test_poller(void **state)
 	assert_int_equal(metric("rearview_bind_dnstap_dropped_total"), 2);
 	assert_int_equal(metric("rearview_bind_poll_frames_total"), 37);
 	assert_int_equal(metric("rearview_bind_stats_poll_failures_total"), 0);
+	/* In the Prometheus text as counters and a gauge. */
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *tf = open_memstream(&text, &tlen);
+	assert_non_null(tf);
+	assert_int_equal(rv_stats_write_prometheus(tf), 0);
+	fclose(tf);
+	assert_non_null(strstr(text, "# TYPE rearview_bind_dnstap_sent_total counter\n"
+			"rearview_bind_dnstap_sent_total 40\n"));
+	assert_non_null(strstr(text, "# TYPE rearview_bind_dnstap_dropped_total counter\n"
+			"rearview_bind_dnstap_dropped_total 2\n"));
+	assert_non_null(strstr(text, "# TYPE rearview_bind_poll_frames_total counter\n"
+			"rearview_bind_poll_frames_total 37\n"));
+	assert_non_null(strstr(text, "# TYPE rearview_bind_stats_up gauge\nrearview_bind_stats_up 1\n"));
+	assert_non_null(strstr(text, "# TYPE rearview_bind_stats_poll_failures_total counter\n"
+			"rearview_bind_stats_poll_failures_total 0\n"));
+	free(text);
 
 	/* Each kind of bad answer is one more failure, "up" goes to 0, and the
 	 * last good values stay. */
