@@ -164,6 +164,12 @@ static const struct opt options[] = {
 	 "crit, error, warning, notice, info or debug", W(log_level)},
 	{"stats-interval", T_MS, NUM(stats_interval_ms, 0, 86400000), "5m",
 	 "period of the statistics line at info level; 0 = never", W(stats_interval_ms)},
+	{"statistics-channel", T_STR, OFF(statistics_channel), "\"\"",
+	 "ADDR:PORT of named's statistics-channels: its dnstap counters (sent, dropped) are read "
+	 "to account for lost frames; \"\" = off", 0},
+	{"statistics-interval", T_MS, NUM(statistics_interval_ms, 100, 3600000), "15s",
+	 "how often named's statistics channel is read (timeout: 5 s or this, if shorter)",
+	 W(statistics_interval_ms)},
 	{"shutdown-timeout", T_MS, NUM(shutdown_timeout_ms, 0, 600000), "5s",
 	 "how long SIGTERM waits for pending UPDATEs to be acknowledged", W(shutdown_timeout_ms)},
 };
@@ -644,6 +650,7 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 		rc = -EINVAL;
 	}
 	rv_addr a;
+	uint16_t port_unused;
 	if (rv_addr_parse(cfg->server, &a) < 0) {
 		report(err_fn, err_arg, name, 0, "server '%s' is not an IPv4 or IPv6 address",
 				cfg->server);
@@ -672,6 +679,13 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 					"(anyone who can reach it could read the history)", cfg->http_listen);
 			rc = -EINVAL;
 		}
+	}
+	if (cfg->statistics_channel[0] != '\0' &&
+	    rv_hostport_parse(cfg->statistics_channel, &a, &port_unused) < 0) {
+		report(err_fn, err_arg, name, cfg->set_line[opt_index("statistics-channel")],
+				"statistics-channel '%s' is not ADDR:PORT ([ADDR]:PORT for IPv6)",
+				cfg->statistics_channel);
+		rc = -EINVAL;
 	}
 	if (!cfg->dry_run && cfg->key_file[0] == '\0') {
 		report(err_fn, err_arg, name, 0, "key-file is required (UPDATEs are always signed)");

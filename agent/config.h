@@ -78,6 +78,8 @@ typedef struct rv_config {
 	char *user;                   /* switch to this user after binding the socket ("" = stay) */
 	int log_level;
 	unsigned stats_interval_ms;   /* 0 = no periodic statistics line */
+	char *statistics_channel;     /* named's statistics-channels "ADDR:PORT" (bindstats.h); "" = off */
+	unsigned statistics_interval_ms;
 	unsigned shutdown_timeout_ms; /* how long SIGTERM waits for pending UPDATEs */
 	/* The file line that last set each option (config.c's table order; 0: not
 	 * set by the file), so rv_config_validate can say "file:line". */

@@ -1,6 +1,7 @@
 /*
  * json.h - JSON text for the outputs that speak it (COF lines, the query API,
- * error bodies). Output only: the agent never parses JSON from a peer.
+ * error bodies). Output only: the one JSON the agent reads, named's
+ * statistics, is parsed by json-c (bindstats.c), never by hand.
  */
 #ifndef RV_JSON_H
 #define RV_JSON_H

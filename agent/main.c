@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "cof_sink.h"
+#include "bindstats.h"
 #include "config.h"
 #include "dnstap.h"
 #include "fstrm_srv.h"
@@ -70,6 +71,7 @@ typedef struct agent {
 	rv_health *health;            /* what /healthz says */
 	rv_pdns_api *pdns_api;        /* history queries; NULL without http or history */
 	rv_table_api *table_api;      /* /v1/address, /v1/name; NULL without http */
+	rv_bindstats *bindstats;      /* named's dnstap counters; NULL with statistics-channel "" */
 	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stats_timer;
@@ -529,6 +531,20 @@ static int add_events(agent *ag)
 	return 0;
 }
 
+/* named's own dnstap counters (loss accounting), when statistics-channel is set. */
+static int make_bindstats(agent *ag)
+{
+	int err = 0;
+	if (!ag->cfg.statistics_channel[0])
+		return 0;
+	rv_bindstats_opts bopts = {
+		.channel = ag->cfg.statistics_channel,
+		.interval_ms = ag->cfg.statistics_interval_ms,
+	};
+	ag->bindstats = rv_bindstats_new(ag->base, &bopts, &err);
+	return ag->bindstats ? 0 : err;
+}
+
 /*
  * Order matters for least privilege: what needs root (binding the socket in a
  * root-owned directory; the key was read with the configuration) happens
@@ -560,6 +576,8 @@ static int start(agent *ag)
 	    (err = make_cof(ag)) < 0 ||
 	    (err = add_events(ag)) < 0)
 		return err;
+	if ((err = make_bindstats(ag)) < 0)
+		return err;
 	/* Not in dry-run: there is no zone to compare with. */
 	if (ag->zonesync)
 		rv_zonesync_start(ag->zonesync);
@@ -586,6 +604,7 @@ static void teardown(agent *ag)
 	rv_guard_free(&ag->guard);
 	rv_geo_free(&ag->geo);
 	rv_persist_free(&ag->persist);
+	rv_bindstats_free(&ag->bindstats);
 	struct event **evs[] = {&ag->sig_term, &ag->sig_int, &ag->sig_hup, &ag->sig_usr1,
 				&ag->stats_timer, &ag->expire_timer};
 	for (size_t i = 0; i < RV_ARRAY_LEN(evs); i++) {

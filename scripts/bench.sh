@@ -409,11 +409,11 @@ lab_setup() {
 	export RV_AGENT
 	lab_init
 	# lab.sh's optional config hooks (see its header): the generated bench.test
-	# zone on the upstream, for dnsperf; a statistics channel on the resolver,
-	# the only place named 9.18 reports its dnstap counters (`rndc stats` does
-	# not dump them); and the resolver's logging for the first burst ($1).
+	# zone on the upstream, for dnsperf; and the resolver's logging for the
+	# first burst ($1). named's dnstap counters come from the lab resolver's
+	# statistics channel (LAB_STATS_PORT, the shipped statistics.conf), the
+	# only place named 9.18 reports them (`rndc stats` does not dump them).
 	LAB_UPSTREAM_EXTRA_CONF="zone \"bench.test\" { type primary; file \"$W/bench.test.db\"; };"
-	LAB_RESOLVER_EXTRA_CONF="statistics-channels { inet $LAB_CLIENT port $((LAB_PORT + 2)) allow { 127.0.0.0/8; }; };"
 	LAB_RESOLVER_LOGGING_EXTRA=${1:-}
 	lab_start_upstream
 	lab_start_bind
@@ -537,7 +537,7 @@ lookup_latency() {
 # DNSTAPdropped = frames it discarded (queue full).
 dnstap_counters() { # -> "success dropped"
 	local j
-	j=$(curl -s --max-time 5 "http://$LAB_CLIENT:$((LAB_PORT + 2))/json/v1/server") || j=
+	j=$(curl -s --max-time 5 "http://$LAB_CLIENT:$LAB_STATS_PORT/json/v1/server") || j=
 	printf '%s %s\n' "$(grep -o '"DNSTAPsuccess":[0-9]*' <<<"$j" | cut -d: -f2 || true)" \
 		"$(grep -o '"DNSTAPdropped":[0-9]*' <<<"$j" | cut -d: -f2 || true)" |
 		awk '{ print ($1 == "" ? 0 : $1), ($2 == "" ? 0 : $2) }'

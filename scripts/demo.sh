@@ -91,8 +91,10 @@ step "starting the lab"
 lab_init
 lab_start_upstream
 lab_start_bind
+# Loss accounting: the agent reads named's dnstap counters from the lab
+# resolver's statistics channel (bind-conf/statistics.conf).
 lab_write_agent_conf history-database "$LAB/history.db" history-flush-interval 1s \
-    http-listen "$LAB_CLIENT:8053"
+    statistics-channel "$LAB_CLIENT:$LAB_STATS_PORT" statistics-interval 1s
 lab_start_agent
 
 # What we look up: question, type, the address expected in the answer and the
@@ -157,6 +159,20 @@ else
     exit 1
 fi
 
+step "loss accounting: named's own dnstap counters against what the agent received"
+# One poll of named's statistics channel after the last frame (every 1 s here).
+sleep 2
+lab_agent_stat frames >/dev/null || true
+line=$(grep -a 'stats: SIGUSR1' "$LAB_AGENT_LOG" | tail -n 1)
+stat_of() { grep -oE "[ (]$1=[0-9]+" <<<"$line" | head -n 1 | cut -d= -f2; }
+sent=$(stat_of bind_sent) dropped=$(stat_of bind_dropped) got=$(stat_of bind_poll_frames)
+printf '  named queued %s dnstap messages for the agent (DNSTAPsuccess), dropped %s (DNSTAPdropped)\n' \
+    "${sent:-?}" "${dropped:-?}"
+printf '  the agent had received %s of them when named was asked: %s lost on the way\n' \
+    "${got:-?}" "$((${sent:-0} - ${got:-0}))"
+echo "  (the lab's readiness lookups run before the agent starts: named queues their"
+echo "  messages and discards them, which is exactly the loss this makes visible)"
+
 echo
 echo "The RPZ as the agent wrote it (AXFR with the TSIG key):"
 lab_axfr +noall +answer | grep -E 'IN[[:space:]]+(PTR|TXT)' | head -n 12 || true
@@ -204,6 +220,7 @@ The lab keeps running (files in $LAB):
   passive DNS (DNSDB API v2):       curl -s http://$LAB_CLIENT:8053/dnsdb/v2/lookup/rrset/name/video.example.test
   agent log:                        $LAB_AGENT_LOG
   agent metrics, health:            curl http://$LAB_HTTP/metrics; curl http://$LAB_HTTP/healthz
+  named's statistics (JSON):        curl http://$LAB_CLIENT:$LAB_STATS_PORT/json/v1/server
   rndc:                             rndc -c $LAB/rndc.conf status
   stop it:                          scripts/demo.sh --stop $LAB
 EOF

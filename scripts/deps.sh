@@ -8,9 +8,12 @@ RV_BUILD_DEPS=(
 	meson ninja-build pkg-config gcc
 	libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libldns-dev
 	libmaxminddb-dev libevent-dev libxxhash-dev libsystemd-dev libssl-dev
-	libpsl-dev publicsuffix libsqlite3-dev
+	libpsl-dev publicsuffix libsqlite3-dev libjson-c-dev
 )
 RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
+# prometheus: the only Debian 12 package with promtool (metrics.sh, bindstats.sh)
+# and the server metrics.sh scrapes with. It also enables a Prometheus server
+# (port 9090) that the tests never use.
 # debhelper ... lintian: tests/integration/package.sh builds the Debian package
 # (Rules-Requires-Root: no, so no fakeroot) and checks it.
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium

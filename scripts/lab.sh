@@ -10,7 +10,8 @@
 #   lab_start_upstream       authoritative named on 127.X.Y.3 (test zones)
 #   lab_start_bind           the resolver under test, from the SHIPPED
 #                            bind-conf fragments (scripts/render-bind-conf.sh):
-#                            client view 127.X.Y.1, xray view 127.X.Y.2
+#                            client view 127.X.Y.1, xray view 127.X.Y.2,
+#                            statistics channel 127.X.Y.1:$LAB_STATS_PORT
 #   lab_stop_bind            stop the resolver (for restart tests)
 #   lab_write_agent_conf [KEY VALUE]...   $LAB/agent.conf, with overrides
 #                            (HTTP on $LAB_CLIENT:8053 = LAB_HTTP; no history)
@@ -38,7 +39,7 @@
 #   LAB_UPSTREAM_EXTRA_CONF    named.conf text appended to the upstream's
 #                              config (e.g. another `zone` statement)
 #   LAB_RESOLVER_EXTRA_CONF    named.conf text appended to the resolver's
-#                              config, top level (e.g. `statistics-channels`)
+#                              config, top level (e.g. another `key`)
 #   LAB_RESOLVER_LOGGING_EXTRA text inside the resolver's `logging { }` block
 #                              (e.g. `category update { null; };`)
 #   LAB_KEY_ALG                TSIG algorithm of the agent's key, read by
@@ -147,7 +148,9 @@ lab__random_port() {
     local p i
     for ((i = 0; i < 200; i++)); do
         p=$((20000 + RANDOM % 40000))
-        if lab__port_free "$p" && lab__port_free "$((p + 1))"; then
+        # P..P+3: DNS, rndc, (spare), named's statistics channel.
+        if lab__port_free "$p" && lab__port_free "$((p + 1))" &&
+            lab__port_free "$((p + 2))" && lab__port_free "$((p + 3))"; then
             printf '%s\n' "$p"
             return 0
         fi
@@ -203,6 +206,9 @@ lab_init() {
     # The agent's HTTP listener (/metrics, /healthz), as lab_write_agent_conf
     # sets it.
     LAB_HTTP=$LAB_CLIENT:8053
+    # named's statistics channel (bind-conf/statistics.conf), on LAB_CLIENT:
+    # the agent's statistics-channel option reads its dnstap counters.
+    LAB_STATS_PORT=$((LAB_PORT + 3))
 
     tsig-keygen -a "${LAB_KEY_ALG:-hmac-sha256}" "$LAB_KEY_NAME" >"$LAB/rearview.key"
     tsig-keygen -a hmac-sha256 lab-rndc >"$LAB/rndc.key"
@@ -219,7 +225,7 @@ lab_init() {
     LAB_AGENT=${RV_AGENT:-$LAB_SRCDIR/build/agent/rearview-agent}
     LAB_AGENT_STATUS=
     LAB_NEXT_GEN=1
-    export LAB LAB_CLIENT LAB_XRAY LAB_UPSTREAM LAB_PORT LAB_RNDC_PORT LAB_SOCK LAB_RPZ LAB_HTTP
+    export LAB LAB_CLIENT LAB_XRAY LAB_UPSTREAM LAB_PORT LAB_RNDC_PORT LAB_SOCK LAB_RPZ LAB_HTTP LAB_STATS_PORT
     lab__save_env
     lab_log "lab $LAB: client $LAB_CLIENT xray $LAB_XRAY upstream $LAB_UPSTREAM port $LAB_PORT"
 }
@@ -230,6 +236,7 @@ lab__save_env() {
         printf 'LAB=%q\n' "$LAB"
         printf 'LAB_CLIENT=%q\nLAB_XRAY=%q\nLAB_UPSTREAM=%q\n' "$LAB_CLIENT" "$LAB_XRAY" "$LAB_UPSTREAM"
         printf 'LAB_PORT=%q\nLAB_RNDC_PORT=%q\nLAB_RPZ=%q\nLAB_HTTP=%q\n' "$LAB_PORT" "$LAB_RNDC_PORT" "$LAB_RPZ" "$LAB_HTTP"
+        printf 'LAB_STATS_PORT=%q\n' "$LAB_STATS_PORT"
         printf 'LAB_SOCK=%q\nLAB_AGENT_CONF=%q\nLAB_AGENT_LOG=%q\n' "$LAB_SOCK" "$LAB_AGENT_CONF" "$LAB_AGENT_LOG"
     } >"$LAB/lab.env"
 }
@@ -416,7 +423,10 @@ lab__write_resolver() {
         DNSTAP_SOCKET="$LAB_SOCK" \
         ZONE_DIR="$d/zones" \
         ZONE_OWNER= \
-        XRAY_ADDR="$LAB_XRAY" >"$d/render.log" \
+        XRAY_ADDR="$LAB_XRAY" \
+        STATS_ADDR="$LAB_CLIENT" \
+        STATS_PORT="$LAB_STATS_PORT" \
+        STATS_ACL="127.0.0.0/8;" >"$d/render.log" \
         || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed"; }
     cat >"$d/named.conf" <<EOF
 // Lab resolver: the shipped fragments in the documented include order, plus
@@ -454,6 +464,7 @@ ${logx}};
 
 include "$LAB/bind-conf/view-xray.conf";
 include "$LAB/bind-conf/view-client.conf";
+include "$LAB/bind-conf/statistics.conf";
 EOF
     lab__append_conf "${LAB_RESOLVER_EXTRA_CONF:-}" "$d/named.conf"
 }

@@ -34,12 +34,16 @@ Variables (default):
   MAX_POLICY_TTL=600                    TTL cap of synthesized PTRs (>= record-ttl)
   CLIENT_VIEW_EXTRA=""                  named.conf text added inside the client
                                         view, e.g. 'include "/etc/bind/named.conf.default-zones";'
+  STATS_ADDR=127.0.0.1                  named's statistics channel (statistics.conf),
+  STATS_PORT=8080                       read by the agent's statistics-channel option
+  STATS_ACL="127.0.0.1;"                who may read it
 
 Include order in named.conf (see bind-conf/README.md):
   include "DIR/key.conf";                         // top level, first
   options { ...; include "DIR/options.conf"; };   // inside options
   include "DIR/view-xray.conf";                   // before the client view
   include "DIR/view-client.conf";
+  include "DIR/statistics.conf";                  // top level: named's statistics channel
 EOF
 }
 
@@ -63,6 +67,9 @@ declare -A val=(
     [CLIENT_ACL]="localhost; localnets;"
     [MAX_POLICY_TTL]=600
     [CLIENT_VIEW_EXTRA]=""
+    [STATS_ADDR]=127.0.0.1
+    [STATS_PORT]=8080
+    [STATS_ACL]="127.0.0.1;"
 )
 
 while (($#)); do
@@ -83,7 +90,7 @@ done
 
 # --- validation: catch the mistakes that would otherwise surface as a named
 # startup failure far away from their cause.
-for name in XRAY_ACL CLIENT_ADDRS CLIENT_ACL; do
+for name in XRAY_ACL CLIENT_ADDRS CLIENT_ACL STATS_ACL; do
     v=${val[$name]}
     # Address match lists need a trailing ';' per element; accept "a; b".
     [[ -n ${v//[[:space:]]/} ]] || die "$name must not be empty (use 'none;' or 'any;')"
@@ -95,6 +102,10 @@ val[RPZ_ZONE]=${val[RPZ_ZONE]%.}
 [[ ${val[KEY_NAME]} =~ ^[A-Za-z0-9_.-]+$ ]] || die "KEY_NAME '${val[KEY_NAME]}' is not a key name"
 [[ ${val[MAX_POLICY_TTL]} =~ ^[0-9]+$ ]] || die "MAX_POLICY_TTL must be a number of seconds"
 [[ ${val[XRAY_ADDR]} =~ ^[0-9A-Fa-f.:]+$ ]] || die "XRAY_ADDR must be one IP address"
+[[ ${val[STATS_ADDR]} =~ ^[0-9A-Fa-f.:]+$ ]] || die "STATS_ADDR must be one IP address"
+if ! [[ ${val[STATS_PORT]} =~ ^[0-9]{1,5}$ ]] || ((val[STATS_PORT] < 1 || val[STATS_PORT] > 65535)); then
+    die "STATS_PORT must be a port number (1-65535)"
+fi
 for name in KEY_FILE DNSTAP_SOCKET ZONE_DIR; do
     [[ ${val[$name]} == /* ]] || die "$name must be an absolute path"
     [[ ${val[$name]} != *'"'* ]] || die "$name must not contain '\"'"
@@ -119,7 +130,7 @@ mkdir -p "$out"
 for f in "$srcdir"/bind-conf/*.conf; do
     render "$f" "$out/$(basename "$f")"
 done
-echo "render-bind-conf: wrote $out/{key,options,view-xray,view-client}.conf"
+echo "render-bind-conf: wrote $out/{key,options,view-xray,view-client,statistics}.conf"
 
 if ((do_zones)); then
     zdir=${val[ZONE_DIR]}
@@ -146,6 +157,7 @@ include "$out/key.conf";
 options { directory "${val[ZONE_DIR]}"; include "$out/options.conf"; };
 include "$out/view-xray.conf";
 include "$out/view-client.conf";
+include "$out/statistics.conf";
 EOF
     named-checkconf "$chk" || die "named-checkconf rejected the rendered fragments"
     echo "render-bind-conf: named-checkconf ok"

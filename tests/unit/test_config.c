@@ -147,6 +147,33 @@ static void test_validate(void **state)
 	rv_config_clear(&cfg);
 }
 
+/* statistics-channel: off by default; ADDR:PORT checked by --check-config
+ * with the line that set it. */
+static void test_statistics_channel(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e;
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_string_equal(cfg.statistics_channel, "");
+	assert_int_equal(cfg.statistics_interval_ms, 15000);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
+	assert_int_equal(parse(&cfg, "statistics-interval 500ms\n"
+				"statistics-channel [::1]:8080\n", &e), 0);
+	assert_int_equal(cfg.statistics_interval_ms, 500);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
+	assert_int_equal(parse(&cfg, "\nstatistics-channel localhost:8080\n", &e), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.text[0], "t.conf:2: statistics-channel 'localhost:8080' is not "
+			"ADDR:PORT ([ADDR]:PORT for IPv6)");
+	assert_int_equal(parse(&cfg, "statistics-interval 10ms\n", &e), -EINVAL);
+	rv_config_clear(&cfg);
+}
+
 /* Name-valued options must be names the agent can put on the wire: caught
  * by --check-config with file:line, not by the first UPDATE. */
 static void test_names(void **state)
@@ -339,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors_have_file_and_line),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_statistics_channel),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_nul_byte),
