@@ -17,6 +17,7 @@
  * a header one byte at a time resets evhttp's read timeout at every byte).
  */
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -519,6 +520,44 @@ static bool key_ok(const rv_http *h, const char *given)
 	return CRYPTO_memcmp(md, h->key_md, sizeof(md)) == 0;
 }
 
+/*
+ * The key a request presents: the X-API-Key header, or else the password of
+ * HTTP Basic authentication (RFC 7617), which is how CIRCL-style clients
+ * (dnsdbq -u circl, PyPDNS) send their secret; the user name is ignored.
+ * The decoded credentials go into buf.
+ */
+static const char *presented_key(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+	const char *k = evhttp_find_header(hdrs, "X-API-Key");
+	const char *auth = evhttp_find_header(hdrs, "Authorization");
+	size_t n;
+	int out;
+	char *colon;
+
+	if (k != NULL || auth == NULL || strncasecmp(auth, "Basic ", 6) != 0)
+		return k;
+	auth += 6;
+	while (*auth == ' ')
+		auth++;
+	n = strlen(auth);
+	/* base64: 3 octets per 4 characters, plus the NUL. */
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 + 1 > len)
+		return NULL;
+	out = EVP_DecodeBlock((unsigned char *)buf, (const unsigned char *)auth, (int)n);
+	if (out < 0)
+		return NULL;
+	/* EVP_DecodeBlock counts the padding's zero octets too. */
+	while (out > 0 && auth[n - 1] == '=' && buf[out - 1] == '\0') {
+		out--;
+		n--;
+	}
+	buf[out] = '\0';
+	if (memchr(buf, '\0', (size_t)out) != NULL || (colon = strchr(buf, ':')) == NULL)
+		return NULL;
+	return colon + 1;
+}
+
 /* Logs an auth failure once per peer address (a small ring of those already
  * logged), and at most a few lines per interval whatever the addresses. */
 static void log_auth_failure(rv_http *h, struct evhttp_connection *evcon, const char *path)
@@ -538,7 +577,7 @@ static void log_auth_failure(rv_http *h, struct evhttp_connection *evcon, const 
 			h->nauth_logged++;
 	}
 	if (rv_log_ratelimit_ok(&h->auth_rl, (int64_t)mono_ms(), &suppressed))
-		rv_warn(SUB, "%s: missing or wrong X-API-Key for %s (logged once per address; "
+		rv_warn(SUB, "%s: missing or wrong API key for %s (logged once per address; "
 			"%llu similar lines suppressed)", peer, path,
 			(unsigned long long)suppressed);
 }
@@ -591,12 +630,20 @@ static void on_request(struct evhttp_request *req, void *arg)
 		rv_http_error(req, 404, "no such path");
 		goto out;
 	}
-	if ((r->flags & RV_HTTP_KEY) && h->has_key &&
-	    !key_ok(h, evhttp_find_header(evhttp_request_get_input_headers(req), "X-API-Key"))) {
-		rv_stats.http_auth_failures++;
-		log_auth_failure(h, evcon, path);
-		rv_http_error(req, 401, "missing or wrong X-API-Key");
-		goto out;
+	if ((r->flags & RV_HTTP_KEY) && h->has_key) {
+		char creds[1024];
+		bool ok = key_ok(h, presented_key(req, creds, sizeof(creds)));
+
+		explicit_bzero(creds, sizeof(creds));
+		if (!ok) {
+			rv_stats.http_auth_failures++;
+			log_auth_failure(h, evcon, path);
+			evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+					"Basic realm=\"rearview\"");
+			rv_http_error(req, 401, "missing or wrong API key (X-API-Key, or the "
+					"password of Basic authentication)");
+			goto out;
+		}
 	}
 	r->fn(r->arg, req, path, path + r->len);
 out:

@@ -353,7 +353,9 @@ static void test_api_key(void **state)
 
 	r = request(f, "GET", "/secret", NULL);
 	assert_int_equal(status_of(r), 401);
-	assert_string_equal(body_of(r), "{\"error\":\"missing or wrong X-API-Key\"}\n");
+	assert_string_equal(body_of(r), "{\"error\":\"missing or wrong API key (X-API-Key, or the "
+			"password of Basic authentication)\"}\n");
+	assert_non_null(strstr(r, "WWW-Authenticate: Basic realm=\"rearview\"\r\n"));
 	free(r);
 	r = request(f, "GET", "/secret", "X-API-Key: s3cret-kez\r\n");
 	assert_int_equal(status_of(r), 401);
@@ -364,12 +366,26 @@ static void test_api_key(void **state)
 	r = request(f, "GET", "/secret", "x-api-key: s3cret-key\r\n");
 	assert_int_equal(status_of(r), 200);
 	free(r);
+	/* Basic authentication: the password is the key (dnsdbq -u circl);
+	 * "analyst:s3cret-key", "x:s3cret-kez", no colon, not base64. */
+	r = request(f, "GET", "/secret", "Authorization: Basic YW5hbHlzdDpzM2NyZXQta2V5\r\n");
+	assert_int_equal(status_of(r), 200);
+	free(r);
+	r = request(f, "GET", "/secret", "Authorization: Basic eDpzM2NyZXQta2V6\r\n");
+	assert_int_equal(status_of(r), 401);
+	free(r);
+	r = request(f, "GET", "/secret", "Authorization: Basic czNjcmV0LWtleQ==\r\n");
+	assert_int_equal(status_of(r), 401);
+	free(r);
+	r = request(f, "GET", "/secret", "Authorization: Basic !!!!\r\n");
+	assert_int_equal(status_of(r), 401);
+	free(r);
 	/* public routes need none */
 	r = request(f, "GET", "/hello", NULL);
 	assert_int_equal(status_of(r), 200);
 	free(r);
-	assert_int_equal(rv_stats.http_auth_failures, 3);
-	assert_int_equal(rv_stats.http_client_errors, 3);
+	assert_int_equal(rv_stats.http_auth_failures, 6);
+	assert_int_equal(rv_stats.http_client_errors, 6);
 	/* live reload: the old key stops working, the new one works */
 	assert_int_equal(rv_http_set_api_key(f->h, "other"), 0);
 	r = request(f, "GET", "/secret", "X-API-Key: s3cret-key\r\n");
