@@ -919,7 +919,8 @@ int rv_table_inspect(const rv_table *t, const rv_addr *addr, int64_t now, rv_tab
 			out->best = (int)i;
 	}
 	out->committed = e->committed ? e->committed->s : NULL;
-	out->pending = (e->flags & (F_DIRTY | F_POPPED)) != 0;
+	out->pending = (e->flags & F_DIRTY) != 0;
+	out->handed = (e->flags & F_POPPED) != 0;
 	out->zone_absent = (e->flags & F_ABSENT) != 0;
 	out->seen_again = (e->flags & F_PROTECTED) != 0;
 	return 0;

@@ -153,7 +153,8 @@ typedef struct rv_table_view {
 	double score[64];         /* each candidate's score as of the view's time */
 	int best;                 /* index of the best candidate */
 	const char *committed;    /* name the RPZ was last told (NULL: none or not known) */
-	bool pending;             /* a write or a removal for it is queued or in flight */
+	bool pending;             /* a write for it is queued (not yet handed to the writer) */
+	bool handed;              /* a write for it was handed to the writer since start */
 	bool zone_absent;         /* the zone is known to hold nothing for it */
 	bool seen_again;          /* in the protected LRU segment (seen more than once) */
 } rv_table_view;

@@ -66,16 +66,18 @@ static void on_address(void *arg, struct evhttp_request *req, const char *path,
 		goto out;
 	}
 	const char *best = v->cands[v->best].name;
-	if (v->committed != NULL && strcmp(v->committed, best) == 0) {
-		state = v->pending ? "updating" : "written";
-		why = "the best score among the candidates";
-	} else if (v->pending) {
+	if (v->pending) {
 		state = "pending";
 		why = "the best name is queued for the next UPDATE";
+	} else if (v->committed != NULL && strcmp(v->committed, best) == 0) {
+		state = "written";
+		why = "the best score among the candidates";
+	} else if (v->handed) {
+		state = "in-flight";
+		why = "an UPDATE with the best name has been sent, not yet acknowledged";
 	} else {
-		state = v->committed != NULL ? "held" : "unknown";
-		why = v->committed != NULL ? "the RPZ holds an earlier best name; it is rewritten "
-			"when the address is seen again" : "not written yet";
+		state = "unknown";
+		why = "restored at start: what the zone holds is known after the reconcile";
 	}
 	evbuffer_add_printf(out, "{\"address\":\"%s\",\"best\":",
 			rv_addr_str(&a, text, sizeof(text)));
