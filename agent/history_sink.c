@@ -43,6 +43,7 @@ struct rv_history {
 	struct event *timer;
 	int64_t last_expire;
 	bool failed;
+	uint64_t write_us;        /* time the writer spent in transactions */
 	int64_t now;              /* of the observation being recorded */
 };
 
@@ -102,7 +103,7 @@ static void job_done(void *arg, void *p)
 		return;
 	}
 	rv_stats.history_rows_written += j->rows;
-	rv_stats.history_write_us += j->write_us;
+	h->write_us += j->write_us;
 	rv_stats.history_rows_expired += j->deleted;
 	if (j->deleted > 0)
 		rv_info("history", "%zu records deleted (history-retention, history-max-size)",
@@ -188,6 +189,11 @@ static uint64_t read_pending_bytes(const void *arg)
 	return h->agg != NULL ? rv_pdns_agg_bytes(h->agg) : 0;
 }
 
+static uint64_t read_write_ms(const void *arg)
+{
+	return ((const rv_history *)arg)->write_us / 1000;
+}
+
 static uint64_t read_up(const void *arg)
 {
 	return !((const rv_history *)arg)->failed;
@@ -239,6 +245,9 @@ rv_history *rv_history_new(struct event_base *base, const rv_history_opts *opts,
 			read_pending, h);
 	rv_stats_register(RV_GAUGE, "hist_pending_bytes", "rearview_history_pending_bytes",
 			"heap bytes of the records aggregated in memory", read_pending_bytes, h);
+	rv_stats_register_milli(RV_COUNTER, "hist_write_ms", "rearview_history_write_seconds_total",
+			"time the history writer spent in transactions (rows written / this = "
+			"its rate)", read_write_ms, h);
 	rv_stats_register(RV_GAUGE, "hist_up", "rearview_history_up",
 			"1 while the history database is being written, 0 after a failure "
 			"turned it off", read_up, h);

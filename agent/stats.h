@@ -92,8 +92,6 @@ typedef enum rv_metric_type {
 	  "record sightings dropped because the history writer was behind (aggregate full)")     \
 	X(history_rows_written, RV_COUNTER, "hist_written", "rearview_history_rows_written_total", \
 	  "aggregated records written (inserted or updated) to the history database")            \
-	X(history_write_us, RV_COUNTER, "hist_write_us", "rearview_history_write_microseconds_total", \
-	  "time the history writer spent in transactions (rows written / this = its rate)")      \
 	X(history_write_failures, RV_COUNTER, "hist_failures", "rearview_history_write_failures_total", \
 	  "history batches that could not be written")                                            \
 	X(history_rows_expired, RV_COUNTER, "hist_expired", "rearview_history_rows_deleted_total", \

@@ -290,20 +290,20 @@ hist_part() {
 
 	# Sustained writes: HIST_SIGHTINGS record sightings (~2.7 records per
 	# learnable frame) of the Zipf stream, flushed every 5 s as shipped.
-	local frames=$((HIST_SIGHTINGS * 10 / 27)) rows us sightings bytes
+	local frames=$((HIST_SIGHTINGS * 10 / 27)) rows ms sightings bytes
 	rm -f "$W"/hw.db*
 	start_dry_agent hw "history-database $W/hw.db"
 	"$LOADGEN" --seed $((SEED + 1)) --count $frames --names $((frames / 4)) --unix "$W/hw.sock" >/dev/null 2>&1
 	hist_wait_idle "$APID" "$W/hw.log" || log "warning: history writer did not catch up"
 	sightings=$(agent_stat "$APID" "$W/hw.log" hist_sightings)
 	rows=$(agent_stat "$APID" "$W/hw.log" hist_written)
-	us=$(agent_stat "$APID" "$W/hw.log" hist_write_us)
+	ms=$(agent_stat "$APID" "$W/hw.log" hist_write_ms)
 	stop_pid "$APID"
 	local stored
 	stored=$(sqlite3 "$W/hw.db" 'SELECT count(*) FROM rr')
 	bytes=$(stat -c %s "$W/hw.db")
 	fig history_sightings "$sightings" "record sightings of the Zipf stream ($frames frames)"
-	fig history_rows_per_s "$(calc "$rows / ($us / 1000000)" 0)" "rows upserted per second of transaction time ($rows upserts)"
+	fig history_rows_per_s "$(calc "$rows / ($ms / 1000)" 0)" "rows upserted per second of transaction time ($rows upserts)"
 	fig history_bytes_per_row "$(calc "$bytes / $stored" 0)" "database file bytes / stored rows ($stored rows, after the shutdown checkpoint)"
 
 	# Query latency on a store of HIST_ROWS rows: every name once (~2.5

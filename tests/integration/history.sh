@@ -19,7 +19,7 @@ srcdir=${RV_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=scripts/lab.sh
 . "$srcdir/scripts/lab.sh"
 lab_test_begin
-lab_need_tools curl dnsdbq python3
+lab_need_tools curl dnsdbq python3 promtool
 
 PTR_TIMEOUT=20
 KEY=k-$RANDOM-$RANDOM-history
@@ -141,6 +141,13 @@ d=json.loads(sys.argv[1]); names={c["name"]:c for c in d["candidates"]}
 assert d["best"]=="hj-real.example.test" and d["rpz"]["name"]=="hj-real.example.test" and d["rpz"]["state"]=="written", d
 assert names["hj0.example.test"]["depth"]==10 and names["hj-real.example.test"]["best"], d' "$body"
 body=$(get /v1/name/hj-real.example.test)
+lab_check "/metrics with the history on passes promtool check metrics" \
+    bash -c 'curl -sS --max-time 10 "$1/metrics" | promtool check metrics' _ "$BASE"
+lab_check "/metrics: records written, sightings, history up" bash -c '
+m=$(curl -sS --max-time 10 "$1/metrics")
+grep -qE "^rearview_history_rows_written_total [1-9]" <<<"$m" &&
+grep -qE "^rearview_history_sightings_total [1-9]" <<<"$m" &&
+grep -qE "^rearview_history_up 1" <<<"$m"' _ "$BASE"
 lab_check "/v1/name: the addresses whose candidates include it" python3 -c '
 import json,sys
 d=json.loads(sys.argv[1]); assert d["complete"] and [a["address"] for a in d["addresses"]]==["192.0.2.90"], d' "$body"
