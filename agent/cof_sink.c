@@ -42,6 +42,7 @@ struct rv_cof_sink {
 	rv_worker *worker;
 	struct event *timer;
 	rv_pdns_agg *agg;          /* filling on the loop */
+	rv_pdns_combiner *comb;    /* repeats, without per-sighting lines */
 	struct evbuffer *lines;    /* filling on the loop */
 	uint64_t buffered_lines;   /* in lines */
 	bool reopen;
@@ -178,6 +179,7 @@ static void flush(rv_cof_sink *c)
 			evbuffer_free(lines);
 		return;
 	}
+	rv_pdns_combiner_drain(c->comb); /* its counts belong to this interval */
 	c->job.agg = c->agg;
 	c->job.lines = c->lines;
 	c->job.reopen = c->reopen;
@@ -234,6 +236,13 @@ static void observe(void *arg, const rv_observation *obs)
 	char sensor[64];
 
 	rv_pdns_sensor(obs, c->fallback, sensor);
+	if (!c->opts.every_sighting) {
+		size_t records;
+
+		rv_stats.cof_dropped += rv_pdns_combiner_observe(c->comb, c->agg, sensor, obs,
+				obs->time_sec, &records);
+		return;
+	}
 	c->sensor = sensor;
 	c->obs = obs;
 	rv_pdns_records(obs, record, c);
@@ -274,9 +283,10 @@ rv_cof_sink *rv_cof_sink_new(struct event_base *base, const rv_cof_opts *opts, i
 	snprintf(c->fallback, sizeof(c->fallback), "%s", opts->sensor ? opts->sensor : "");
 	c->opts.path = c->opts.sensor = NULL; /* borrowed: the copies are above */
 	c->agg = rv_pdns_agg_new(opts->max_pending);
+	c->comb = rv_pdns_combiner_new();
 	c->lines = evbuffer_new();
 	*err = -ENOMEM;
-	if (c->path == NULL || c->agg == NULL || c->lines == NULL)
+	if (c->path == NULL || c->agg == NULL || c->comb == NULL || c->lines == NULL)
 		goto fail;
 	c->worker = rv_worker_new(base, "cof-log", run_job, job_done, c, err);
 	if (c->worker == NULL)
@@ -309,6 +319,7 @@ void rv_cof_sink_free(rv_cof_sink **cp)
 	rv_worker_free(&c->worker);
 	if (c->fd >= 0 && !c->fd_is_stdout)
 		close(c->fd);
+	rv_pdns_combiner_free(&c->comb);
 	rv_pdns_agg_free(&c->agg);
 	if (c->lines != NULL)
 		evbuffer_free(c->lines);

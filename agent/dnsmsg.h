@@ -76,6 +76,15 @@ typedef struct rv_answer {
 void rv_answer_name(const rv_answer *a, uint16_t off, char *out);
 
 /*
+ * A 64-bit fingerprint of a->links (each link's type and its owner and target
+ * names, case-folded, read where they lie): two answers with the same
+ * question, addresses and fingerprint hold the same records, so record-level
+ * outputs can count a repeat without making any name's text. Only while
+ * a->wire is valid.
+ */
+uint64_t rv_answer_chain_hash(const rv_answer *a);
+
+/*
  * Empties out: qname "", every count and flag 0. Only addrs[0..naddrs) and the
  * qname up to its NUL are meaningful, so the rest (2 KiB) is left as it is:
  * clearing it, twice per frame, cost 7 % of the ingest path (callgrind).

@@ -35,7 +35,7 @@ struct rv_history {
 	rv_history_opts opts;
 	char *path;
 	char fallback[64];        /* sensor of frames without a dnstap identity */
-	const char *sensor;       /* of the observation being recorded */
+	rv_pdns_combiner *comb;   /* repeats counted without touching the aggregate */
 	rv_hdb *db;               /* used by the worker thread only, once started */
 	rv_worker *worker;
 	rv_pdns_agg *agg;         /* filling on the loop */
@@ -44,7 +44,6 @@ struct rv_history {
 	int64_t last_expire;
 	bool failed;
 	uint64_t write_us;        /* time the writer spent in transactions */
-	int64_t now;              /* of the observation being recorded */
 };
 
 static int64_t default_clock(void)
@@ -124,6 +123,7 @@ static bool flush(rv_history *h)
 	next = rv_pdns_agg_new(h->opts.max_pending);
 	if (next == NULL)
 		return false; /* keep aggregating; try again next time */
+	rv_pdns_combiner_drain(h->comb); /* its counts belong to this batch */
 	h->job = (struct job){.batch = h->agg, .now = now, .expire = expire};
 	if (expire)
 		h->last_expire = now;
@@ -145,29 +145,22 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)flush(arg);
 }
 
-static void record(void *arg, const rv_pdns_rec *rec)
-{
-	rv_history *h = arg;
-	int rc = rv_pdns_agg_add(h->agg, h->sensor, rec, h->now);
-
-
-	rv_stats.history_sightings++;
-	if (rc < 0)
-		rv_stats.history_dropped++;
-}
-
 static void observe(void *arg, const rv_observation *obs)
 {
 	rv_history *h = arg;
 	char sensor[64];
+	size_t records;
 
 	if (h->failed)
 		return;
 	rv_pdns_sensor(obs, h->fallback, sensor);
-	h->sensor = sensor;
-	h->now = obs->time_sec;
-	rv_pdns_records(obs, record, h);
-	h->sensor = NULL;
+	rv_stats.history_dropped += rv_pdns_combiner_observe(h->comb, h->agg, sensor, obs,
+			obs->time_sec, &records);
+	rv_stats.history_sightings += records;
+	/* Half full and the writer idle: hand it over now rather than at the
+	 * timer, so a burst of new records is written, not dropped. */
+	if (rv_pdns_agg_size(h->agg) >= h->opts.max_pending / 2 && !rv_worker_busy(h->worker))
+		(void)flush(h);
 }
 
 rv_sink rv_history_sink(rv_history *h)
@@ -194,6 +187,13 @@ static uint64_t read_write_ms(const void *arg)
 	return ((const rv_history *)arg)->write_us / 1000;
 }
 
+static uint64_t read_busy(const void *arg)
+{
+	const rv_history *h = arg;
+
+	return h->worker != NULL && rv_worker_busy(h->worker);
+}
+
 static uint64_t read_up(const void *arg)
 {
 	return !((const rv_history *)arg)->failed;
@@ -218,7 +218,8 @@ rv_history *rv_history_new(struct event_base *base, const rv_history_opts *opts,
 	snprintf(h->fallback, sizeof(h->fallback), "%s", opts->sensor ? opts->sensor : "");
 	h->opts.sensor = NULL; /* borrowed: h->fallback is the copy */
 	h->agg = rv_pdns_agg_new(opts->max_pending);
-	if (h->path == NULL || h->agg == NULL) {
+	h->comb = rv_pdns_combiner_new();
+	if (h->path == NULL || h->agg == NULL || h->comb == NULL) {
 		*err = -ENOMEM;
 		snprintf(why, whylen, "out of memory");
 		goto fail;
@@ -248,6 +249,8 @@ rv_history *rv_history_new(struct event_base *base, const rv_history_opts *opts,
 	rv_stats_register_milli(RV_COUNTER, "hist_write_ms", "rearview_history_write_seconds_total",
 			"time the history writer spent in transactions (rows written / this = "
 			"its rate)", read_write_ms, h);
+	rv_stats_register(RV_GAUGE, "hist_writing", "rearview_history_writer_busy",
+			"1 while the writer thread has a batch", read_busy, h);
 	rv_stats_register(RV_GAUGE, "hist_up", "rearview_history_up",
 			"1 while the history database is being written, 0 after a failure "
 			"turned it off", read_up, h);
@@ -289,6 +292,7 @@ void rv_history_free(rv_history **hp)
 	}
 	rv_worker_free(&h->worker);
 	rv_hdb_free(&h->db);
+	rv_pdns_combiner_free(&h->comb);
 	rv_pdns_agg_free(&h->agg);
 	free(h->path);
 	free(h);

@@ -220,8 +220,8 @@ static void grow(rv_pdns_agg *agg)
 	agg->nslots = n;
 }
 
-int rv_pdns_agg_add_span(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec *rec,
-		int64_t first, int64_t last, uint64_t count)
+static int agg_add(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec *rec,
+		int64_t first, int64_t last, uint64_t count, struct entry **out)
 {
 	/* Key: sensor \0 rrname \0 then the rdata: its text and \0 for a name,
 	 * or 0x01, the family and 16 address octets for an address (no name's
@@ -270,6 +270,7 @@ int rv_pdns_agg_add_span(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec
 			e->e.ttl = rec->ttl;
 		}
 		e->e.count += count;
+		*out = e;
 		return 0;
 	}
 	/* The index keeps at least one empty slot in two (probes stay short). */
@@ -296,7 +297,16 @@ int rv_pdns_agg_add_span(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec
 	agg->size++;
 	if (agg->size * 2 > agg->nslots)
 		grow(agg);
+	*out = e;
 	return 1;
+}
+
+int rv_pdns_agg_add_span(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec *rec,
+		int64_t first, int64_t last, uint64_t count)
+{
+	struct entry *e;
+
+	return agg_add(agg, sensor, rec, first, last, count, &e);
 }
 
 int rv_pdns_agg_add(rv_pdns_agg *agg, const char *sensor, const rv_pdns_rec *rec, int64_t t)
@@ -325,5 +335,157 @@ int rv_pdns_agg_foreach(const rv_pdns_agg *agg, rv_pdns_entry_fn fn, void *arg)
 		if (rc != 0)
 			return rc;
 	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ combiner */
+
+#define COMB_SLOTS 32768 /* ~3.6 MiB: one cache miss per repeat, against several for the records */
+#define COMB_RECS 6      /* answers with more records bypass the cache */
+
+struct cslot {
+	uint64_t key;
+	uint32_t count;          /* sightings not yet in the records */
+	uint8_t nrec;            /* 0 = empty */
+	int64_t first, last;
+	struct entry *rec[COMB_RECS];
+	uint32_t ttl[COMB_RECS]; /* of the last sighting */
+};
+
+struct rv_pdns_combiner {
+	rv_pdns_agg *agg;        /* the aggregate the slots' records live in */
+	struct cslot slots[COMB_SLOTS];
+};
+
+rv_pdns_combiner *rv_pdns_combiner_new(void)
+{
+	return calloc(1, sizeof(struct rv_pdns_combiner));
+}
+
+void rv_pdns_combiner_free(rv_pdns_combiner **c)
+{
+	if (c == NULL || *c == NULL)
+		return;
+	free(*c);
+	*c = NULL;
+}
+
+static void slot_drain(struct cslot *sl)
+{
+	for (unsigned i = 0; i < sl->nrec && sl->count > 0; i++) {
+		rv_pdns_entry *e = &sl->rec[i]->e;
+
+		e->count += sl->count;
+		if (sl->first < e->time_first)
+			e->time_first = sl->first;
+		if (sl->last >= e->time_last) {
+			e->time_last = sl->last;
+			e->ttl = sl->ttl[i];
+		}
+	}
+	sl->nrec = 0;
+	sl->count = 0;
+}
+
+void rv_pdns_combiner_drain(rv_pdns_combiner *c)
+{
+	for (size_t i = 0; i < COMB_SLOTS; i++)
+		if (c->slots[i].nrec > 0)
+			slot_drain(&c->slots[i]);
+	c->agg = NULL;
+}
+
+struct comb_ctx {
+	rv_pdns_agg *agg;
+	const char *sensor;
+	int64_t t;
+	size_t n, dropped;
+	struct entry *rec[COMB_RECS];
+	uint32_t ttl[COMB_RECS];
+};
+
+static void comb_record(void *arg, const rv_pdns_rec *rec)
+{
+	struct comb_ctx *x = arg;
+	struct entry *e = NULL;
+
+	if (agg_add(x->agg, x->sensor, rec, x->t, x->t, 1, &e) < 0)
+		x->dropped++;
+	if (x->n < COMB_RECS) {
+		x->rec[x->n] = e;
+		x->ttl[x->n] = rec->ttl;
+	}
+	x->n++;
+}
+
+/* The cache key: everything that decides which records an answer holds. */
+static uint64_t answer_key(const char *sensor, const rv_answer *a)
+{
+	uint8_t buf[64 + RV_NAME_MAX + 2 + RV_ANSWER_MAX_ADDRS * 17];
+	size_t sl = strnlen(sensor, 63), ql = strnlen(a->qname, RV_NAME_MAX - 1), n = 0;
+
+	memcpy(buf, sensor, sl);
+	buf[sl] = '\0';
+	n = sl + 1;
+	memcpy(buf + n, a->qname, ql);
+	n += ql;
+	buf[n++] = (uint8_t)(a->qtype >> 8);
+	buf[n++] = (uint8_t)a->qtype;
+	for (size_t i = 0; i < a->naddrs; i++) {
+		buf[n++] = a->addrs[i].family;
+		memcpy(buf + n, a->addrs[i].bytes, 16);
+		n += 16;
+	}
+	return XXH3_64bits_withSeed(buf, n, rv_answer_chain_hash(a));
+}
+
+size_t rv_pdns_combiner_observe(rv_pdns_combiner *c, rv_pdns_agg *agg, const char *sensor,
+		const rv_observation *obs, int64_t t, size_t *records)
+{
+	const rv_answer *a = &obs->answer;
+	size_t nrec = a->wire != NULL ? a->nlinks + a->naddrs : 0;
+	struct comb_ctx x = {.agg = agg, .sensor = sensor, .t = t};
+	struct cslot *sl;
+	uint64_t key;
+
+	*records = 0;
+	if (nrec == 0)
+		return 0;
+	if (c->agg != agg)
+		rv_pdns_combiner_drain(c); /* a new aggregate: the slots point into the old */
+	c->agg = agg;
+	if (nrec > COMB_RECS) {
+		*records = rv_pdns_records(obs, comb_record, &x);
+		return x.dropped;
+	}
+	key = answer_key(sensor, a);
+	sl = &c->slots[key & (COMB_SLOTS - 1)];
+	if (sl->nrec == nrec && sl->key == key) {
+		size_t k = 0;
+
+		sl->count++;
+		if (t < sl->first)
+			sl->first = t;
+		if (t >= sl->last) {
+			sl->last = t;
+			for (size_t i = 0; i < a->nlinks; i++)
+				sl->ttl[k++] = a->links[i].ttl;
+			for (size_t i = 0; i < a->naddrs; i++)
+				sl->ttl[k++] = a->addr_ttl[i];
+		}
+		*records = nrec;
+		return 0;
+	}
+	*records = rv_pdns_records(obs, comb_record, &x);
+	if (x.dropped > 0 || x.n != nrec)
+		return x.dropped; /* not cached: every later sighting tries again */
+	if (sl->nrec > 0)
+		slot_drain(sl);
+	sl->key = key;
+	sl->nrec = (uint8_t)nrec;
+	sl->count = 0;
+	sl->first = sl->last = t;
+	memcpy(sl->rec, x.rec, sizeof(x.rec));
+	memcpy(sl->ttl, x.ttl, sizeof(x.ttl));
 	return 0;
 }

@@ -95,4 +95,34 @@ size_t rv_pdns_agg_bytes(const rv_pdns_agg *agg);
 typedef int (*rv_pdns_entry_fn)(void *arg, const rv_pdns_entry *e);
 int rv_pdns_agg_foreach(const rv_pdns_agg *agg, rv_pdns_entry_fn fn, void *arg);
 
+/* ------------------------------------------------------------------ combiner */
+
+/*
+ * A small direct-mapped cache in front of an aggregate, for the ingest path.
+ * Most sightings repeat an answer seen moments ago (a Zipf stream); the
+ * cache recognises the repeat by (sensor, question, addresses, chain
+ * fingerprint) and counts it in its own slot, without making any name's
+ * text or touching the aggregate's records (whose cache misses were most of
+ * the history's cost). A slot's counts reach the records when the slot is
+ * reused and at rv_pdns_combiner_drain(). A 64-bit fingerprint collision
+ * (about 2^-64 per lookup) would count a sighting for another answer's
+ * records.
+ */
+typedef struct rv_pdns_combiner rv_pdns_combiner;
+
+rv_pdns_combiner *rv_pdns_combiner_new(void);
+void rv_pdns_combiner_free(rv_pdns_combiner **c);
+
+/*
+ * Counts every record of obs (as rv_pdns_records() lists them) at time t into
+ * agg, through the cache. *records = records sighted; returns how many of
+ * them were dropped because agg was full. Only during a sink's observe().
+ */
+size_t rv_pdns_combiner_observe(rv_pdns_combiner *c, rv_pdns_agg *agg, const char *sensor,
+		const rv_observation *obs, int64_t t, size_t *records);
+
+/* Moves what the cache counted into its aggregate and empties the cache.
+ * Call it before the aggregate is handed over or freed. */
+void rv_pdns_combiner_drain(rv_pdns_combiner *c);
+
 #endif

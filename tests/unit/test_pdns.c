@@ -160,6 +160,101 @@ static void test_aggregate(void **state)
 	rv_pdns_agg_free(&agg);
 }
 
+struct counted {
+	char want[128];
+	uint64_t count;
+	int64_t first, last;
+	uint32_t ttl;
+};
+
+static int find_count(void *arg, const rv_pdns_entry *e)
+{
+	struct counted *c = arg;
+	char line[600];
+
+	snprintf(line, sizeof(line), "%s %s %s", e->rrname, rv_rrtype_name(e->rrtype), e->rdata);
+	if (strcmp(line, c->want) == 0) {
+		c->count = e->count;
+		c->first = e->time_first;
+		c->last = e->time_last;
+		c->ttl = e->ttl;
+	}
+	return 0;
+}
+
+static struct counted count_of(rv_pdns_agg *agg, const char *want)
+{
+	struct counted c = {0};
+
+	snprintf(c.want, sizeof(c.want), "%s", want);
+	assert_int_equal(rv_pdns_agg_foreach(agg, find_count, &c), 0);
+	return c;
+}
+
+/* Repeats go through the combiner's slot and reach the records at drain,
+ * with the right counts, times and last TTL; a different chain to the same
+ * address is a different answer (its records are counted, not the old
+ * chain's); an aggregate swapped under it drains first. */
+static void test_combiner(void **state)
+{
+	rv_pdns_combiner *c = rv_pdns_combiner_new();
+	rv_pdns_agg *agg = rv_pdns_agg_new(1000), *agg2 = rv_pdns_agg_new(1000);
+	rv_observation obs;
+	rv_verdict why;
+	size_t len, len2, len3, recs;
+	uint8_t *w1 = build(&len, "www.example.com. IN A",
+			"www.example.com. 300 IN CNAME edge.cdn.net.",
+			"edge.cdn.net. 20 IN A 192.0.2.1", NULL);
+	uint8_t *w2 = build(&len2, "WWW.example.com. IN A",
+			"WWW.example.com. 250 IN CNAME edge.cdn.net.",
+			"edge.cdn.net. 10 IN A 192.0.2.1", NULL);
+	uint8_t *w3 = build(&len3, "www.example.com. IN A",
+			"www.example.com. 300 IN CNAME other.cdn.net.",
+			"other.cdn.net. 20 IN A 192.0.2.1", NULL);
+
+	(void)state;
+	assert_non_null(c);
+	memset(&obs, 0, sizeof(obs));
+	assert_int_equal(rv_dnsmsg_parse(w1, len, 8, &obs.answer, &why), 0);
+	for (int t = 100; t < 110; t++) {
+		assert_int_equal(rv_pdns_combiner_observe(c, agg, "s", &obs, t, &recs), 0);
+		assert_int_equal(recs, 2);
+	}
+	/* Before the drain the records hold only the first sighting. */
+	assert_int_equal(count_of(agg, "edge.cdn.net A 192.0.2.1").count, 1);
+	/* The same answer with a different case and TTLs is the same record set
+	 * (names fold); its TTLs are the last ones. */
+	assert_int_equal(rv_dnsmsg_parse(w2, len2, 8, &obs.answer, &why), 0);
+	assert_int_equal(rv_pdns_combiner_observe(c, agg, "s", &obs, 120, &recs), 0);
+	assert_int_equal(rv_dnsmsg_parse(w3, len3, 8, &obs.answer, &why), 0);
+	assert_int_equal(rv_pdns_combiner_observe(c, agg, "s", &obs, 130, &recs), 0);
+	rv_pdns_combiner_drain(c);
+	struct counted k = count_of(agg, "edge.cdn.net A 192.0.2.1");
+	assert_int_equal(k.count, 11);
+	assert_int_equal(k.first, 100);
+	assert_int_equal(k.last, 120);
+	assert_int_equal(k.ttl, 10);
+	assert_int_equal(count_of(agg, "www.example.com CNAME edge.cdn.net").count, 11);
+	assert_int_equal(count_of(agg, "www.example.com CNAME other.cdn.net").count, 1);
+	assert_int_equal(count_of(agg, "other.cdn.net A 192.0.2.1").count, 1);
+
+	/* A new aggregate: what the slots counted goes to the old one first. */
+	assert_int_equal(rv_pdns_combiner_observe(c, agg, "s", &obs, 140, &recs), 0);
+	assert_int_equal(rv_pdns_combiner_observe(c, agg, "s", &obs, 141, &recs), 0);
+	assert_int_equal(rv_pdns_combiner_observe(c, agg2, "s", &obs, 142, &recs), 0);
+	assert_int_equal(count_of(agg, "other.cdn.net A 192.0.2.1").count, 3);
+	assert_int_equal(count_of(agg2, "other.cdn.net A 192.0.2.1").count, 1);
+	rv_pdns_combiner_drain(c);
+
+	rv_pdns_combiner_free(&c);
+	assert_null(c);
+	rv_pdns_agg_free(&agg);
+	rv_pdns_agg_free(&agg2);
+	free(w1);
+	free(w2);
+	free(w3);
+}
+
 static void test_rrtype(void **state)
 {
 	uint16_t t;
@@ -377,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_records_of_chain),
 		cmocka_unit_test(test_sensor),
 		cmocka_unit_test(test_aggregate),
+		cmocka_unit_test(test_combiner),
 		cmocka_unit_test(test_rrtype),
 		cmocka_unit_test(test_reverse_name),
 		cmocka_unit_test_setup_teardown(test_store, setup_db, teardown_db),
