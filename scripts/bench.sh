@@ -255,10 +255,11 @@ ingest() {
 #  - query latency p50/p99 through the HTTP API on a store of HIST_ROWS rows;
 #  - RSS the history adds at steady state.
 hist_wait_idle() { # PID LOG: until nothing is pending and the writer has caught up
-	local i p
+	local i p b
 	for ((i = 0; i < 1200; i++)); do
 		p=$(agent_stat "$1" "$2" hist_pending)
-		[[ $p == 0 ]] && { sleep 0.3; return 0; }
+		b=$(agent_stat "$1" "$2" hist_writing)
+		[[ $p == 0 && $b == 0 ]] && return 0
 		sleep 0.5
 	done
 	return 1
