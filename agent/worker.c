@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -29,6 +31,13 @@ struct rv_worker {
 static void *thread_main(void *p)
 {
 	rv_worker *w = p;
+
+	/* Linux: nice is per thread (a task). Raising it needs no privilege; a
+	 * failure leaves the thread at the loop's priority, which still works. */
+	errno = 0;
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+			getpriority(PRIO_PROCESS, 0) + RV_WORKER_NICE) < 0)
+		(void)0;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {

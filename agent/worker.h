@@ -22,7 +22,14 @@ typedef struct rv_worker rv_worker;
 typedef void (*rv_worker_run_fn)(void *arg, void *job);
 typedef void (*rv_worker_done_fn)(void *arg, void *job);
 
-/* Starts the thread. NULL with *err = -errno. name is for logs (borrowed). */
+/*
+ * Starts the thread. NULL with *err = -errno. name is for logs (borrowed).
+ * The thread runs at nice RV_WORKER_NICE relative to the agent: it is
+ * background work, and on a machine short of CPU the loop (ingest) must win;
+ * the worker catches up when the loop idles, and its owner's bound (drops
+ * counted) covers the time it cannot.
+ */
+#define RV_WORKER_NICE 10
 rv_worker *rv_worker_new(struct event_base *base, const char *name, rv_worker_run_fn run,
 		rv_worker_done_fn done, void *arg, int *err);
 /* Hands job over. 0, or -EBUSY while one is in flight (job stays the caller's). */
