@@ -50,23 +50,37 @@ int rv_rrtype_parse(const char *text, uint16_t *rrtype)
 size_t rv_pdns_records(const rv_observation *obs, rv_pdns_rec_fn fn, void *arg)
 {
 	const rv_answer *a = &obs->answer;
-	char owner[RV_NAME_MAX], target[RV_NAME_MAX];
-	size_t n = 0;
+	char buf[2][RV_NAME_MAX], dname_owner[RV_NAME_MAX];
+	const char *owner = a->qname; /* the chain starts at the question */
+	size_t n = 0, cur = 0;
 
 	if (a->wire == NULL)
 		return 0;
+	/* Each CNAME is owned by the previous one's target (dnsmsg.c walked them
+	 * in chain order), so only targets need their text made: half the
+	 * names' printing, on the ingest path. */
 	for (size_t i = 0; i < a->nlinks; i++) {
 		const rv_answer_link *l = &a->links[i];
+		char *target = buf[cur];
+		const char *own = owner;
 
-		rv_answer_name(a, l->owner, owner);
+		if (l->type != RV_RRTYPE_CNAME) {
+			rv_answer_name(a, l->owner, dname_owner);
+			own = dname_owner;
+		}
 		rv_answer_name(a, l->target, target);
-		fn(arg, &(rv_pdns_rec){.rrname = owner, .rrtype = l->type,
+		fn(arg, &(rv_pdns_rec){.rrname = own, .rrtype = l->type,
 				.rdata = target, .ttl = l->ttl});
+		if (l->type == RV_RRTYPE_CNAME) {
+			owner = target;
+			cur ^= 1;
+		}
 		n++;
 	}
 	if (a->naddrs == 0)
 		return n;
-	rv_answer_name(a, a->addr_owner, owner);
+	/* The addresses' owner ends the chain: the last CNAME's target, or the
+	 * question (DNAMEs follow the CNAMEs and do not move it). */
 	for (size_t i = 0; i < a->naddrs; i++) {
 		const rv_addr *ad = &a->addrs[i];
 

@@ -6,7 +6,7 @@
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,history,cg,rss,encode,rpz,lookup,drops,reload,report
+#   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
 #
@@ -22,7 +22,7 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,history,cg,rss,encode,rpz,lookup,drops,reload,report
+ONLY=ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -289,6 +289,27 @@ hist_part() {
 	fig history_ingest_ratio "$(calc "$on / $off" 3)" "on / off (target >= 0.8)"
 	fig history_rss_added_mb "$(calc "($r_on - $r_off) / 1024" 1)" "VmRSS after the stream, history on minus off (steady state, writer idle)"
 
+	# Load-independent: callgrind instructions inside rv_ingest_frame (the
+	# ingest path, sinks included; the writer thread is not in it) per frame,
+	# history off and on, same stream of CG_N * 10 frames.
+	local mode ir_off ir_on n=$((CG_N * 10))
+	for mode in off on; do
+		local extra=""
+		[[ $mode == on ]] && extra="history-database $W/hcg.db
+history-flush-interval 1h
+history-max-pending $((n * 4))"
+		rm -f "$W"/hcg.db*
+		start_dry_agent hcg "$extra" valgrind --tool=callgrind --toggle-collect=rv_ingest_frame \
+			--callgrind-out-file="$W/hcg.$mode.out"
+		"$LOADGEN" --seed $SEED --count $n --names 100000 --unix "$W/hcg.sock" --timeout 1200 >/dev/null 2>&1
+		stop_pid "$APID" 120
+	done
+	ir_off=$(sed -n 's/^summary: //p' "$W/hcg.off.out")
+	ir_on=$(sed -n 's/^summary: //p' "$W/hcg.on.out")
+	fig history_ingest_instructions_off "$(calc "$ir_off / $n" 0)" "callgrind Ir in rv_ingest_frame per frame, history off ($n frames)"
+	fig history_ingest_instructions_on "$(calc "$ir_on / $n" 0)" "the same with the history on (its sink's cost on the loop)"
+	fig history_ingest_instructions_ratio "$(calc "$ir_off / $ir_on" 3)" "off / on: the share of the loop's ingest speed kept (load-independent)"
+
 	# Sustained writes: HIST_SIGHTINGS record sightings (~2.7 records per
 	# learnable frame) of the Zipf stream, flushed every 5 s as shipped.
 	local frames=$((HIST_SIGHTINGS * 10 / 27)) rows ms sightings bytes
@@ -343,6 +364,62 @@ max-addresses $((names * 3))"
 		fig "history_query_${kind}_p99_ms" "$p99" "ms (target p99 <= 50)"
 	done
 	stop_pid "$APID"
+}
+
+# ------------------------------------------------------------------ scrape
+# What a Prometheus scrape costs ingest: the same stream with and without a
+# client fetching /metrics every 50 ms (20 scrapes/s, 300x Prometheus's usual
+# 15 s interval), interleaved, same run.
+scrape_part() {
+	local i out port=18054 spid
+	local -a with=() without=()
+	for ((i = 0; i < INGEST_REPS; i++)); do
+		start_dry_agent sc "http-listen 127.0.0.1:$port"
+		out=$("$LOADGEN" --seed $SEED --count $HIST_N --names 100000 --unix "$W/sc.sock" 2>/dev/null)
+		without+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
+		stop_pid "$APID"
+		start_dry_agent sc "http-listen 127.0.0.1:$port"
+		# One client process, one kept-alive connection (as Prometheus scrapes):
+		# spawning curl 20 times a second would measure curl, not the agent.
+		python3 -c '
+import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+while True:
+    c.request("GET", "/metrics"); c.getresponse().read(); time.sleep(0.05)' "$port" 2>/dev/null &
+		spid=$!
+		PIDS+=("$spid")
+		out=$("$LOADGEN" --seed $SEED --count $HIST_N --names 100000 --unix "$W/sc.sock" 2>/dev/null)
+		with+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
+		stop_pid "$spid" 2
+		local scrapes
+		scrapes=$(agent_stat "$APID" "$W/sc.log" http_requests)
+		stop_pid "$APID"
+		log "scrape rep $((i + 1)): ingest ${with[-1]} fps while scraped ($scrapes scrapes), ${without[-1]} without"
+	done
+	local a b
+	a=$(printf '%s\n' "${with[@]}" | median)
+	b=$(printf '%s\n' "${without[@]}" | median)
+	fig scrape_ingest_fps_scraped "$a" "frames/s while /metrics is fetched every 50 ms"
+	fig scrape_ingest_fps_quiet "$b" "frames/s without scrapes, same stream, same run"
+	fig scrape_ingest_ratio "$(calc "$a / $b" 3)" "scraped / quiet"
+	# Load-independent: callgrind instructions of the agent for 200 scrapes
+	# minus for none, per scrape; against instructions_per_frame it says what
+	# share of the loop a scrape takes at a given frame rate.
+	local n ir0 ir1
+	for n in 0 200; do
+		start_dry_agent scg "http-listen 127.0.0.1:$port" valgrind --tool=callgrind \
+			--callgrind-out-file="$W/scg.$n.out"
+		sleep 2
+		python3 -c '
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+for i in range(int(sys.argv[2])):
+    c.request("GET", "/metrics"); c.getresponse().read()' "$port" "$n"
+		stop_pid "$APID" 60
+	done
+	ir0=$(sed -n 's/^summary: //p' "$W/scg.0.out")
+	ir1=$(sed -n 's/^summary: //p' "$W/scg.200.out")
+	fig scrape_instructions "$(calc "($ir1 - $ir0) / 200" 0)" "callgrind Ir per /metrics scrape (200 scrapes - none)"
 }
 
 # ------------------------------------------------------------------ callgrind
@@ -940,6 +1017,7 @@ lab_part() {
 T_START=$(now)
 if want ingest; then log "ingest..."; ingest; fi
 if want history; then log "history..."; hist_part; fi
+if want scrape; then log "scrape..."; scrape_part; fi
 if want cg; then log "callgrind..."; callgrind_fig; fi
 if want rss; then
 	log "rss..."
