@@ -146,7 +146,12 @@ static void job_done(void *arg, void *p)
 {
 	rv_cof_sink *c = arg;
 	struct job *j = p;
+
 	rv_pdns_agg_free(&j->agg);
+	if (j->lines != NULL) {
+		evbuffer_free(j->lines); /* drained by the writer */
+		j->lines = NULL;
+	}
 	if (j->err != 0) {
 		rv_stats.cof_dropped += j->written; /* what the job held */
 		if (!c->failing)

@@ -70,6 +70,10 @@ lab_lookup 'sp\032ace.example.test' A >/dev/null
 lab_lookup www.example.test AAAA >/dev/null
 has_node7() { get /dnsdb/v2/lookup/rrset/name/node7.pop.edge.test | grep -q '192.0.2.41'; }
 lab_check "the chain's address is in the history within 10 s" lab_wait_until 10 has_node7
+# The last lookup's record: once it is there, every earlier one is (batches
+# are written in order).
+has_last() { get /dnsdb/v2/lookup/rrset/name/www.example.test/AAAA | grep -q '2001:db8::10'; }
+lab_check "the last lookup's record is in the history within 10 s" lab_wait_until 10 has_last
 
 # ---------------------------------------------------------------- 2. clients
 lab_phase "dnsdbq -u dnsdb2 (DNSDB API v2, SAF)"
