@@ -467,7 +467,7 @@ static int hexval(char c)
 /* Strict %-decoding (evhttp_uridecode passes a bad escape through): -EBADMSG
  * for a '%' not followed by two hex digits, or for a NUL. out holds at least
  * strlen(in) + 1 bytes. */
-static int path_decode(const char *in, char *out)
+int rv_http_path_decode(const char *in, char *out)
 {
 	for (; *in != '\0'; in++) {
 		char c = *in;
@@ -621,7 +621,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		rv_http_error(req, 503, "out of memory");
 		return;
 	}
-	if (path_decode(raw, path) < 0 || path[0] != '/') {
+	if (rv_http_path_decode(raw, path) < 0 || path[0] != '/') {
 		rv_http_error(req, 400, "malformed path (bad %-escape or NUL)");
 		goto out;
 	}

@@ -53,6 +53,10 @@ typedef void (*rv_http_handler)(void *arg, struct evhttp_request *req, const cha
 int rv_http_route(rv_http *h, const char *prefix, int flags, rv_http_handler fn,
 		void *arg) RV_MUST_CHECK;
 
+/* %-decodes a request path into out (at least strlen(in) + 1 octets): a
+ * pure function (fuzzed). -EBADMSG for a bad escape or an encoded NUL. */
+int rv_http_path_decode(const char *in, char *out) RV_MUST_CHECK;
+
 /* A whole reply: status, content type, body (copied). Counts 4xx/5xx. */
 void rv_http_reply(struct evhttp_request *req, int status, const char *content_type,
 		const char *body, size_t len);

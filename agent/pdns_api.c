@@ -42,9 +42,8 @@ struct query {
 	rv_pdns_api *api;
 	enum fmt fmt;
 	bool rdata_array;         /* DNSDB rrset lookups: "rdata":["..."] */
-	rv_hdb_query hq[2];
-	size_t nq, cur_q;
-	char names[2][RV_NAME_MAX];
+	rv_pdns_request r;        /* r.hq: the store queries; r.nq of them */
+	size_t cur_q;
 	rv_hdb_cursor *cur;
 	uint64_t limit, rows;
 	bool started;
@@ -194,12 +193,12 @@ static int produce(void *arg, struct evbuffer *out, bool expired)
 			return 0;
 		}
 		if (q->cur == NULL) {
-			if (q->cur_q >= q->nq) {
+			if (q->cur_q >= q->r.nq) {
 				trailer(q, out, "succeeded", NULL);
 				return 0;
 			}
-			q->hq[q->cur_q].limit = q->limit - q->rows;
-			if (rv_hdb_query_start(q->api->db, &q->hq[q->cur_q], &q->cur) < 0) {
+			q->r.hq[q->cur_q].limit = q->limit - q->rows;
+			if (rv_hdb_query_start(q->api->db, &q->r.hq[q->cur_q], &q->cur) < 0) {
 				rv_stats.http_server_errors++;
 				trailer(q, out, "failed", "cannot query the history");
 				return 0;
@@ -294,11 +293,11 @@ static int common_params(rv_pdns_api *api, struct evhttp_request *req, struct qu
 		}
 		q->limit = v == 0 ? api->opts.max_limit : v; /* DNSDB: 0 = the maximum */
 	}
-	for (size_t i = 0; i < RV_ARRAY_LEN(q->hq); i++) {
-		q->hq[i].time_first_before = t[0];
-		q->hq[i].time_first_after = t[1];
-		q->hq[i].time_last_before = t[2];
-		q->hq[i].time_last_after = t[3];
+	for (size_t i = 0; i < RV_ARRAY_LEN(q->r.hq); i++) {
+		q->r.hq[i].time_first_before = t[0];
+		q->r.hq[i].time_first_after = t[1];
+		q->r.hq[i].time_last_before = t[2];
+		q->r.hq[i].time_last_after = t[3];
 	}
 	return 0;
 }
@@ -328,13 +327,12 @@ static int rrtype_param(const char *text, uint16_t *rrtype)
 /*
  * A name from a path into its canonical form (escapes kept, lower case, no
  * trailing dot). *wildcard: it was "*.name" (allowed only when may_wildcard).
- * Replies 400 and returns -EINVAL when it is not a usable name.
+ * -EINVAL with *why when it is not a usable name.
  */
-static int name_param(struct evhttp_request *req, const char *text, bool may_wildcard,
-		bool *wildcard, char *out)
+static int name_param(const char *text, bool may_wildcard, bool *wildcard, char *out,
+		const char **why)
 {
-	const char *why = NULL;
-	char msg[160];
+	const char *bad = NULL;
 
 	*wildcard = false;
 	if (may_wildcard && strncmp(text, "*.", 2) == 0) {
@@ -342,14 +340,13 @@ static int name_param(struct evhttp_request *req, const char *text, bool may_wil
 		text += 2;
 	}
 	if (strchr(text, '*') != NULL) {
-		rv_http_error(req, 400, may_wildcard ? "a wildcard is supported only as the "
-				"leftmost label (*.example.com)" :
-				"wildcards are supported in rrset lookups only");
+		*why = may_wildcard ? "a wildcard is supported only as the leftmost label "
+			"(*.example.com)" : "wildcards are supported in rrset lookups only";
 		return -EINVAL;
 	}
-	if (text[0] == '\0' || rv_dname_canon(text, out, RV_NAME_MAX, &why) < 0) {
-		snprintf(msg, sizeof(msg), "not a domain name: %s", why ? why : "empty");
-		rv_http_error(req, 400, msg);
+	if (text[0] == '\0' || rv_dname_canon(text, out, RV_NAME_MAX, &bad) < 0) {
+		*why = "not a domain name (an empty or over-long label, a bad escape, "
+			"over 255 octets)";
 		return -EINVAL;
 	}
 	return 0;
@@ -404,8 +401,6 @@ static struct query *query_new(rv_pdns_api *api, enum fmt fmt)
 		return NULL;
 	q->api = api;
 	q->fmt = fmt;
-	for (size_t i = 0; i < RV_ARRAY_LEN(q->hq); i++)
-		rv_hdb_query_init(&q->hq[i], RV_HQ_RRSET_NAME);
 	return q;
 }
 
@@ -467,108 +462,127 @@ static size_t segments(const char *rest, char *buf, size_t buflen, char **seg, s
 	}
 }
 
-static void on_lookup(void *arg, struct evhttp_request *req, const char *path, const char *rest)
+/* DNSDB: rrset/name/X[/T[/B]], rdata/name/X[/T], rdata/ip/X. */
+static int parse_dnsdb(const char *rest, rv_pdns_request *r, const char **why)
 {
-	rv_pdns_api *api = arg;
 	char buf[4096], *seg[6];
 	size_t n = segments(rest, buf, sizeof(buf), seg, 5);
-	struct query *q;
-	bool wildcard;
+	bool wildcard, rrset;
 
-	(void)path;
-	/* rrset/name/X[/T[/B]], rdata/name/X[/T], rdata/ip/X */
 	bool ok = n >= 3 &&
 		((strcmp(seg[0], "rrset") == 0 && strcmp(seg[1], "name") == 0) ||
 		 (strcmp(seg[0], "rdata") == 0 && strcmp(seg[1], "name") == 0 && n <= 4) ||
 		 (strcmp(seg[0], "rdata") == 0 && strcmp(seg[1], "ip") == 0 && n == 3));
 	if (!ok) {
-		rv_http_error(req, 404, "expected /dnsdb/v2/lookup/rrset/name/{owner}[/{rrtype}], "
-				"rdata/name/{name}[/{rrtype}] or rdata/ip/{addr}[,{prefixlen}]");
-		return;
+		*why = "expected /dnsdb/v2/lookup/rrset/name/{owner}[/{rrtype}], "
+			"rdata/name/{name}[/{rrtype}] or rdata/ip/{addr}[,{prefixlen}]";
+		return 404;
 	}
-	q = query_new(api, FMT_SAF);
-	if (q == NULL) {
-		rv_http_error(req, 503, "out of memory");
-		return;
-	}
-	q->nq = 1;
-	if (common_params(api, req, q) < 0)
-		goto fail;
+	r->nq = 1;
 	if (strcmp(seg[1], "ip") == 0) {
-		q->hq[0].kind = RV_HQ_RDATA_IP;
-		if (ip_range(seg[2], &q->hq[0].ip_lo, &q->hq[0].ip_hi) < 0) {
-			rv_http_error(req, 400, "expected an address, address,prefixlen or lo-hi");
-			goto fail;
+		r->hq[0].kind = RV_HQ_RDATA_IP;
+		if (ip_range(seg[2], &r->hq[0].ip_lo, &r->hq[0].ip_hi) < 0) {
+			*why = "expected an address, address,prefixlen or lo-hi";
+			return 400;
 		}
-	} else {
-		bool rrset = strcmp(seg[0], "rrset") == 0;
-
-		if (name_param(req, seg[2], rrset, &wildcard, q->names[0]) < 0)
-			goto fail;
-		q->hq[0].name = q->names[0];
-		q->hq[0].kind = rrset ? (wildcard ? RV_HQ_RRSET_SUFFIX : RV_HQ_RRSET_NAME) :
-			RV_HQ_RDATA_NAME;
-		q->rdata_array = rrset;
-		if (n >= 4 && rrtype_param(seg[3], &q->hq[0].rrtype) < 0) {
-			rv_http_error(req, 400, "unknown rrtype");
-			goto fail;
-		}
-		/* n == 5: the bailiwick. The history does not record one, so every
-		 * record matches (the store keeps what resolvers answered). */
+		return 0;
 	}
-	run(api, req, q);
-	return;
-fail:
-	free(q);
+	rrset = strcmp(seg[0], "rrset") == 0;
+	if (name_param(seg[2], rrset, &wildcard, r->names[0], why) < 0)
+		return 400;
+	r->hq[0].name = r->names[0];
+	r->hq[0].kind = rrset ? (wildcard ? RV_HQ_RRSET_SUFFIX : RV_HQ_RRSET_NAME) :
+		RV_HQ_RDATA_NAME;
+	r->rdata_array = rrset;
+	if (n >= 4 && rrtype_param(seg[3], &r->hq[0].rrtype) < 0) {
+		*why = "unknown rrtype";
+		return 400;
+	}
+	/* n == 5: the bailiwick. The history does not record one, so every
+	 * record matches (the store keeps what resolvers answered). */
+	return 0;
 }
 
 /* CIRCL and bro-pdns: one value, a name or an address. */
-static void lookup_value(rv_pdns_api *api, struct evhttp_request *req, const char *rest,
-		enum fmt fmt)
+static int parse_value(const char *rest, rv_pdns_request *r, const char **why)
 {
-	struct query *q;
 	bool wildcard;
 
 	if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/') != NULL) {
-		rv_http_error(req, 404, "expected /{name or address}");
-		return;
+		*why = "expected /{name or address}";
+		return 404;
 	}
-	q = query_new(api, fmt);
+	if (rv_addr_parse(rest + 1, &r->hq[0].ip_lo) == 0) {
+		r->hq[0].kind = RV_HQ_RDATA_IP;
+		r->hq[0].ip_hi = r->hq[0].ip_lo;
+		r->nq = 1;
+		return 0;
+	}
+	if (name_param(rest + 1, false, &wildcard, r->names[0], why) < 0)
+		return 400;
+	r->hq[0].kind = RV_HQ_RRSET_NAME;
+	r->hq[0].name = r->names[0];
+	r->hq[1].kind = RV_HQ_RDATA_NAME;
+	r->hq[1].name = r->names[0];
+	r->nq = 2;
+	return 0;
+}
+
+int rv_pdns_request_parse(rv_pdns_shape shape, const char *rest, rv_pdns_request *out,
+		const char **why)
+{
+	memset(out, 0, offsetof(rv_pdns_request, names));
+	out->names[0][0] = out->names[1][0] = '\0';
+	out->shape = shape;
+	for (size_t i = 0; i < RV_ARRAY_LEN(out->hq); i++)
+		rv_hdb_query_init(&out->hq[i], RV_HQ_RRSET_NAME);
+	*why = NULL;
+	return shape == RV_PDNS_DNSDB ? parse_dnsdb(rest, out, why) : parse_value(rest, out, why);
+}
+
+static void handle(rv_pdns_api *api, struct evhttp_request *req, const char *rest,
+		rv_pdns_shape shape)
+{
+	static const enum fmt fmts[] = {[RV_PDNS_DNSDB] = FMT_SAF, [RV_PDNS_CIRCL] = FMT_COF,
+		[RV_PDNS_BRO] = FMT_BRO};
+	struct query *q = query_new(api, fmts[shape]);
+	const char *why;
+	int status;
+
 	if (q == NULL) {
 		rv_http_error(req, 503, "out of memory");
 		return;
 	}
-	if (common_params(api, req, q) < 0)
-		goto fail;
-	if (rv_addr_parse(rest + 1, &q->hq[0].ip_lo) == 0) {
-		q->hq[0].kind = RV_HQ_RDATA_IP;
-		q->hq[0].ip_hi = q->hq[0].ip_lo;
-		q->nq = 1;
-	} else {
-		if (name_param(req, rest + 1, false, &wildcard, q->names[0]) < 0)
-			goto fail;
-		q->hq[0].kind = RV_HQ_RRSET_NAME;
-		q->hq[0].name = q->names[0];
-		q->hq[1].kind = RV_HQ_RDATA_NAME;
-		q->hq[1].name = q->names[0];
-		q->nq = 2;
+	status = rv_pdns_request_parse(shape, rest, &q->r, &why);
+	if (status != 0) {
+		rv_http_error(req, status, why);
+		free(q);
+		return;
+	}
+	q->rdata_array = q->r.rdata_array;
+	if (common_params(api, req, q) < 0) {
+		free(q);
+		return;
 	}
 	run(api, req, q);
-	return;
-fail:
-	free(q);
+}
+
+static void on_lookup(void *arg, struct evhttp_request *req, const char *path, const char *rest)
+{
+	(void)path;
+	handle(arg, req, rest, RV_PDNS_DNSDB);
 }
 
 static void on_circl(void *arg, struct evhttp_request *req, const char *path, const char *rest)
 {
 	(void)path;
-	lookup_value(arg, req, rest, FMT_COF);
+	handle(arg, req, rest, RV_PDNS_CIRCL);
 }
 
 static void on_bro(void *arg, struct evhttp_request *req, const char *path, const char *rest)
 {
 	(void)path;
-	lookup_value(arg, req, rest, FMT_BRO);
+	handle(arg, req, rest, RV_PDNS_BRO);
 }
 
 static void on_ping(void *arg, struct evhttp_request *req, const char *path, const char *rest)

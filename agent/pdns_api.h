@@ -22,7 +22,34 @@
 #include "common.h"
 #include "http.h"
 
+#include "history_db.h"
+
 typedef struct rv_pdns_api rv_pdns_api;
+
+/* What a request path asks (the query parameters are applied separately). */
+typedef enum rv_pdns_shape {
+	RV_PDNS_DNSDB,   /* /dnsdb/v2/lookup/...: SAF */
+	RV_PDNS_CIRCL,   /* /pdns/query/...: COF NDJSON */
+	RV_PDNS_BRO,     /* /dns/...: {"records":[...]} */
+} rv_pdns_shape;
+
+typedef struct rv_pdns_request {
+	rv_pdns_shape shape;
+	bool rdata_array;        /* DNSDB rrset lookups: "rdata":["..."] */
+	size_t nq;               /* store queries to run, in order (1 or 2) */
+	rv_hdb_query hq[2];      /* hq[i].name points into names[i] */
+	char names[2][RV_NAME_MAX];
+} rv_pdns_request;
+
+/*
+ * Parses the path after the route's prefix (rest: "/rrset/name/x/A" for
+ * DNSDB, "/{name or address}" for CIRCL and bro-pdns), already %-decoded, into
+ * *out. A pure function (fuzzed). Returns 0, or the HTTP status to answer
+ * (400 a bad name, address, prefix, rrtype or wildcard; 404 a path of no
+ * known shape) with a static reason in *why.
+ */
+int rv_pdns_request_parse(rv_pdns_shape shape, const char *rest, rv_pdns_request *out,
+		const char **why) RV_MUST_CHECK;
 
 typedef struct rv_pdns_api_opts {
 	const char *database;       /* the history file (opened read-only, on demand) */
