@@ -193,8 +193,10 @@ echo "(the same report as one self-contained page: $LAB/report.html)"
 step "passive DNS: the history of every answer, asked with the stock dnsdbq"
 export HOME=$LAB/home
 mkdir -p "$HOME"
-printf 'DNSDB_SERVER=http://%s:8053\nCIRCL_SERVER=http://%s:8053/pdns/query\n' \
-    "$LAB_CLIENT" "$LAB_CLIENT" >"$HOME/.dnsdb-query.conf"
+# The lab's listener is on loopback without http-api-key-file, so any key
+# does; dnsdbq insists on having one.
+printf 'DNSDB_SERVER=http://%s\nDNSDB_API_KEY=demo\nCIRCL_SERVER=http://%s/pdns/query\nCIRCL_AUTH=demo:demo\n' \
+    "$LAB_HTTP" "$LAB_HTTP" >"$HOME/.dnsdb-query.conf"
 # Records reach the history at its next flush (history-flush-interval 1s).
 hist_ready() { dnsdbq -u dnsdb2 -r video.example.test 2>/dev/null | grep -q CNAME; }
 if ! lab_wait_until 10 hist_ready; then
@@ -207,8 +209,8 @@ echo "\$ dnsdbq -u dnsdb2 -r v.edge.test"
 dnsdbq -u dnsdb2 -r v.edge.test
 echo "\$ dnsdbq -u dnsdb2 -i 192.0.2.41                 # an address: which names pointed at it?"
 dnsdbq -u dnsdb2 -i 192.0.2.41
-echo "\$ curl -s http://$LAB_CLIENT:8053/v1/address/192.0.2.50   # why the xray view says what it says"
-curl -s "http://$LAB_CLIENT:8053/v1/address/192.0.2.50"
+echo "\$ curl -s http://$LAB_HTTP/v1/address/192.0.2.50   # why the xray view says what it says"
+curl -s "http://$LAB_HTTP/v1/address/192.0.2.50"
 
 if ((keep)); then
     cat <<EOF
@@ -217,7 +219,7 @@ The lab keeps running (files in $LAB):
   look up through the client view:  dig @$LAB_CLIENT -p $LAB_PORT www.example.test
   ask the xray view:                dig @$LAB_XRAY -p $LAB_PORT -x 192.0.2.10
   read the RPZ:                     dig @$LAB_XRAY -p $LAB_PORT -k $LAB/rearview.key AXFR $LAB_RPZ
-  passive DNS (DNSDB API v2):       curl -s http://$LAB_CLIENT:8053/dnsdb/v2/lookup/rrset/name/video.example.test
+  passive DNS (DNSDB API v2):       curl -s http://$LAB_HTTP/dnsdb/v2/lookup/rrset/name/video.example.test
   agent log:                        $LAB_AGENT_LOG
   agent metrics, health:            curl http://$LAB_HTTP/metrics; curl http://$LAB_HTTP/healthz
   named's statistics (JSON):        curl http://$LAB_CLIENT:$LAB_STATS_PORT/json/v1/server
