@@ -76,6 +76,7 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 	}
 	if ((unsigned)why < RV_ARRAY_LEN(rv_stats.verdicts))
 		rv_stats.verdicts[why]++;
+	rv_stats.msg_types[(unsigned)obs->msg_type < 15 ? obs->msg_type : 15]++;
 	if (rc == -EBADMSG) {
 		/* Once per connection at error level (within the server's connection
 		 * log rate limit); the rest are counted. */

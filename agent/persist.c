@@ -24,6 +24,8 @@ struct rv_persist {
 	rv_snapshotter *snap;
 	struct event *timer, *sigchld;
 	bool stopped;
+	int64_t last_ok;          /* epoch seconds of the last snapshot written */
+	uint64_t last_ms;         /* how long it took */
 };
 
 static double since(const struct timespec *t0)
@@ -70,12 +72,27 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
 		if (res.ok) {
 			rv_info(SUB, "wrote %s (%zu addresses, %.2f s)", p->path, res.addresses,
 				res.seconds);
+			p->last_ok = (int64_t)time(NULL);
+			p->last_ms = res.seconds > 0 ? (uint64_t)(res.seconds * 1000) : 0;
 		} else {
 			rv_stats.snapshot_failures++;
 			rv_err(SUB, "background snapshot to %s %s; the previous one is kept", p->path,
 				rv_wait_status_str(res.status, why, sizeof(why)));
 		}
 	}
+}
+
+static uint64_t read_age(const void *arg)
+{
+	const rv_persist *p = arg;
+	int64_t now = (int64_t)time(NULL);
+
+	return p->last_ok > 0 && now > p->last_ok ? (uint64_t)(now - p->last_ok) : 0;
+}
+
+static uint64_t read_last_ms(const void *arg)
+{
+	return ((const rv_persist *)arg)->last_ms;
 }
 
 rv_persist *rv_persist_new(struct event_base *base, const char *path, unsigned interval_ms,
@@ -97,6 +114,12 @@ rv_persist *rv_persist_new(struct event_base *base, const char *path, unsigned i
 	p->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, p);
 	if (!p->path || !p->snap || !p->sigchld || evsignal_add(p->sigchld, NULL) < 0)
 		goto out;
+	if (rv_stats_register(RV_GAUGE, NULL, "rearview_snapshot_age_seconds",
+			"seconds since the last background snapshot was written (0: none yet)",
+			read_age, p) < 0 ||
+	    rv_stats_register_milli(RV_GAUGE, NULL, "rearview_snapshot_duration_seconds",
+			"how long the last background snapshot took", read_last_ms, p) < 0)
+		goto out;
 	ret = 0;
 out:
 	if (ret < 0)
@@ -111,6 +134,7 @@ void rv_persist_free(rv_persist **pp)
 	if (!pp || !*pp)
 		return;
 	rv_persist *p = *pp;
+	rv_stats_unregister(p);
 	if (p->timer)
 		event_free(p->timer);
 	if (p->sigchld)

@@ -623,6 +623,8 @@ struct rv_rpz_writer {
 	uint64_t drain_deadline_ms;
 	void *drained_arg;
 	uint64_t sent_ms;               /* monotonic time the last UPDATE was sent */
+	int64_t last_ok;                /* epoch seconds of the last acknowledged UPDATE */
+	rv_stats_histogram latency;     /* send -> verified NOERROR reply */
 	uint64_t partial_ms;            /* ...and the last partial one; 0: never */
 	uint64_t rate_ok_ms;            /* max_rate: no UPDATE goes before this time */
 	bool uncapped;                  /* flush_now lifted max_rate (shutdown) */
@@ -767,6 +769,8 @@ static void succeed(rv_rpz_writer *w)
 	/* RFC 6298-style smoothing (gain 1/8): one slow reply does not stall
 	 * the next batches. */
 	unsigned rtt = (unsigned)(mono_ms() - w->sent_ms);
+	rv_stats_histogram_observe(&w->latency, rtt);
+	w->last_ok = (int64_t)time(NULL);
 	w->srtt_ms = w->srtt_ms == 0 ? rtt : (7 * w->srtt_ms + rtt) / 8;
 	/* A backlog drains in back-to-back full batches; a partial one is paced. */
 	if (batch_full(w))
@@ -1005,6 +1009,13 @@ static void start_batch(rv_rpz_writer *w)
 	evtimer_add(w->timeout_ev, &tv);
 }
 
+static uint64_t read_last_ok(const void *arg)
+{
+	const rv_rpz_writer *w = arg;
+
+	return w->last_ok > 0 ? (uint64_t)w->last_ok : 0;
+}
+
 rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_opts *opts,
 		const rv_tsig_key *key, const rv_change_feed *feed, int *err)
 {
@@ -1059,6 +1070,19 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
 		goto out;
 	ret = -ENOMEM;
 
+	/* UPDATE round trips, 1 ms to 10 s: a loaded BIND takes tens of ms. */
+	static const uint32_t latency_bounds[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000,
+		2500, 5000, 10000};
+	w->latency.nbounds = RV_ARRAY_LEN(latency_bounds);
+	w->latency.bounds_ms = latency_bounds;
+	if (rv_stats_register_histogram("rearview_rpz_update_duration_seconds",
+			"time from sending an UPDATE to its verified NOERROR reply",
+			&w->latency, w) < 0 ||
+	    rv_stats_register(RV_GAUGE, NULL, "rearview_rpz_last_success_timestamp_seconds",
+			"epoch time of the last UPDATE the primary acknowledged (0: none yet)",
+			read_last_ok, w) < 0)
+		goto out;
+
 	w->flush_ev = evtimer_new(base, flush_cb, w);
 	w->timeout_ev = evtimer_new(base, timeout_cb, w);
 	w->retry_ev = evtimer_new(base, retry_cb, w);
@@ -1081,6 +1105,7 @@ void rv_rpz_writer_free(rv_rpz_writer **wp)
 	if (wp == NULL || *wp == NULL)
 		return;
 	w = *wp;
+	rv_stats_unregister(w);
 	/* Whatever we hold goes back to the table: a later writer (or the AXFR
 	 * reconcile at the next start) still sees it as not written. */
 	for (size_t i = 0; i < w->n_buf; i++)

@@ -51,8 +51,51 @@ int rv_stats_register_milli(rv_metric_type type, const char *log_key,
 	return add_dynamic(&(dyn_metric){type, log_key, prometheus_name, help, fn, arg, true});
 }
 
+typedef struct hist_metric {
+	const char *name, *help;
+	const rv_stats_histogram *h;
+	const void *arg;
+} hist_metric;
+
+#define RV_STATS_HISTOGRAMS_MAX 8
+static hist_metric histograms[RV_STATS_HISTOGRAMS_MAX];
+static size_t nhistograms;
+
+void rv_stats_histogram_observe(rv_stats_histogram *h, uint64_t ms)
+{
+	size_t i = 0;
+
+	while (i < h->nbounds && ms > h->bounds_ms[i])
+		i++;
+	h->counts[i]++;
+	h->sum_ms += ms;
+	h->count++;
+}
+
+int rv_stats_register_histogram(const char *prometheus_name, const char *help,
+		const rv_stats_histogram *h, const void *arg)
+{
+	if (!prometheus_name || !help || !h || h->nbounds > RV_STATS_HIST_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < nhistograms; i++)
+		if (strcmp(histograms[i].name, prometheus_name) == 0) {
+			histograms[i] = (hist_metric){prometheus_name, help, h, arg};
+			return 0;
+		}
+	if (nhistograms == RV_STATS_HISTOGRAMS_MAX)
+		return -ENOSPC;
+	histograms[nhistograms++] = (hist_metric){prometheus_name, help, h, arg};
+	return 0;
+}
+
 void rv_stats_unregister(const void *arg)
 {
+	size_t k = 0;
+
+	for (size_t i = 0; i < nhistograms; i++)
+		if (histograms[i].arg != arg)
+			histograms[k++] = histograms[i];
+	nhistograms = k;
 	size_t j = 0;
 	for (size_t i = 0; i < ndynamic; i++)
 		if (dynamic[i].arg != arg)
@@ -64,6 +107,7 @@ void rv_stats_reset(void)
 {
 	memset(&rv_stats, 0, sizeof(rv_stats));
 	ndynamic = 0;
+	nhistograms = 0;
 }
 
 void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx)
@@ -76,6 +120,14 @@ void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx)
 		fn(ctx, RV_COUNTER, NULL, "rearview_dnstap_frames_by_verdict_total",
 		   "dnstap frames by what the agent made of them", "verdict",
 		   rv_verdict_name((rv_verdict)v), rv_stats.verdicts[v], false);
+	static const char *const types[16] = {"none", "auth-query", "auth-response",
+		"resolver-query", "resolver-response", "client-query", "client-response",
+		"forwarder-query", "forwarder-response", "stub-query", "stub-response",
+		"tool-query", "tool-response", "update-query", "update-response", "other"};
+	for (int t = 0; t < 16; t++)
+		fn(ctx, RV_COUNTER, NULL, "rearview_dnstap_frames_by_type_total",
+		   "dnstap frames by dnstap message type (none: undecodable)", "type", types[t],
+		   rv_stats.msg_types[t], false);
 	for (size_t i = 0; i < ndynamic; i++)
 		fn(ctx, dynamic[i].type, dynamic[i].log_key, dynamic[i].name, dynamic[i].help,
 		   NULL, NULL, dynamic[i].fn(dynamic[i].arg), dynamic[i].milli);
@@ -168,10 +220,37 @@ static void prom_visit(void *ctx, rv_metric_type type, const char *log_key, cons
 		fprintf(p->out, "%s %" PRIu64 "\n", name, value);
 }
 
+static void prom_seconds(FILE *out, uint64_t ms)
+{
+	fprintf(out, "%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
+}
+
+static void prom_histogram(FILE *out, const hist_metric *m)
+{
+	const rv_stats_histogram *h = m->h;
+	uint64_t cum = 0;
+
+	fprintf(out, "# HELP %s ", m->name);
+	prom_help(out, m->help);
+	fprintf(out, "\n# TYPE %s histogram\n", m->name);
+	for (size_t i = 0; i < h->nbounds; i++) {
+		cum += h->counts[i];
+		fprintf(out, "%s_bucket{le=\"", m->name);
+		prom_seconds(out, h->bounds_ms[i]);
+		fprintf(out, "\"} %" PRIu64 "\n", cum);
+	}
+	fprintf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", m->name, h->count);
+	fprintf(out, "%s_sum ", m->name);
+	prom_seconds(out, h->sum_ms);
+	fprintf(out, "\n%s_count %" PRIu64 "\n", m->name, h->count);
+}
+
 int rv_stats_write_prometheus(FILE *out)
 {
 	prom_ctx p = {.out = out};
 	rv_stats_foreach(prom_visit, &p);
+	for (size_t i = 0; i < nhistograms; i++)
+		prom_histogram(out, &histograms[i]);
 	if (fflush(out) != 0 || ferror(out))
 		return -EIO;
 	return 0;

@@ -118,6 +118,9 @@ struct rv_stats {
 	/* Frames by verdict (indexed by rv_verdict, dnsmsg.h): the labelled family
 	 * rearview_dnstap_frames_by_verdict_total{verdict="..."}. */
 	uint64_t verdicts[16];
+	/* Frames by dnstap Message.Type (0: none or undecodable; 1-14 as in
+	 * dnstap.proto): rearview_dnstap_frames_by_type_total{type="..."}. */
+	uint64_t msg_types[16];
 };
 
 extern struct rv_stats rv_stats;
@@ -143,6 +146,27 @@ int rv_stats_register(rv_metric_type type, const char *log_key, const char *prom
 int rv_stats_register_milli(rv_metric_type type, const char *log_key,
 		const char *prometheus_name, const char *help, rv_stats_read_fn fn,
 		const void *arg);
+/*
+ * A histogram a module keeps (Prometheus "histogram": cumulative _bucket
+ * lines, _sum, _count). bounds_ms: ascending upper bounds in milliseconds,
+ * at most RV_STATS_HIST_MAX; exported in seconds. Shown by the Prometheus
+ * text only (the log line has the counters).
+ */
+#define RV_STATS_HIST_MAX 16
+typedef struct rv_stats_histogram {
+	size_t nbounds;
+	const uint32_t *bounds_ms;
+	uint64_t counts[RV_STATS_HIST_MAX + 1]; /* per bucket; [nbounds] = above the last */
+	uint64_t sum_ms;
+	uint64_t count;
+} rv_stats_histogram;
+
+void rv_stats_histogram_observe(rv_stats_histogram *h, uint64_t ms);
+/* Registers h (borrowed, owned by arg; removed by rv_stats_unregister(arg)).
+ * 0, -ENOSPC, -EINVAL. */
+int rv_stats_register_histogram(const char *prometheus_name, const char *help,
+		const rv_stats_histogram *h, const void *arg);
+
 /* Removes every metric registered with arg (the module is going away). */
 void rv_stats_unregister(const void *arg);
 

@@ -5,6 +5,8 @@
 
 #include <event2/event.h>
 
+#include <time.h>
+
 #include "log.h"
 #include "reconcile.h"
 #include "stats.h"
@@ -18,6 +20,8 @@ struct rv_zonesync {
 	char *server, *zone;
 	rv_tsig_key key;
 	bool has_key;
+	uint32_t serial;           /* of the last reconcile */
+	int64_t last_ok;           /* epoch seconds of the last reconcile completed */
 	rv_table *table;
 	rv_rpz_writer *writer;
 	rv_reconcile *rec;
@@ -90,6 +94,8 @@ static void on_done(void *arg, int result, const rv_reconcile_stats *st, const c
 		st->adopted, st->removed, st->missing, st->foreign,
 		st->foreign ? ", e.g. " : "", st->foreign ? st->foreign_example : "", st->seconds);
 	zs->ready = true;
+	zs->serial = st->serial;
+	zs->last_ok = (int64_t)time(NULL);
 	zs->refused_streak = 0;
 	zs->retry_ms = zs->opts.retry_min_ms;
 	/* Records the agent does not understand (a TXT without a PTR, say) could
@@ -151,6 +157,18 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	start_transfer(zs);
 }
 
+static uint64_t read_serial(const void *arg)
+{
+	return ((const rv_zonesync *)arg)->serial;
+}
+
+static uint64_t read_last_ok(const void *arg)
+{
+	int64_t t = ((const rv_zonesync *)arg)->last_ok;
+
+	return t > 0 ? (uint64_t)t : 0;
+}
+
 rv_zonesync *rv_zonesync_new(struct event_base *base, const rv_zonesync_opts *opts,
 		rv_table *table, rv_rpz_writer *writer, int *err)
 {
@@ -180,6 +198,13 @@ rv_zonesync *rv_zonesync_new(struct event_base *base, const rv_zonesync_opts *op
 	zs->retry_ms = zs->opts.retry_min_ms;
 	if (writer && !opts->write_early)
 		rv_rpz_writer_hold(writer, true);
+	if (rv_stats_register(RV_GAUGE, NULL, "rearview_rpz_zone_serial",
+			"SOA serial of the zone at the last AXFR reconcile (0: not read yet)",
+			read_serial, zs) < 0 ||
+	    rv_stats_register(RV_GAUGE, NULL, "rearview_reconcile_last_success_timestamp_seconds",
+			"epoch time of the last AXFR reconcile that completed (0: none yet)",
+			read_last_ok, zs) < 0)
+		goto out;
 	ret = 0;
 out:
 	if (ret < 0)
@@ -194,6 +219,7 @@ void rv_zonesync_free(rv_zonesync **zsp)
 	if (!zsp || !*zsp)
 		return;
 	rv_zonesync *zs = *zsp;
+	rv_stats_unregister(zs);
 	rv_reconcile_free(&zs->rec);
 	/* Before the zone was read, queued writes stay unsent (the snapshot keeps
 	 * what they carry; the next start reconciles first). */

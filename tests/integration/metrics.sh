@@ -57,9 +57,22 @@ lab_check "rearview_dnstap_frames_total counts the lookups (${frames:-none} >= 5
 ok_updates=$(awk '$1 == "rearview_rpz_updates_ok_total" {print $2}' "$LAB/metrics.txt")
 lab_check "rearview_rpz_updates_ok_total > 0 (${ok_updates:-none})" test "${ok_updates:-0}" -gt 0
 for m in process_resident_memory_bytes process_cpu_seconds_total process_open_fds \
-    process_start_time_seconds rearview_http_requests_total; do
+    process_start_time_seconds rearview_http_requests_total \
+    rearview_rpz_last_success_timestamp_seconds rearview_rpz_zone_serial \
+    rearview_reconcile_last_success_timestamp_seconds rearview_snapshot_age_seconds \
+    rearview_snapshot_duration_seconds; do
     lab_check "/metrics has $m" grep -q "^$m " "$LAB/metrics.txt"
 done
+val() { awk -v m="$1" '$1 == m {print $2}' "$LAB/metrics.txt"; }
+lab_check "UPDATE latency histogram: every acknowledged UPDATE counted ($(val rearview_rpz_update_duration_seconds_count) = ${ok_updates:-none})" \
+    test "$(val rearview_rpz_update_duration_seconds_count)" = "${ok_updates:-x}"
+lab_check "UPDATE latency histogram: +Inf bucket = count" \
+    test "$(val 'rearview_rpz_update_duration_seconds_bucket{le="+Inf"}')" = "$(val rearview_rpz_update_duration_seconds_count)"
+lab_check "last successful UPDATE within the last minute" \
+    test "$(($(date +%s) - $(val rearview_rpz_last_success_timestamp_seconds | cut -d. -f1)))" -lt 60
+lab_check "zone serial seen by the start-up reconcile (> 0)" test "$(val rearview_rpz_zone_serial)" -gt 0
+lab_check "frames by message type: client-response counts the lookups" \
+    test "$(val 'rearview_dnstap_frames_by_type_total{type="client-response"}')" -ge 5
 start_s=$(awk '$1 == "process_start_time_seconds" {print $2}' "$LAB/metrics.txt")
 now_s=$(date +%s)
 lab_check "process_start_time_seconds is the agent's start ($start_s, now $now_s)" \
