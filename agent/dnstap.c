@@ -88,7 +88,9 @@ struct pb_message {
  * *at past it. false when the message ends inside the key or the value, or
  * on a key or wire type protobuf-c rejects (see the rules above).
  */
-static inline bool pb_next(const uint8_t **at, size_t *rem, struct pb_field *f)
+#define PB_INLINE static inline __attribute__((always_inline))
+
+PB_INLINE bool pb_next(const uint8_t **at, size_t *rem, struct pb_field *f)
 {
 	const uint8_t *p = *at;
 	size_t n = *rem, i, used;
@@ -98,8 +100,26 @@ static inline bool pb_next(const uint8_t **at, size_t *rem, struct pb_field *f)
 		return false;
 	f->wt = p[0] & 7;
 	if ((p[0] & 0x80) == 0) {
-		f->num = (p[0] & 0x7f) >> 3;
+		f->num = p[0] >> 3;
 		used = 1;
+		/* The common values: a one-byte varint or length. */
+		if (n >= 2 && p[1] < 0x80) {
+			if (f->wt == WT_VARINT) {
+				f->v = p[1];
+				*at = p + 2;
+				*rem = n - 2;
+				return true;
+			}
+			if (f->wt == WT_LEN) {
+				if (p[1] > n - 2)
+					return false;
+				f->p = p + 2;
+				f->len = p[1];
+				*at = p + 2 + p[1];
+				*rem = n - 2 - p[1];
+				return true;
+			}
+		}
 	} else {
 		uint32_t num = (p[0] & 0x7f) >> 3;
 		unsigned shift = 4;
@@ -181,7 +201,7 @@ static inline bool pb_next(const uint8_t **at, size_t *rem, struct pb_field *f)
 	return true;
 }
 
-static inline void take_bytes(struct pb_bytes *b, const struct pb_field *f)
+PB_INLINE void take_bytes(struct pb_bytes *b, const struct pb_field *f)
 {
 	b->has = true;
 	b->p = f->p;
@@ -192,7 +212,7 @@ static inline void take_bytes(struct pb_bytes *b, const struct pb_field *f)
  * the frame's. */
 static bool check_policy(const uint8_t *at, size_t rem)
 {
-	struct pb_field f;
+	struct pb_field f = {0};
 
 	while (rem > 0) {
 		if (!pb_next(&at, &rem, &f))
@@ -217,9 +237,9 @@ static bool check_policy(const uint8_t *at, size_t rem)
 }
 
 /* One occurrence of Dnstap.message into *m (zeroed by the caller). */
-static bool read_message(const uint8_t *at, size_t rem, struct pb_message *m)
+PB_INLINE bool read_message(const uint8_t *at, size_t rem, struct pb_message *m)
 {
-	struct pb_field f;
+	struct pb_field f = {0};
 
 	while (rem > 0) {
 		if (!pb_next(&at, &rem, &f))
@@ -344,7 +364,7 @@ int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 {
 	const uint8_t *at = frame;
 	size_t rem = len;
-	struct pb_field f;
+	struct pb_field f = {0};
 	struct pb_bytes identity = {0};
 	struct pb_message m = {0};
 	bool has_dtype = false, has_message = false;
