@@ -26,8 +26,9 @@ typedef struct resp {
 } resp;
 
 struct rv_guard {
-	cidr *cidrs;
+	cidr *cidrs;       /* the IPv4 ones first: cidrs[0..nv4) */
 	size_t ncidrs;
+	size_t nv4;
 	char **suffixes;
 	size_t nsuffixes;
 	resp *resps;
@@ -36,10 +37,12 @@ struct rv_guard {
 
 static uint64_t load_be64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
 	return v;
 }
 
@@ -56,9 +59,9 @@ static inline void addr_words(const rv_addr *a, uint64_t *hi, uint64_t *lo)
 	}
 }
 
-static inline bool prefix_match(uint8_t family, uint64_t hi, uint64_t lo, const cidr *c)
+static inline bool prefix_match(uint64_t hi, uint64_t lo, const cidr *c)
 {
-	return family == c->net.family && (hi & c->mhi) == c->hi && (lo & c->mlo) == c->lo;
+	return (hi & c->mhi) == c->hi && (lo & c->mlo) == c->lo;
 }
 
 static int parse_cidr(const char *item, cidr *out)
@@ -150,7 +153,16 @@ static int add_cidr(void *arg, const char *item)
 	if (!n)
 		return -ENOMEM;
 	g->cidrs = n;
-	g->cidrs[g->ncidrs++] = c;
+	/* Keep the IPv4 ones first, so an address is only tested against its
+	 * own family's. */
+	if (c.net.family == AF_INET) {
+		memmove(&g->cidrs[g->nv4 + 1], &g->cidrs[g->nv4],
+			(g->ncidrs - g->nv4) * sizeof(*n));
+		g->cidrs[g->nv4++] = c;
+	} else {
+		g->cidrs[g->ncidrs] = c;
+	}
+	g->ncidrs++;
 	return 0;
 }
 
@@ -249,9 +261,20 @@ bool rv_guard_ignore_addr(const rv_guard *g, const rv_addr *a)
 	bool mapped = a->family == AF_INET6 && hi == 0 && lo >> 32 == 0xffff;
 	uint64_t v4 = lo << 32;
 
-	for (size_t i = 0; i < g->ncidrs; i++)
-		if (prefix_match(a->family, hi, lo, &g->cidrs[i]) ||
-		    (mapped && prefix_match(AF_INET, v4, 0, &g->cidrs[i])))
+	if (a->family == AF_INET || mapped) {
+		if (mapped) {
+			hi = v4;
+			lo = 0;
+		}
+		for (size_t i = 0; i < g->nv4; i++)
+			if (prefix_match(hi, lo, &g->cidrs[i]))
+				return true;
+		if (!mapped)
+			return false;
+		addr_words(a, &hi, &lo);
+	}
+	for (size_t i = g->nv4; i < g->ncidrs; i++)
+		if (prefix_match(hi, lo, &g->cidrs[i]))
 			return true;
 	return false;
 }
