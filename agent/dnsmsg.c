@@ -246,11 +246,21 @@ static size_t rr_read(const uint8_t *w, size_t off, struct rr *rr)
 
 /* Checks the RR at *off (owner name, fixed fields, RDATA inside the message)
  * and moves *off past it. */
-static int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr)
+static int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr,
+		    bool q_checked)
 {
 	size_t p;
 
-	if (name_check(w, len, *off, &p) < 0 || len - p < DNS_RR_FIXED)
+	/* Nearly every owner is a bare pointer to the question name (RFC 1035
+	 * 4.1.4), which q_checked says name_check() accepted at offset 12 with
+	 * no pointer of its own: the pointer, after it, obeys every rule (it
+	 * goes backwards, into the body, one hop), and the name is the same
+	 * name; nothing more to walk. */
+	if (q_checked && len - *off >= 2 && w[*off] == 0xc0 && w[*off + 1] == DNS_HEADER_SIZE)
+		p = *off + 2;
+	else if (name_check(w, len, *off, &p) < 0)
+		return -EBADMSG;
+	if (len - p < DNS_RR_FIXED)
 		return -EBADMSG;
 	if (len - p - DNS_RR_FIXED < rv_get16(w + p + 8))
 		return -EBADMSG;
@@ -337,7 +347,7 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 	for (unsigned i = 0; i < an; i++) {
 		size_t end;
 
-		if (rr_check(w, len, &off, &rr) < 0)
+		if (rr_check(w, len, &off, &rr, qd > 0) < 0)
 			return -EBADMSG;
 		if (i < AN_CACHE)
 			m->an[i] = rr;
@@ -351,11 +361,11 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 	}
 
 	for (unsigned i = 0; i < ns; i++)
-		if (rr_check(w, len, &off, &rr) < 0)
+		if (rr_check(w, len, &off, &rr, qd > 0) < 0)
 			return -EBADMSG;
 
 	for (unsigned i = 0; i < ar; i++) {
-		if (rr_check(w, len, &off, &rr) < 0)
+		if (rr_check(w, len, &off, &rr, qd > 0) < 0)
 			return -EBADMSG;
 		switch (rr.type) {
 		case DNS_TYPE_SOA:
