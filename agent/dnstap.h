@@ -24,8 +24,8 @@ typedef struct rv_observation {
 	bool has_time;
 	int64_t time_sec;        /* response_time; 0 if absent */
 	uint32_t time_nsec;
-	/* Borrowed from the decoded frame: valid until rv_dnstap_release() or the
-	 * next decode on this thread, i.e. during the sinks' observe() call. */
+	/* Borrowed from the decoded frame: valid while the frame is, i.e.
+	 * during the sinks' observe() call. */
 	const uint8_t *identity; /* dnstap identity (the sensor); NULL if absent */
 	size_t identity_len;
 	int socket_protocol;     /* dnstap SocketProtocol: 1 UDP, 2 TCP, 3 DOT, 4 DOH; 0 unknown */
@@ -40,14 +40,17 @@ const char *rv_dnstap_transport_name(int socket_protocol);
  * AUTH_RESPONSE (RESOLVER_* are upstream answers, UPDATE_* are
  * ours). Returns 0 with *why = RV_LEARN, -ENOENT (skipped, *why says why) or
  * -EBADMSG (RV_BAD_PROTOBUF / RV_BAD_DNS). Borrows frame; obs owns no memory
- * but points into a per-thread decode buffer (identity, answer.wire) that
- * stays valid until rv_dnstap_release() or the next decode on the thread.
+ * but points into the frame (identity, answer.wire): keep the frame until
+ * the observation is done with. Accepts and rejects what protobuf-c's
+ * dnstap__dnstap__unpack() does (dnstap.c lists the rules). Allocates
+ * nothing; thread-safe.
  */
 int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
 		rv_observation *obs, rv_verdict *why) RV_MUST_CHECK;
 
-/* Releases the thread's decode buffer (what the last observation borrowed).
- * Optional between decodes; call it before a thread ends. */
+/* Releases what the thread's last decode held. The decoder holds nothing
+ * (observations borrow the frame), so this does nothing; kept for callers
+ * written against the protobuf-c decoder, which kept a per-thread arena. */
 void rv_dnstap_release(void);
 
 #endif

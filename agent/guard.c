@@ -7,9 +7,17 @@
 #include "dname.h"
 #include "guard.h"
 
+/*
+ * A prefix as a 128-bit big-endian number (an IPv4 one in the top 32 bits)
+ * and its mask, so that matching an address is two masked compares: every
+ * learned address is tested against every entry (callgrind: the byte-wise
+ * test cost 400 instructions a frame with the default list).
+ */
 typedef struct cidr {
 	rv_addr net;
 	unsigned bits;
+	uint64_t hi, lo;   /* net & mask */
+	uint64_t mhi, mlo; /* the mask */
 } cidr;
 
 typedef struct resp {
@@ -18,25 +26,42 @@ typedef struct resp {
 } resp;
 
 struct rv_guard {
-	cidr *cidrs;
+	cidr *cidrs;       /* the IPv4 ones first: cidrs[0..nv4) */
 	size_t ncidrs;
+	size_t nv4;
 	char **suffixes;
 	size_t nsuffixes;
 	resp *resps;
 	size_t nresps;
 };
 
-static bool prefix_match(const rv_addr *a, const cidr *c)
+static uint64_t load_be64(const uint8_t *p)
 {
-	if (a->family != c->net.family)
-		return false;
-	unsigned full = c->bits / 8, rest = c->bits % 8;
-	if (memcmp(a->bytes, c->net.bytes, full) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	uint8_t mask = (uint8_t)(0xff << (8 - rest));
-	return (a->bytes[full] & mask) == (c->net.bytes[full] & mask);
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/* a as the 128-bit number of struct cidr. */
+static inline void addr_words(const rv_addr *a, uint64_t *hi, uint64_t *lo)
+{
+	if (a->family == AF_INET) {
+		*hi = (uint64_t)a->bytes[0] << 56 | (uint64_t)a->bytes[1] << 48 |
+		      (uint64_t)a->bytes[2] << 40 | (uint64_t)a->bytes[3] << 32;
+		*lo = 0;
+	} else {
+		*hi = load_be64(a->bytes);
+		*lo = load_be64(a->bytes + 8);
+	}
+}
+
+static inline bool prefix_match(uint64_t hi, uint64_t lo, const cidr *c)
+{
+	return (hi & c->mhi) == c->hi && (lo & c->mlo) == c->lo;
 }
 
 static int parse_cidr(const char *item, cidr *out)
@@ -119,11 +144,25 @@ static int add_cidr(void *arg, const char *item)
 	cidr c;
 	if (parse_cidr(item, &c) < 0)
 		return -EINVAL;
+	c.mhi = c.bits == 0 ? 0 : c.bits >= 64 ? UINT64_MAX : UINT64_MAX << (64 - c.bits);
+	c.mlo = c.bits <= 64 ? 0 : c.bits == 128 ? UINT64_MAX : UINT64_MAX << (128 - c.bits);
+	addr_words(&c.net, &c.hi, &c.lo);
+	c.hi &= c.mhi;
+	c.lo &= c.mlo;
 	cidr *n = realloc(g->cidrs, (g->ncidrs + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	g->cidrs = n;
-	g->cidrs[g->ncidrs++] = c;
+	/* Keep the IPv4 ones first, so an address is only tested against its
+	 * own family's. */
+	if (c.net.family == AF_INET) {
+		memmove(&g->cidrs[g->nv4 + 1], &g->cidrs[g->nv4],
+			(g->ncidrs - g->nv4) * sizeof(*n));
+		g->cidrs[g->nv4++] = c;
+	} else {
+		g->cidrs[g->ncidrs] = c;
+	}
+	g->ncidrs++;
 	return 0;
 }
 
@@ -210,28 +249,32 @@ void rv_guard_free(rv_guard **gp)
 	*gp = NULL;
 }
 
-/* ::ffff:a.b.c.d (RFC 4291 2.5.5.2) names the IPv4 address a.b.c.d: an AAAA
- * record holding one must not slip past the IPv4 entries of ignore-cidr (a
- * zone could otherwise teach "::ffff:127.0.0.1" despite 127.0.0.0/8). */
-static bool v4_mapped(const rv_addr *a, rv_addr *v4)
-{
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (a->family != AF_INET6 || memcmp(a->bytes, prefix, sizeof(prefix)) != 0)
-		return false;
-	memset(v4, 0, sizeof(*v4));
-	v4->family = AF_INET;
-	memcpy(v4->bytes, a->bytes + 12, 4);
-	return true;
-}
-
 bool rv_guard_ignore_addr(const rv_guard *g, const rv_addr *a)
 {
-	rv_addr v4;
-	bool mapped = v4_mapped(a, &v4);
+	uint64_t hi, lo;
 
-	for (size_t i = 0; i < g->ncidrs; i++)
-		if (prefix_match(a, &g->cidrs[i]) || (mapped && prefix_match(&v4, &g->cidrs[i])))
+	addr_words(a, &hi, &lo);
+	/* ::ffff:a.b.c.d (RFC 4291 2.5.5.2) names the IPv4 address a.b.c.d: an
+	 * AAAA record holding one must not slip past the IPv4 entries of
+	 * ignore-cidr (a zone could otherwise teach "::ffff:127.0.0.1" despite
+	 * 127.0.0.0/8). */
+	bool mapped = a->family == AF_INET6 && hi == 0 && lo >> 32 == 0xffff;
+	uint64_t v4 = lo << 32;
+
+	if (a->family == AF_INET || mapped) {
+		if (mapped) {
+			hi = v4;
+			lo = 0;
+		}
+		for (size_t i = 0; i < g->nv4; i++)
+			if (prefix_match(hi, lo, &g->cidrs[i]))
+				return true;
+		if (!mapped)
+			return false;
+		addr_words(a, &hi, &lo);
+	}
+	for (size_t i = g->nv4; i < g->ncidrs; i++)
+		if (prefix_match(hi, lo, &g->cidrs[i]))
 			return true;
 	return false;
 }

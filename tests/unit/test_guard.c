@@ -2,7 +2,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "guard.h"
@@ -91,6 +93,42 @@ static void test_v4_mapped(void **state)
 	rv_guard_free(&g);
 }
 
+/* Every prefix length of both families against addresses that differ from
+ * the prefix in one bit, before, at and after the length: the word-wise match
+ * (guard.c) says what the bit-by-bit definition says. */
+static void test_every_prefix_length(void **state)
+{
+	static const char *const nets[] = { "203.0.113.77", "2001:db8:aaaa:5555:1234:5678:9abc:def0" };
+
+	(void)state;
+	for (int fam = 0; fam < 2; fam++) {
+		rv_addr net;
+		unsigned max = fam == 0 ? 32 : 128;
+
+		assert_int_equal(rv_addr_parse(nets[fam], &net), 0);
+		for (unsigned bits = 0; bits <= max; bits++) {
+			char spec[80], eb[128];
+			int err;
+
+			snprintf(spec, sizeof(spec), "%s/%u", nets[fam], bits);
+			rv_guard *g = rv_guard_new(spec, NULL, NULL, &err, eb, sizeof(eb));
+			assert_non_null(g);
+			assert_true(rv_guard_ignore_addr(g, &net));
+			for (unsigned flip = 0; flip < max; flip++) {
+				rv_addr a = net;
+
+				a.bytes[flip / 8] ^= (uint8_t)(0x80 >> (flip % 8));
+				assert_int_equal(rv_guard_ignore_addr(g, &a), flip >= bits);
+				/* The other family never matches. */
+				a.family = fam == 0 ? AF_INET6 : AF_INET;
+				if (fam == 1)
+					assert_false(rv_guard_ignore_addr(g, &a));
+			}
+			rv_guard_free(&g);
+		}
+	}
+}
+
 static void test_suffixes(void **state)
 {
 	(void)state;
@@ -146,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_default_cidrs),
 		cmocka_unit_test(test_odd_prefix_lengths),
 		cmocka_unit_test(test_v4_mapped),
+		cmocka_unit_test(test_every_prefix_length),
 		cmocka_unit_test(test_suffixes),
 		cmocka_unit_test(test_response_addresses),
 		cmocka_unit_test(test_errors),
