@@ -151,6 +151,28 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	start_transfer(zs);
 }
 
+void rv_zonesync_set_key(rv_zonesync *zs, const rv_tsig_key *key)
+{
+	/* A transfer under way keeps its copy (rv_axfr_new); the next one signs
+	 * with this. */
+	if (key != NULL && zs->has_key)
+		zs->key = *key;
+}
+
+void rv_zonesync_set_timing(rv_zonesync *zs, unsigned timeout_ms, unsigned interval_ms)
+{
+	bool changed = zs->opts.interval_ms != interval_ms;
+	zs->opts.timeout_ms = timeout_ms;
+	zs->opts.interval_ms = interval_ms;
+	/* The drift repair timer runs on the old period: restart it on the new
+	 * one. Not during start-up retries or a transfer (they re-arm when done). */
+	if (changed && zs->ready && zs->rec == NULL) {
+		evtimer_del(zs->timer);
+		if (interval_ms > 0)
+			arm(zs, interval_ms);
+	}
+}
+
 rv_zonesync *rv_zonesync_new(struct event_base *base, const rv_zonesync_opts *opts,
 		rv_table *table, rv_rpz_writer *writer, int *err)
 {
