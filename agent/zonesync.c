@@ -23,6 +23,7 @@ struct rv_zonesync {
 	rv_reconcile *rec;
 	struct event *timer;       /* next reconcile, or the in-flight poll */
 	bool ready;                /* start-up reconcile done (or given up) */
+	bool pausing;              /* writer held, polling for its UPDATE in flight */
 	unsigned retry_ms;
 	unsigned refused_streak;
 	unsigned fail_streak;      /* failed transfers in a row: logged once, then at debug */
@@ -135,6 +136,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	rv_zonesync *zs = arg;
+	zs->pausing = false;
 	if (zs->rec)
 		return;
 	/* Drift repair compares against what BIND acknowledged: pause the writer
@@ -144,6 +146,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	if (zs->writer && (zs->ready || !zs->opts.write_early)) {
 		rv_rpz_writer_hold(zs->writer, true);
 		if (rv_rpz_writer_in_flight(zs->writer)) {
+			zs->pausing = true;
 			arm(zs, 20);
 			return;
 		}
@@ -165,8 +168,9 @@ void rv_zonesync_set_timing(rv_zonesync *zs, unsigned timeout_ms, unsigned inter
 	zs->opts.timeout_ms = timeout_ms;
 	zs->opts.interval_ms = interval_ms;
 	/* The drift repair timer runs on the old period: restart it on the new
-	 * one. Not during start-up retries or a transfer (they re-arm when done). */
-	if (changed && zs->ready && zs->rec == NULL) {
+	 * one. Not during start-up retries, a transfer, or the short poll that
+	 * waits for the writer's UPDATE in flight (all re-arm when done). */
+	if (changed && zs->ready && zs->rec == NULL && !zs->pausing) {
 		evtimer_del(zs->timer);
 		if (interval_ms > 0)
 			arm(zs, interval_ms);
