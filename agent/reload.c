@@ -151,6 +151,8 @@ int rv_reload(const rv_reload_targets *t, rv_reload_result *res)
 		rc = rv_config_validate(&next, t->path, config_err, &errors);
 	}
 	size_t n = rc < 0 ? 0 : rv_config_diff(t->cfg, &next, changed, RV_ARRAY_LEN(changed));
+	if (n > RV_ARRAY_LEN(changed))
+		n = RV_ARRAY_LEN(changed); /* cannot happen: the table fits (config.c) */
 	/* A new guard is built before anything changes: an item guard.c refuses
 	 * is a configuration error like any other. */
 	if (rc == 0 && (is_changed(changed, n, "ignore-cidr") ||

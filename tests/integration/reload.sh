@@ -15,6 +15,7 @@ srcdir=${RV_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=scripts/lab.sh
 . "$srcdir/scripts/lab.sh"
 
+lab_need_tools curl
 lab_test_begin
 
 PTR_TIMEOUT=20
@@ -195,6 +196,32 @@ all_ptrs() {
 }
 lab_check "every one of the $BURST burst lookups became its PTR" all_ptrs
 lab_check "the agent is still the same process" lab__alive "$AGENT_PID"
+
+# --- (g) the HTTP API key.
+lab_phase "(g) http-api-key-file set, then rotated, live"
+http_status() { # KEY (or "") PATH
+    local h=()
+    [[ -z $1 ]] || h=(-H "X-API-Key: $1")
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${h[@]}" "http://$LAB_HTTP$2"
+}
+KNOWN=${burst_addrs[0]} # learned in (f)
+lab_check "before: /v1/address needs no key (200)" test "$(http_status "" /v1/address/$KNOWN)" = 200
+umask_old=$(umask)
+umask 077
+printf 'first-api-key-0123456789\n' >"$LAB/api.key"
+umask "$umask_old"
+lab_write_agent_conf "${BASE[@]}" log-level debug max-update-rate 1000 ignore-suffix "\"$IGNORED g$n.example.test\"" \
+    http-api-key-file "$LAB/api.key"
+hup
+lab_check "log: http-api-key-file applied" reload_said "http-api-key-file: \"\" -> $LAB/api.key"
+lab_check "after: without the key, 401" test "$(http_status "" /v1/address/$KNOWN)" = 401
+lab_check "after: with the key, 200" test "$(http_status first-api-key-0123456789 /v1/address/$KNOWN)" = 200
+printf 'second-api-key-9876543210\n' >"$LAB/api.key.new"
+chmod 0600 "$LAB/api.key.new"
+mv "$LAB/api.key.new" "$LAB/api.key"
+hup
+lab_check "rotated in place: the old API key gets 401" test "$(http_status first-api-key-0123456789 /v1/address/$KNOWN)" = 401
+lab_check "rotated in place: the new API key gets 200" test "$(http_status second-api-key-9876543210 /v1/address/$KNOWN)" = 200
 
 lab_phase "SIGTERM"
 lab_stop_agent TERM
