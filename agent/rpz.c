@@ -628,6 +628,7 @@ struct rv_rpz_writer {
 	uint64_t sent_ms;               /* monotonic time the last UPDATE was sent */
 	uint64_t partial_ms;            /* ...and the last partial one; 0: never */
 	uint64_t rate_ok_ms;            /* max_rate: no UPDATE goes before this time */
+	size_t last_used;               /* addresses in the last UPDATE sent (rate_ok_ms) */
 	bool uncapped;                  /* flush_now lifted max_rate (shutdown) */
 	unsigned srtt_ms;               /* smoothed reply time of successful UPDATEs; 0: none yet */
 	unsigned backoff_ms;
@@ -1000,6 +1001,7 @@ static void start_batch(rv_rpz_writer *w)
 	}
 	rv_stats.rpz_updates_sent++;
 	w->sent_ms = mono_ms();
+	w->last_used = used;
 	if (w->opts.max_rate != 0)
 		w->rate_ok_ms = w->sent_ms + (uint64_t)used * 1000 / w->opts.max_rate;
 	if (used == w->n_buf && w->feed.queued(w->feed.arg) == 0)
@@ -1133,9 +1135,13 @@ void rv_rpz_writer_set_opts(rv_rpz_writer *w, const rv_rpz_writer_opts *opts)
 		w->backoff_ms = w->opts.retry_max_ms;
 	if (w->backoff_ms < w->opts.retry_min_ms)
 		w->backoff_ms = w->opts.retry_min_ms;
-	/* A rate cap that was lifted or raised must not keep the old wait. */
-	if (w->opts.max_rate == 0)
-		w->rate_ok_ms = 0;
+	/* The wait after the last UPDATE follows the new cap (a cap that was
+	 * lifted or raised must not keep the old, longer one); a flush already
+	 * timed for the old values is re-planned by the next kick. */
+	w->rate_ok_ms = w->opts.max_rate == 0 ? 0
+		: w->sent_ms + (uint64_t)w->last_used * 1000 / w->opts.max_rate;
+	if (w->msg == NULL && !w->in_backoff)
+		event_del(w->flush_ev);
 }
 
 int rv_rpz_writer_set_key(rv_rpz_writer *w, const rv_tsig_key *key)

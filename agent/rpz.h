@@ -106,7 +106,8 @@ void rv_rpz_writer_free(rv_rpz_writer **w);
  * retry_min_ms, retry_max_ms and max_rate from opts (server, port and zone are
  * ignored: they need a new writer). Queued and in-flight changes are kept; the
  * UPDATE in flight finishes under the old timeout, the next uses the new
- * values. */
+ * values. Call rv_rpz_writer_kick afterwards: a flush timed for the old values
+ * is cancelled. */
 void rv_rpz_writer_set_opts(rv_rpz_writer *w, const rv_rpz_writer_opts *opts);
 /* Live key rotation: the next UPDATE is signed with key (copied); the one in
  * flight is verified with the key that signed it. 0, or -EINVAL for a key

@@ -1595,6 +1595,27 @@ static void test_writer_set_key(void **state)
 	assert_true(run_until_idle(base, w, 5000));
 	assert_true(s.max_len <= 600 + 300);   /* a lone large change may go alone */
 	assert_all_committed_once();
+
+	/* flush_now (above) lifted the cap for good, as at shutdown: a new writer.
+	 * A strict cap (1 address/s): after an UPDATE of 5, the next waits 5 s... */
+	rv_rpz_writer_free(&w);
+	w = rv_rpz_writer_new(base, &o, &new_key, &ft_feed, &err);
+	assert_non_null(w);
+	o2.max_rate = 1;
+	o2.batch_bytes = 16384;
+	rv_rpz_writer_set_opts(w, &o2);
+	ft_add(5);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 3000));
+	ft_add(1);
+	rv_rpz_writer_kick(w);
+	assert_false(run_until_idle(base, w, 300));
+	/* ...until a reload lifts the cap: then it goes at once. */
+	o2.max_rate = 0;
+	rv_rpz_writer_set_opts(w, &o2);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 1000));
+	assert_all_committed_once();
 	rv_rpz_writer_free(&w);
 	srv_close(&s);
 	event_base_free(base);
