@@ -29,9 +29,19 @@ enum name_kind {
 	N_SUFFIXES,   /* a list of names, each with an optional leading dot */
 };
 
+/* What a SIGHUP reload can do with a changed value (reload.h). Every row
+ * says it: R_UNSET (0) is what a row without the field would get, and the
+ * unit test fails on it. */
+enum reload_class {
+	R_UNSET = 0,
+	R_LIVE,      /* applied to the running agent */
+	R_RESTART,   /* kept at its running value until a restart (logged) */
+};
+
 struct opt {
 	const char *name;
 	enum opt_type type;
+	enum reload_class reload;
 	size_t offset;
 	uint64_t min, max;     /* bounds for numeric types, in the stored unit */
 	const char *def;       /* default, in config-file syntax */
@@ -45,132 +55,132 @@ struct opt {
 #define W(f) sizeof(((rv_config *)0)->f)
 
 static const struct opt options[] = {
-	{"dnstap-socket", T_STR, OFF(dnstap_socket), "/run/rearview/dnstap.sock",
+	{"dnstap-socket", T_STR, R_RESTART, OFF(dnstap_socket), "/run/rearview/dnstap.sock",
 	 "unix socket named's dnstap-output connects to", 0},
-	{"socket-mode", T_MODE, NUM(socket_mode, 0, 0777), "0660",
+	{"socket-mode", T_MODE, R_RESTART, NUM(socket_mode, 0, 0777), "0660",
 	 "permissions of the socket (named must be able to write it)", W(socket_mode)},
-	{"socket-group", T_STR, OFF(socket_group), "bind",
+	{"socket-group", T_STR, R_RESTART, OFF(socket_group), "bind",
 	 "group owning the socket; \"\" keeps the agent's group", 0},
-	{"max-frame-size", T_SIZE, NUM(max_frame_bytes, 1024, 16u << 20), "128k",
+	{"max-frame-size", T_SIZE, R_RESTART, NUM(max_frame_bytes, 1024, 16u << 20), "128k",
 	 "largest dnstap frame accepted; a larger one drops the connection", W(max_frame_bytes)},
-	{"max-connections", T_UINT, NUM(max_connections, 1, 100000), "64",
+	{"max-connections", T_UINT, R_RESTART, NUM(max_connections, 1, 100000), "64",
 	 "concurrent dnstap connections; when full, a newcomer evicts the least useful one", W(max_connections)},
-	{"stall-timeout", T_MS, NUM(stall_timeout_ms, 100, 86400000), "30s",
+	{"stall-timeout", T_MS, R_RESTART, NUM(stall_timeout_ms, 100, 86400000), "30s",
 	 "a frame not complete this long after its first byte drops the connection", W(stall_timeout_ms)},
-	{"handshake-timeout", T_MS, NUM(handshake_timeout_ms, 100, 3600000), "5s",
+	{"handshake-timeout", T_MS, R_RESTART, NUM(handshake_timeout_ms, 100, 3600000), "5s",
 	 "a connection without a complete Frame Streams handshake (START) this long is dropped",
 	 W(handshake_timeout_ms)},
-	{"writer-user", T_STR, OFF(writer_user), "bind",
+	{"writer-user", T_STR, R_RESTART, OFF(writer_user), "bind",
 	 "user (or uid) named runs as: its connections are never evicted for another user's; \"\" = root only", 0},
-	{"max-chain-depth", T_UINT, NUM(max_chain_depth, 0, 64), "16",
+	{"max-chain-depth", T_UINT, R_LIVE, NUM(max_chain_depth, 0, 64), "16",
 	 "CNAME links followed from the question name to the addresses", W(max_chain_depth)},
-	{"max-addresses", T_UINT, NUM(max_addresses, 1, 1000000000), "1000000",
+	{"max-addresses", T_UINT, R_RESTART, NUM(max_addresses, 1, 1000000000), "1000000",
 	 "addresses tracked; the least recently seen is evicted beyond this", W(max_addresses)},
-	{"max-candidates", T_UINT, NUM(max_candidates, 1, 64), "8",
+	{"max-candidates", T_UINT, R_RESTART, NUM(max_candidates, 1, 64), "8",
 	 "candidate names kept per address", W(max_candidates)},
-	{"max-name-bytes", T_SIZE, NUM(max_name_bytes, 1024, 65536), "1024",
+	{"max-name-bytes", T_SIZE, R_LIVE, NUM(max_name_bytes, 1024, 65536), "1024",
 	 "bytes of candidate names kept per address (the weakest names make room)", W(max_name_bytes)},
-	{"max-clock-skew", T_MS, NUM(max_clock_skew_ms, 1000, 604800000), "10m",
+	{"max-clock-skew", T_MS, R_LIVE, NUM(max_clock_skew_ms, 1000, 604800000), "10m",
 	 "dnstap times further than this from the agent's clock are replaced by it (and counted)",
 	 W(max_clock_skew_ms)},
-	{"max-idle", T_MS, NUM(max_idle_ms, 60000, 4000000000u), "7d",
+	{"max-idle", T_MS, R_LIVE, NUM(max_idle_ms, 60000, 4000000000u), "7d",
 	 "an address not seen this long is removed from the table and the zone", W(max_idle_ms)},
-	{"score-half-life", T_MS, NUM(score_half_life_ms, 1000, 4000000000u), "1d",
+	{"score-half-life", T_MS, R_LIVE, NUM(score_half_life_ms, 1000, 4000000000u), "1d",
 	 "a name's sighting frequency halves after this long without sightings", W(score_half_life_ms)},
-	{"score-depth-weight", T_DOUBLE, OFF(score_depth_weight), "0.25",
+	{"score-depth-weight", T_DOUBLE, R_LIVE, OFF(score_depth_weight), "0.25",
 	 "score bonus per CNAME link, as a power of two (0 = none; 1 = each link doubles)", 0},
-	{"txt-refresh-interval", T_MS, NUM(txt_refresh_ms, 0, 4000000000u), "1h",
+	{"txt-refresh-interval", T_MS, R_LIVE, NUM(txt_refresh_ms, 0, 4000000000u), "1h",
 	 "rewrite an address's TXT metadata when last-seen moved this much (0 = never)", W(txt_refresh_ms)},
-	{"txt-refresh-growth", T_DOUBLE, OFF(txt_refresh_growth), "2",
+	{"txt-refresh-growth", T_DOUBLE, R_LIVE, OFF(txt_refresh_growth), "2",
 	 "...or when its count grew by this factor (0 = never)", 0},
-	{"geoip-database", T_STR, OFF(geoip_database), "\"\"",
+	{"geoip-database", T_STR, R_RESTART, OFF(geoip_database), "\"\"",
 	 "MaxMind .mmdb for country=CC in the TXT metadata; \"\" = none", 0},
-	{"ignore-cidr", T_LIST, OFF(ignore_cidrs),
+	{"ignore-cidr", T_LIST, R_LIVE, OFF(ignore_cidrs),
 	 "\"0.0.0.0/8 127.0.0.0/8 169.254.0.0/16 224.0.0.0/4 255.255.255.255/32 ::/128 ::1/128 fe80::/10 ff00::/8\"",
 	 "never learn these addresses (space-separated CIDRs; repeat the option to add)", 0},
-	{"ignore-suffix", T_LIST, OFF(ignore_suffixes), "\"\"",
+	{"ignore-suffix", T_LIST, R_LIVE, OFF(ignore_suffixes), "\"\"",
 	 "never learn names equal to or under these domains", 0, N_SUFFIXES},
-	{"ignore-response-address", T_LIST, OFF(ignore_response_addresses), "\"\"",
+	{"ignore-response-address", T_LIST, R_LIVE, OFF(ignore_response_addresses), "\"\"",
 	 "ignore answers sent from these server addresses (ADDR or ADDR#PORT), e.g. the xray view's", 0},
-	{"snapshot-file", T_STR, OFF(snapshot_file), "/var/lib/rearview/state.snap",
+	{"snapshot-file", T_STR, R_RESTART, OFF(snapshot_file), "/var/lib/rearview/state.snap",
 	 "all candidates are saved here (atomically) and loaded at start; \"\" = off", 0},
-	{"snapshot-interval", T_MS, NUM(snapshot_interval_ms, 0, 86400000), "5m",
+	{"snapshot-interval", T_MS, R_LIVE, NUM(snapshot_interval_ms, 0, 86400000), "5m",
 	 "period of background snapshots (also written at SIGTERM); 0 = only at SIGTERM", W(snapshot_interval_ms)},
-	{"reconcile-interval", T_MS, NUM(reconcile_interval_ms, 0, 604800000), "1h",
+	{"reconcile-interval", T_MS, R_LIVE, NUM(reconcile_interval_ms, 0, 604800000), "1h",
 	 "period of the AXFR comparison that repairs drift in the zone; 0 = only at start", W(reconcile_interval_ms)},
-	{"rpz-zone", T_STR, OFF(rpz_zone), "rpz.rearview",
+	{"rpz-zone", T_STR, R_RESTART, OFF(rpz_zone), "rpz.rearview",
 	 "the response policy zone the agent writes", 0, N_ZONE},
-	{"server", T_STR, OFF(server), "127.0.0.1",
+	{"server", T_STR, R_RESTART, OFF(server), "127.0.0.1",
 	 "address of the BIND server that takes the UPDATEs", 0},
-	{"port", T_UINT, NUM(server_port, 1, 65535), "53",
+	{"port", T_UINT, R_RESTART, NUM(server_port, 1, 65535), "53",
 	 "its port (TCP)", W(server_port)},
-	{"key-file", T_STR, OFF(key_file), "/etc/rearview/rearview.key",
+	{"key-file", T_STR, R_LIVE, OFF(key_file), "/etc/rearview/rearview.key",
 	 "BIND-format TSIG key file (tsig-keygen output)", 0},
-	{"key-name", T_STR, OFF(key_name), "\"\"",
+	{"key-name", T_STR, R_LIVE, OFF(key_name), "\"\"",
 	 "key to use from key-file; \"\" = the only key in it", 0, N_KEY},
-	{"record-ttl", T_UINT, NUM(record_ttl, 0, 2147483647), "600",
+	{"record-ttl", T_UINT, R_LIVE, NUM(record_ttl, 0, 2147483647), "600",
 	 "TTL of the PTR and TXT records, seconds", W(record_ttl)},
-	{"flush-interval", T_MS, NUM(flush_interval_ms, 0, 3600000), "1s",
+	{"flush-interval", T_MS, R_LIVE, NUM(flush_interval_ms, 0, 3600000), "1s",
 	 "longest a learned change waits before it is sent", W(flush_interval_ms)},
-	{"batch-size", T_SIZE, NUM(batch_bytes, 512, 65535), "60000",
+	{"batch-size", T_SIZE, R_LIVE, NUM(batch_bytes, 512, 65535), "60000",
 	 "bytes per UPDATE message (a DNS message is at most 65535)", W(batch_bytes)},
-	{"update-timeout", T_MS, NUM(update_timeout_ms, 100, 600000), "5s",
+	{"update-timeout", T_MS, R_LIVE, NUM(update_timeout_ms, 100, 600000), "5s",
 	 "connect + reply timeout of one UPDATE", W(update_timeout_ms)},
-	{"retry-min", T_MS, NUM(retry_min_ms, 10, 3600000), "1s",
+	{"retry-min", T_MS, R_LIVE, NUM(retry_min_ms, 10, 3600000), "1s",
 	 "first retry delay after a failed UPDATE (doubles each time)", W(retry_min_ms)},
-	{"retry-max", T_MS, NUM(retry_max_ms, 10, 3600000), "60s",
+	{"retry-max", T_MS, R_LIVE, NUM(retry_max_ms, 10, 3600000), "60s",
 	 "longest retry delay", W(retry_max_ms)},
-	{"max-update-rate", T_UINT, NUM(max_update_rate, 0, 100000000), "0",
+	{"max-update-rate", T_UINT, R_LIVE, NUM(max_update_rate, 0, 100000000), "0",
 	 "addresses per second sent to BIND at most, to leave a busy resolver CPU for queries; 0 = no cap",
 	 W(max_update_rate)},
-	{"write-before-reconcile", T_BOOL, NUM(write_before_reconcile, 0, 1), "no",
+	{"write-before-reconcile", T_BOOL, R_RESTART, NUM(write_before_reconcile, 0, 1), "no",
 	 "send UPDATEs before the start-up AXFR has shown what the zone holds (records and "
 	 "history the table does not know yet may then be replaced)", W(write_before_reconcile)},
-	{"dry-run", T_BOOL, NUM(dry_run, 0, 1), "no",
+	{"dry-run", T_BOOL, R_RESTART, NUM(dry_run, 0, 1), "no",
 	 "learn but never send UPDATEs (trials, benchmarks)", W(dry_run)},
-	{"http-listen", T_STR, OFF(http_listen), "127.0.0.1:8053",
+	{"http-listen", T_STR, R_RESTART, OFF(http_listen), "127.0.0.1:8053",
 	 "ADDR:PORT of the HTTP listener (history queries, /metrics, /healthz); \"\" = off", 0},
-	{"http-api-key-file", T_STR, OFF(http_api_key_file), "\"\"",
+	{"http-api-key-file", T_STR, R_LIVE, OFF(http_api_key_file), "\"\"",
 	 "file holding the API key clients send as X-API-Key; required when http-listen is not loopback", 0},
-	{"http-max-connections", T_UINT, NUM(http_max_connections, 1, 100000), "64",
+	{"http-max-connections", T_UINT, R_RESTART, NUM(http_max_connections, 1, 100000), "64",
 	 "concurrent HTTP connections; more are refused", W(http_max_connections)},
-	{"http-timeout", T_MS, NUM(http_timeout_ms, 100, 3600000), "10s",
+	{"http-timeout", T_MS, R_RESTART, NUM(http_timeout_ms, 100, 3600000), "10s",
 	 "an HTTP request must arrive whole, and a client take each chunk, within this", W(http_timeout_ms)},
-	{"http-query-timeout", T_MS, NUM(http_query_timeout_ms, 100, 3600000), "10s",
+	{"http-query-timeout", T_MS, R_RESTART, NUM(http_query_timeout_ms, 100, 3600000), "10s",
 	 "longest a history query runs; then its stream ends with \"failed\"", W(http_query_timeout_ms)},
-	{"http-max-limit", T_UINT, NUM(http_max_limit, 1, 100000000), "1000000",
+	{"http-max-limit", T_UINT, R_RESTART, NUM(http_max_limit, 1, 100000000), "1000000",
 	 "largest limit= a query may ask for (the default limit is 10000)", W(http_max_limit)},
-	{"history-database", T_STR, OFF(history_database), "/var/lib/rearview/history.db",
+	{"history-database", T_STR, R_RESTART, OFF(history_database), "/var/lib/rearview/history.db",
 	 "SQLite passive-DNS history of every answer record; \"\" = off", 0},
-	{"history-flush-interval", T_MS, NUM(history_flush_interval_ms, 100, 3600000), "5s",
+	{"history-flush-interval", T_MS, R_RESTART, NUM(history_flush_interval_ms, 100, 3600000), "5s",
 	 "sightings are aggregated in memory and written in one transaction this often",
 	 W(history_flush_interval_ms)},
-	{"history-retention", T_MS, NUM(history_retention_ms, 0, 315360000000ull), "90d",
+	{"history-retention", T_MS, R_RESTART, NUM(history_retention_ms, 0, 315360000000ull), "90d",
 	 "records not seen this long are deleted from the history; 0 = keep forever",
 	 W(history_retention_ms)},
-	{"history-max-size", T_SIZE, NUM(history_max_bytes, 0, 1ull << 50), "4g",
+	{"history-max-size", T_SIZE, R_RESTART, NUM(history_max_bytes, 0, 1ull << 50), "4g",
 	 "database size cap: the records seen longest ago are deleted beyond it; 0 = no cap",
 	 W(history_max_bytes)},
-	{"history-max-pending", T_UINT, NUM(history_max_pending, 1000, 100000000), "1000000",
+	{"history-max-pending", T_UINT, R_RESTART, NUM(history_max_pending, 1000, 100000000), "1000000",
 	 "records aggregated in memory at most while the writer is behind; more sightings are dropped (counted)",
 	 W(history_max_pending)},
-	{"cof-log", T_STR, OFF(cof_log), "\"\"",
+	{"cof-log", T_STR, R_RESTART, OFF(cof_log), "\"\"",
 	 "write passive-DNS records as COF JSON lines to this file (\"-\" = stdout); \"\" = off", 0},
-	{"cof-log-every", T_BOOL, NUM(cof_log_every, 0, 1), "no",
+	{"cof-log-every", T_BOOL, R_RESTART, NUM(cof_log_every, 0, 1), "no",
 	 "also one line per sighting, with the client address and the transport", W(cof_log_every)},
-	{"user", T_STR, OFF(user), "\"\"",
+	{"user", T_STR, R_RESTART, OFF(user), "\"\"",
 	 "when started as root, switch to this user (and its groups) once the socket is bound", 0},
-	{"log-level", T_LOGLEVEL, OFF(log_level), "notice",
+	{"log-level", T_LOGLEVEL, R_LIVE, OFF(log_level), "notice",
 	 "crit, error, warning, notice, info or debug", W(log_level)},
-	{"stats-interval", T_MS, NUM(stats_interval_ms, 0, 86400000), "5m",
+	{"stats-interval", T_MS, R_LIVE, NUM(stats_interval_ms, 0, 86400000), "5m",
 	 "period of the statistics line at info level; 0 = never", W(stats_interval_ms)},
-	{"statistics-channel", T_STR, OFF(statistics_channel), "\"\"",
+	{"statistics-channel", T_STR, R_RESTART, OFF(statistics_channel), "\"\"",
 	 "ADDR:PORT of named's statistics-channels: its dnstap counters (sent, dropped) are read "
 	 "to account for lost frames; \"\" = off", 0},
-	{"statistics-interval", T_MS, NUM(statistics_interval_ms, 100, 3600000), "15s",
+	{"statistics-interval", T_MS, R_RESTART, NUM(statistics_interval_ms, 100, 3600000), "15s",
 	 "how often named's statistics channel is read (timeout: 5 s or this, if shorter)",
 	 W(statistics_interval_ms)},
-	{"shutdown-timeout", T_MS, NUM(shutdown_timeout_ms, 0, 600000), "5s",
+	{"shutdown-timeout", T_MS, R_LIVE, NUM(shutdown_timeout_ms, 0, 600000), "5s",
 	 "how long SIGTERM waits for pending UPDATEs to be acknowledged", W(shutdown_timeout_ms)},
 };
 
@@ -721,42 +731,147 @@ static void format_ms(uint64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "ms", ms);
 }
 
+/* Writes option o's value of cfg in config-file syntax (quoted when a string
+ * needs it), truncated to len. */
+static void format_value(const rv_config *cfg, const struct opt *o, char *val, size_t len)
+{
+	const void *field = (const char *)cfg + o->offset;
+	switch (o->type) {
+	case T_STR:
+	case T_LIST: {
+		const char *s = *(char *const *)field;
+		bool quote = !s || !*s || strchr(s, ' ');
+		snprintf(val, len, "%s%s%s", quote ? "\"" : "", s ? s : "", quote ? "\"" : "");
+		break;
+	}
+	case T_DOUBLE:
+		snprintf(val, len, "%g", *(const double *)field);
+		break;
+	case T_BOOL:
+		snprintf(val, len, "%s", load_uint(field, o->width) ? "yes" : "no");
+		break;
+	case T_LOGLEVEL:
+		snprintf(val, len, "%s", rv_log_level_name(*(const int *)field));
+		break;
+	case T_MODE:
+		snprintf(val, len, "0%03" PRIo64, load_uint(field, o->width));
+		break;
+	case T_MS:
+		format_ms(load_uint(field, o->width), val, len);
+		break;
+	case T_UINT:
+	case T_SIZE:
+		snprintf(val, len, "%" PRIu64, load_uint(field, o->width));
+		break;
+	}
+}
+
 void rv_config_dump(const rv_config *cfg, FILE *out)
 {
 	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
 		const struct opt *o = &options[i];
-		const void *field = (const char *)cfg + o->offset;
-		char val[300];
-		switch (o->type) {
-		case T_STR:
-		case T_LIST: {
+		if (o->type == T_STR || o->type == T_LIST) {
 			/* Printed directly: a list can be longer than any fixed buffer. */
-			const char *s = *(char *const *)field;
+			const char *s = *(char *const *)((const char *)cfg + o->offset);
 			bool quote = !s || !*s || strchr(s, ' ');
 			fprintf(out, "# %s (default %s)\n%s %s%s%s\n", o->help, o->def, o->name,
 				quote ? "\"" : "", s ? s : "", quote ? "\"" : "");
 			continue;
 		}
-		case T_DOUBLE:
-			snprintf(val, sizeof(val), "%g", *(const double *)field);
-			break;
-		case T_BOOL:
-			snprintf(val, sizeof(val), "%s", load_uint(field, o->width) ? "yes" : "no");
-			break;
-		case T_LOGLEVEL:
-			snprintf(val, sizeof(val), "%s", rv_log_level_name(*(const int *)field));
-			break;
-		case T_MODE:
-			snprintf(val, sizeof(val), "0%03" PRIo64, load_uint(field, o->width));
-			break;
-		case T_MS:
-			format_ms(load_uint(field, o->width), val, sizeof(val));
-			break;
-		case T_UINT:
-		case T_SIZE:
-			snprintf(val, sizeof(val), "%" PRIu64, load_uint(field, o->width));
-			break;
-		}
+		char val[300];
+		format_value(cfg, o, val, sizeof(val));
 		fprintf(out, "# %s (default %s)\n%s %s\n", o->help, o->def, o->name, val);
 	}
+}
+
+/* ---- reload support (reload.h) ---- */
+
+size_t rv_config_nopts(void)
+{
+	return RV_ARRAY_LEN(options);
+}
+
+const char *rv_config_opt_name(size_t i)
+{
+	return i < RV_ARRAY_LEN(options) ? options[i].name : NULL;
+}
+
+rv_config_reload rv_config_opt_reload(size_t i)
+{
+	if (i >= RV_ARRAY_LEN(options))
+		return RV_RELOAD_UNSET;
+	switch (options[i].reload) {
+	case R_LIVE: return RV_RELOAD_LIVE;
+	case R_RESTART: return RV_RELOAD_RESTART;
+	case R_UNSET: break;
+	}
+	return RV_RELOAD_UNSET;
+}
+
+static bool same_value(const rv_config *a, const rv_config *b, const struct opt *o)
+{
+	const void *fa = (const char *)a + o->offset, *fb = (const char *)b + o->offset;
+	switch (o->type) {
+	case T_STR:
+	case T_LIST: {
+		const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+		return strcmp(sa ? sa : "", sb ? sb : "") == 0;
+	}
+	case T_DOUBLE:
+		return *(const double *)fa == *(const double *)fb;
+	case T_LOGLEVEL:
+		return *(const int *)fa == *(const int *)fb;
+	default:
+		return load_uint(fa, o->width) == load_uint(fb, o->width);
+	}
+}
+
+size_t rv_config_diff(const rv_config *old, const rv_config *new_cfg, size_t *changed,
+		size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < RV_ARRAY_LEN(options); i++) {
+		if (same_value(old, new_cfg, &options[i]))
+			continue;
+		if (n < max)
+			changed[n] = i;
+		n++;
+	}
+	return n;
+}
+
+void rv_config_take(rv_config *dst, rv_config *src, size_t i)
+{
+	if (i >= RV_ARRAY_LEN(options))
+		return;
+	const struct opt *o = &options[i];
+	void *fd = (char *)dst + o->offset, *fs = (char *)src + o->offset;
+	switch (o->type) {
+	case T_STR:
+	case T_LIST: {
+		char *tmp = *(char **)fd;
+		*(char **)fd = *(char **)fs;
+		*(char **)fs = tmp;
+		break;
+	}
+	case T_DOUBLE:
+		*(double *)fd = *(const double *)fs;
+		break;
+	case T_LOGLEVEL:
+		*(int *)fd = *(const int *)fs;
+		break;
+	default:
+		store_uint(fd, o->width, load_uint(fs, o->width));
+		break;
+	}
+	dst->set_line[i] = src->set_line[i];
+}
+
+void rv_config_format(const rv_config *cfg, size_t i, char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	if (i < RV_ARRAY_LEN(options))
+		format_value(cfg, &options[i], buf, len);
 }

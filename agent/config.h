@@ -106,4 +106,29 @@ void rv_config_clear(rv_config *cfg);
 /* Writes every option with its current value, in config-file syntax. */
 void rv_config_dump(const rv_config *cfg, FILE *out);
 
+/* ---- live reload (SIGHUP; reload.h applies what this reports) ----
+ * Each option of the table says whether a reload can apply a new value to the
+ * running agent (LIVE) or the value in force stays until a restart (RESTART).
+ * The table in config.c is the only place that says it. */
+typedef enum rv_config_reload {
+	RV_RELOAD_UNSET = 0,  /* a row without a class: a bug (the unit test catches it) */
+	RV_RELOAD_LIVE,
+	RV_RELOAD_RESTART,
+} rv_config_reload;
+
+/* Options are indexed in table order, 0 .. rv_config_nopts() - 1. */
+size_t rv_config_nopts(void);
+const char *rv_config_opt_name(size_t i);   /* NULL past the end */
+rv_config_reload rv_config_opt_reload(size_t i);
+/* Indices of the options whose values differ between old and new_cfg, in
+ * table order, into changed[0..max); returns how many differ (may be > max).
+ * Pure. */
+size_t rv_config_diff(const rv_config *old, const rv_config *new_cfg, size_t *changed,
+		size_t max);
+/* Moves option i's value from src into dst (strings are swapped, so src keeps
+ * dst's old string and both stay valid for rv_config_clear), with its line. */
+void rv_config_take(rv_config *dst, rv_config *src, size_t i);
+/* Option i's value in config-file syntax (quoted when needed), truncated to len. */
+void rv_config_format(const rv_config *cfg, size_t i, char *buf, size_t len);
+
 #endif

@@ -45,6 +45,17 @@ void rv_ingest_free(rv_ingest **inp)
 	rv_dnstap_release();
 }
 
+void rv_ingest_set_guard(rv_ingest *in, const rv_guard *guard)
+{
+	in->guard = guard;
+}
+
+void rv_ingest_set_limits(rv_ingest *in, unsigned max_chain_depth, int64_t max_skew_s)
+{
+	in->opts.max_chain_depth = max_chain_depth;
+	in->opts.max_skew_s = max_skew_s > 0 ? max_skew_s : 600;
+}
+
 int rv_ingest_add_sink(rv_ingest *in, const rv_sink *s)
 {
 	if (in->nsinks == RV_INGEST_MAX_SINKS)

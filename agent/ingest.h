@@ -32,6 +32,12 @@ typedef struct rv_ingest rv_ingest;
 rv_ingest *rv_ingest_new(const rv_ingest_opts *opts, const rv_guard *guard);
 void rv_ingest_free(rv_ingest **in);
 
+/* Live reload: frames from now on are checked against guard (borrowed; the
+ * caller frees the previous one after this call: frames are handled on the
+ * loop, so none is using it). */
+void rv_ingest_set_guard(rv_ingest *in, const rv_guard *guard);
+/* Live reload: opts.max_chain_depth and opts.max_skew_s (<= 0 means 600). */
+void rv_ingest_set_limits(rv_ingest *in, unsigned max_chain_depth, int64_t max_skew_s);
 /* Adds a sink (copied). At most RV_INGEST_MAX_SINKS. 0, -ENOSPC. */
 #define RV_INGEST_MAX_SINKS 8
 int rv_ingest_add_sink(rv_ingest *in, const rv_sink *s) RV_MUST_CHECK;

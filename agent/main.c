@@ -34,6 +34,7 @@
 #include "metrics_http.h"
 #include "ingest.h"
 #include "publish.h"
+#include "reload.h"
 #include "rpz.h"
 #include "rv_config.h"
 #include "persist.h"
@@ -74,7 +75,10 @@ typedef struct agent {
 	rv_bindstats *bindstats;      /* named's dnstap counters; NULL with statistics-channel "" */
 	struct event *expire_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
-	struct event *stats_timer;
+	struct event *stats_timer;    /* always there; armed when stats-interval > 0 */
+	const char *config_path;      /* re-read at SIGHUP */
+	const char *log_level_override; /* --log-level: still wins at a reload */
+	bool dry_run_override;         /* --dry-run: likewise */
 	bool stopping;
 	int exit_code;
 } agent;
@@ -98,8 +102,10 @@ static void print_usage(FILE *out)
 		"  -V, --version         show the version and exit\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT flush pending updates and exit; SIGUSR1 logs statistics;\n"
-		"SIGHUP reopens the COF log and logs statistics; SIGUSR2 and other unused\n"
-		"signals are ignored.\n"
+		"SIGHUP (systemctl reload) re-reads the configuration and the key files, applies\n"
+		"what can change live, logs \"restart needed\" for the rest (kept as they are),\n"
+		"keeps everything if the file has errors, reopens the COF log and logs\n"
+		"statistics; SIGUSR2 and other unused signals are ignored.\n"
 		"See rearview-agent(8) and the example configuration for every option.\n",
 		RV_DEFAULT_CONFIG);
 }
@@ -158,12 +164,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGINT:
 		begin_shutdown(ag, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
-	case SIGHUP:
+	case SIGHUP: {
 		/* logrotate moved the COF log away: write a new one. */
 		if (ag->cof)
 			rv_cof_sink_reopen(ag->cof);
+		rv_reload_targets rt = {
+			.path = ag->config_path,
+			.log_level_override = ag->log_level_override,
+			.dry_run_override = ag->dry_run_override,
+			.cfg = &ag->cfg, .key = &ag->key, .guard = &ag->guard,
+			.table = ag->table, .ingest = ag->ingest, .writer = ag->writer,
+			.zonesync = ag->zonesync, .persist = ag->persist, .http = ag->http,
+			.stats_timer = ag->stats_timer,
+		};
+		if (!ag->stopping)
+			rv_reload(&rt, NULL); /* logged there; the agent runs on either way */
 		rv_stats_log(RV_LOG_NOTICE, "SIGHUP");
 		break;
+	}
 	case SIGUSR1:
 		rv_stats_log(RV_LOG_NOTICE, "SIGUSR1");
 		break;
@@ -525,9 +543,12 @@ static int add_events(agent *ag)
 			ag->cfg.max_idle_ms < 60000 ? ag->cfg.max_idle_ms : 60000);
 	if (!ag->expire_timer)
 		return -ENOMEM;
-	if (ag->cfg.stats_interval_ms > 0 &&
-	    !(ag->stats_timer = add_timer(ag, on_stats_timer, ag->cfg.stats_interval_ms)))
+	/* Created even when off: a reload may turn it on. */
+	ag->stats_timer = event_new(ag->base, -1, EV_PERSIST, on_stats_timer, ag);
+	if (!ag->stats_timer)
 		return -ENOMEM;
+	if (ag->cfg.stats_interval_ms > 0)
+		arm_ms(ag->stats_timer, ag->cfg.stats_interval_ms);
 	return 0;
 }
 
@@ -691,6 +712,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	rv_log_level = ag.cfg.log_level;
+	ag.config_path = config_path;
+	ag.log_level_override = log_level;
+	ag.dry_run_override = dry_run;
 	ignore_stray_signals();
 
 	rc = start(&ag);

@@ -181,6 +181,18 @@ int rv_persist_start(rv_persist *p)
 	return event_add(p->timer, &tv) == 0 ? 0 : -ENOMEM;
 }
 
+int rv_persist_set_interval(rv_persist *p, unsigned interval_ms)
+{
+	if (p->interval_ms == interval_ms)
+		return 0;
+	p->interval_ms = interval_ms;
+	if (p->timer) {
+		event_free(p->timer);
+		p->timer = NULL;
+	}
+	return rv_persist_start(p);
+}
+
 void rv_persist_stop(rv_persist *p)
 {
 	p->stopped = true;

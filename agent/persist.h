@@ -29,6 +29,9 @@ void rv_persist_free(rv_persist **p);
 void rv_persist_load(rv_persist *p);
 /* Starts the background saves (after the load). 0 or -ENOMEM. */
 int rv_persist_start(rv_persist *p) RV_MUST_CHECK;
+/* Live reload: background saves every interval_ms from now (0 = only at
+ * exit); a save under way finishes. 0 or -ENOMEM. */
+int rv_persist_set_interval(rv_persist *p, unsigned interval_ms) RV_MUST_CHECK;
 /* No more background saves (shutdown has begun). */
 void rv_persist_stop(rv_persist *p);
 /* The exit save: stops a background one, saves, logs. 0 or -errno. */

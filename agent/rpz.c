@@ -594,8 +594,11 @@ struct rv_rpz_writer {
 	rv_rpz_writer_opts opts;   /* strings point to the copies below */
 	char *server;
 	char *zone;
-	rv_tsig_key key;
+	rv_tsig_key key;                /* signs the next UPDATE (rv_rpz_writer_set_key) */
 	bool has_key;
+	/* The key that signed the UPDATE in flight: its reply is verified with
+	 * it, even if a reload installed another key meanwhile. */
+	rv_tsig_key flight_key;
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char peer[RV_ADDR_STRLEN + 8];  /* "127.0.0.1#5353", as BIND logs it */
@@ -627,6 +630,7 @@ struct rv_rpz_writer {
 	rv_stats_histogram latency;     /* send -> verified NOERROR reply */
 	uint64_t partial_ms;            /* ...and the last partial one; 0: never */
 	uint64_t rate_ok_ms;            /* max_rate: no UPDATE goes before this time */
+	size_t last_used;               /* addresses in the last UPDATE sent (rate_ok_ms) */
 	bool uncapped;                  /* flush_now lifted max_rate (shutdown) */
 	unsigned srtt_ms;               /* smoothed reply time of successful UPDATEs; 0: none yet */
 	unsigned backoff_ms;
@@ -791,7 +795,7 @@ static void on_reply(rv_rpz_writer *w, const uint8_t *data, size_t len)
 		close_conn(w);
 		return;
 	}
-	int r = rv_rpz_check_reply(w->msg, w->has_key ? &w->key : NULL, data, len, &rcode,
+	int r = rv_rpz_check_reply(w->msg, w->has_key ? &w->flight_key : NULL, data, len, &rcode,
 			err, sizeof(err));
 	if (r == 0)
 		succeed(w);
@@ -975,6 +979,8 @@ static void start_batch(rv_rpz_writer *w)
 		return;
 	}
 	w->n_flight = used;
+	if (w->has_key)
+		w->flight_key = w->key;
 	size_t mlen;
 	(void)rv_rpz_msg_wire(w->msg, &mlen);
 	w->avg_change = (mlen - w->fixed) / used;
@@ -999,6 +1005,7 @@ static void start_batch(rv_rpz_writer *w)
 	}
 	rv_stats.rpz_updates_sent++;
 	w->sent_ms = mono_ms();
+	w->last_used = used;
 	if (w->opts.max_rate != 0)
 		w->rate_ok_ms = w->sent_ms + (uint64_t)used * 1000 / w->opts.max_rate;
 	if (used == w->n_buf && w->feed.queued(w->feed.arg) == 0)
@@ -1014,6 +1021,20 @@ static uint64_t read_last_ok(const void *arg)
 	const rv_rpz_writer *w = arg;
 
 	return w->last_ok > 0 ? (uint64_t)w->last_ok : 0;
+}
+
+/* Defaults for zero values, and the batch budget: at rv_rpz_writer_new and at
+ * every rv_rpz_writer_set_opts. */
+static void normalise_opts(rv_rpz_writer *w)
+{
+	if (w->opts.timeout_ms == 0)
+		w->opts.timeout_ms = 5000;
+	if (w->opts.retry_min_ms == 0)
+		w->opts.retry_min_ms = 1;
+	if (w->opts.retry_max_ms < w->opts.retry_min_ms)
+		w->opts.retry_max_ms = w->opts.retry_min_ms;
+	w->budget = w->opts.batch_bytes == 0 || w->opts.batch_bytes > RV_DNS_MSG_MAX
+		? RV_DNS_MSG_MAX : w->opts.batch_bytes;
 }
 
 rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_opts *opts,
@@ -1050,15 +1071,8 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
 		w->key = *key;
 		w->has_key = true;
 	}
-	if (w->opts.timeout_ms == 0)
-		w->opts.timeout_ms = 5000;
-	if (w->opts.retry_min_ms == 0)
-		w->opts.retry_min_ms = 1;
-	if (w->opts.retry_max_ms < w->opts.retry_min_ms)
-		w->opts.retry_max_ms = w->opts.retry_min_ms;
+	normalise_opts(w);
 	w->backoff_ms = w->opts.retry_min_ms;
-	w->budget = opts->batch_bytes == 0 || opts->batch_bytes > RV_DNS_MSG_MAX
-		? RV_DNS_MSG_MAX : opts->batch_bytes;
 	w->fixed = msg_fixed(zlen, key != NULL ? &t : NULL);
 	/* Until we have built one: an address like BIND's with a 30-character name. */
 	rv_change typical = { .addr = a };
@@ -1121,12 +1135,57 @@ void rv_rpz_writer_free(rv_rpz_writer **wp)
 		event_free(w->drain_ev);
 	rv_rpz_msg_free(&w->msg);
 	explicit_bzero(&w->key, sizeof(w->key));
+	explicit_bzero(&w->flight_key, sizeof(w->flight_key));
 	free(w->buf);
 	free(w->rbuf);
 	free(w->server);
 	free(w->zone);
 	free(w);
 	*wp = NULL;
+}
+
+void rv_rpz_writer_set_opts(rv_rpz_writer *w, const rv_rpz_writer_opts *opts)
+{
+	/* server, port and zone stay: the connection, the changes in flight and
+	 * the reconcile all belong to them. */
+	w->opts.ttl = opts->ttl;
+	w->opts.flush_interval_ms = opts->flush_interval_ms;
+	w->opts.batch_bytes = opts->batch_bytes;
+	w->opts.timeout_ms = opts->timeout_ms;
+	w->opts.retry_min_ms = opts->retry_min_ms;
+	w->opts.retry_max_ms = opts->retry_max_ms;
+	w->opts.max_rate = opts->max_rate;
+	normalise_opts(w);
+	if (w->backoff_ms > w->opts.retry_max_ms)
+		w->backoff_ms = w->opts.retry_max_ms;
+	if (w->backoff_ms < w->opts.retry_min_ms)
+		w->backoff_ms = w->opts.retry_min_ms;
+	/* The wait after the last UPDATE follows the new cap (a cap that was
+	 * lifted or raised must not keep the old, longer one); a flush already
+	 * timed for the old values is re-planned by the next kick. */
+	w->rate_ok_ms = w->opts.max_rate == 0 ? 0
+		: w->sent_ms + (uint64_t)w->last_used * 1000 / w->opts.max_rate;
+	if (w->msg == NULL && !w->in_backoff)
+		event_del(w->flush_ev);
+}
+
+int rv_rpz_writer_set_key(rv_rpz_writer *w, const rv_tsig_key *key)
+{
+	uint8_t zone[RV_DNAME_WIRE_MAX];
+	size_t zlen = 0;
+	struct tsig t;
+
+	if (key == NULL || !w->has_key)
+		return -EINVAL; /* signed stays signed: tests alone run unsigned */
+	if (tsig_prepare(key, &t) < 0 || zone_wire(w->zone, zone, &zlen) < 0) {
+		explicit_bzero(&t, sizeof(t));
+		return -EINVAL;
+	}
+	/* The UPDATE in flight keeps flight_key; the next one is signed with this. */
+	w->key = *key;
+	w->fixed = msg_fixed(zlen, &t);
+	explicit_bzero(&t, sizeof(t));
+	return 0;
 }
 
 void rv_rpz_writer_kick(rv_rpz_writer *w)

@@ -102,6 +102,17 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
  * writer before the feed's owner. */
 void rv_rpz_writer_free(rv_rpz_writer **w);
 
+/* Live reload: takes ttl, flush_interval_ms, batch_bytes, timeout_ms,
+ * retry_min_ms, retry_max_ms and max_rate from opts (server, port and zone are
+ * ignored: they need a new writer). Queued and in-flight changes are kept; the
+ * UPDATE in flight finishes under the old timeout, the next uses the new
+ * values. Call rv_rpz_writer_kick afterwards: a flush timed for the old values
+ * is cancelled. */
+void rv_rpz_writer_set_opts(rv_rpz_writer *w, const rv_rpz_writer_opts *opts);
+/* Live key rotation: the next UPDATE is signed with key (copied); the one in
+ * flight is verified with the key that signed it. 0, or -EINVAL for a key
+ * tsig.c cannot sign with, or a writer created without a key. */
+int rv_rpz_writer_set_key(rv_rpz_writer *w, const rv_tsig_key *key) RV_MUST_CHECK;
 /*
  * The feed has new changes. Never blocks. Pacing, so that BIND never
  * gets a flood of small transactions (each costs a journal write and, for a

@@ -566,6 +566,18 @@ static int add_cand(rv_table *t, entry *e, const char *name, cand init)
 
 /* ---- API ---- */
 
+void rv_table_set_scoring(rv_table *t, const rv_table_opts *opts)
+{
+	/* Scores are computed when compared, from each candidate's stored
+	 * frequency and times: new weights apply from the next comparison, and
+	 * nothing stored has to be rewritten. */
+	t->opts.half_life_s = opts->half_life_s ? opts->half_life_s : 86400;
+	t->opts.depth_weight = opts->depth_weight;
+	t->opts.txt_refresh_s = opts->txt_refresh_s;
+	t->opts.txt_refresh_ratio = opts->txt_refresh_ratio;
+	t->opts.name_budget = opts->name_budget ? opts->name_budget : RV_TABLE_NAME_BUDGET;
+}
+
 rv_table *rv_table_new(const rv_table_opts *opts)
 {
 	rv_table *t = calloc(1, sizeof(*t));

@@ -68,6 +68,12 @@ typedef struct rv_table rv_table;
 
 /* Returns NULL on allocation failure. opts is copied. */
 rv_table *rv_table_new(const rv_table_opts *opts);
+/* Live reload: takes half_life_s, depth_weight, txt_refresh_s,
+ * txt_refresh_ratio and name_budget from opts (the sizes, max_addresses and
+ * max_candidates, stay: they shape what is allocated). Entries are kept; the
+ * new values apply from the next sighting or comparison (a smaller
+ * name_budget trims an address's names at its next sighting). */
+void rv_table_set_scoring(rv_table *t, const rv_table_opts *opts);
 void rv_table_free(rv_table **t);
 
 /*

@@ -27,6 +27,7 @@ struct rv_zonesync {
 	rv_reconcile *rec;
 	struct event *timer;       /* next reconcile, or the in-flight poll */
 	bool ready;                /* start-up reconcile done (or given up) */
+	bool pausing;              /* writer held, polling for its UPDATE in flight */
 	unsigned retry_ms;
 	unsigned refused_streak;
 	unsigned fail_streak;      /* failed transfers in a row: logged once, then at debug */
@@ -141,6 +142,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	rv_zonesync *zs = arg;
+	zs->pausing = false;
 	if (zs->rec)
 		return;
 	/* Drift repair compares against what BIND acknowledged: pause the writer
@@ -150,6 +152,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	if (zs->writer && (zs->ready || !zs->opts.write_early)) {
 		rv_rpz_writer_hold(zs->writer, true);
 		if (rv_rpz_writer_in_flight(zs->writer)) {
+			zs->pausing = true;
 			arm(zs, 20);
 			return;
 		}
@@ -167,6 +170,29 @@ static uint64_t read_last_ok(const void *arg)
 	int64_t t = ((const rv_zonesync *)arg)->last_ok;
 
 	return t > 0 ? (uint64_t)t : 0;
+}
+
+void rv_zonesync_set_key(rv_zonesync *zs, const rv_tsig_key *key)
+{
+	/* A transfer under way keeps its copy (rv_axfr_new); the next one signs
+	 * with this. */
+	if (key != NULL && zs->has_key)
+		zs->key = *key;
+}
+
+void rv_zonesync_set_timing(rv_zonesync *zs, unsigned timeout_ms, unsigned interval_ms)
+{
+	bool changed = zs->opts.interval_ms != interval_ms;
+	zs->opts.timeout_ms = timeout_ms;
+	zs->opts.interval_ms = interval_ms;
+	/* The drift repair timer runs on the old period: restart it on the new
+	 * one. Not during start-up retries, a transfer, or the short poll that
+	 * waits for the writer's UPDATE in flight (all re-arm when done). */
+	if (changed && zs->ready && zs->rec == NULL && !zs->pausing) {
+		evtimer_del(zs->timer);
+		if (interval_ms > 0)
+			arm(zs, interval_ms);
+	}
 }
 
 rv_zonesync *rv_zonesync_new(struct event_base *base, const rv_zonesync_opts *opts,

@@ -52,6 +52,12 @@ rv_zonesync *rv_zonesync_new(struct event_base *base, const rv_zonesync_opts *op
  * shutdown, writes queued before that stay unsent: the snapshot keeps them). */
 void rv_zonesync_free(rv_zonesync **zs);
 
+/* Live reload: the next transfer is signed with key (copied; ignored without
+ * a key at creation); a transfer under way finishes with its own. */
+void rv_zonesync_set_key(rv_zonesync *zs, const rv_tsig_key *key);
+/* Live reload: per-transfer timeout and drift repair period (the period's
+ * timer restarts from now when it changed). */
+void rv_zonesync_set_timing(rv_zonesync *zs, unsigned timeout_ms, unsigned interval_ms);
 /* Starts the first reconcile (from the loop, at once). */
 void rv_zonesync_start(rv_zonesync *zs);
 /* True once a start-up reconcile completed (or the agent gave up waiting). */

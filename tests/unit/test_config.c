@@ -359,6 +359,132 @@ static void test_man_page_documents_every_option(void **state)
 	rv_config_clear(&cfg);
 }
 
+/* Every option says what a reload does with it (the table in config.c is the
+ * only place): a new row without a class fails here. */
+static void test_every_option_has_reload_class(void **state)
+{
+	(void)state;
+	size_t n = rv_config_nopts();
+	assert_true(n > 40);
+	assert_null(rv_config_opt_name(n));
+	for (size_t i = 0; i < n; i++) {
+		rv_config_reload r = rv_config_opt_reload(i);
+		if (r != RV_RELOAD_LIVE && r != RV_RELOAD_RESTART)
+			fail_msg("option '%s' has no reload class (R_LIVE or R_RESTART)",
+					rv_config_opt_name(i));
+	}
+	/* The ones the documentation promises. */
+	static const char *live[] = {"log-level", "ignore-suffix", "ignore-cidr",
+		"max-update-rate", "record-ttl", "key-file", "score-half-life", "stats-interval",
+		"reconcile-interval", "snapshot-interval", "http-api-key-file"};
+	static const char *restart[] = {"dnstap-socket", "socket-mode", "user", "rpz-zone",
+		"server", "port", "http-listen", "history-database", "snapshot-file"};
+	for (size_t k = 0; k < RV_ARRAY_LEN(live) + RV_ARRAY_LEN(restart); k++) {
+		bool want_live = k < RV_ARRAY_LEN(live);
+		const char *name = want_live ? live[k] : restart[k - RV_ARRAY_LEN(live)];
+		size_t i = 0;
+		while (i < n && strcmp(rv_config_opt_name(i), name) != 0)
+			i++;
+		assert_true(i < n);
+		assert_int_equal(rv_config_opt_reload(i),
+				want_live ? RV_RELOAD_LIVE : RV_RELOAD_RESTART);
+	}
+}
+
+static const char *changed_name(const size_t *changed, size_t k)
+{
+	return rv_config_opt_name(changed[k]);
+}
+
+static void test_diff_take_format(void **state)
+{
+	(void)state;
+	rv_config a, b;
+	struct errs e;
+	size_t changed[RV_CONFIG_OPTS_MAX];
+	char buf[64];
+
+	assert_int_equal(rv_config_defaults(&a), 0);
+	assert_int_equal(rv_config_defaults(&b), 0);
+	assert_int_equal(rv_config_diff(&a, &b, changed, RV_ARRAY_LEN(changed)), 0);
+	/* The same values written differently are no change. */
+	assert_int_equal(parse(&b, "flush-interval 1000ms\nlog-level notice\n", &e), 0);
+	assert_int_equal(rv_config_diff(&a, &b, changed, RV_ARRAY_LEN(changed)), 0);
+
+	assert_int_equal(parse(&b, "log-level debug\nmax-update-rate 50\n"
+			"ignore-suffix ex.test\ndnstap-socket /tmp/x.sock\n"
+			"score-depth-weight 0.5\n", &e), 0);
+	size_t n = rv_config_diff(&a, &b, changed, RV_ARRAY_LEN(changed));
+	assert_int_equal(n, 5);
+	/* Table order. */
+	assert_string_equal(changed_name(changed, 0), "dnstap-socket");
+	assert_string_equal(changed_name(changed, 1), "score-depth-weight");
+	assert_string_equal(changed_name(changed, 2), "ignore-suffix");
+	assert_string_equal(changed_name(changed, 3), "max-update-rate");
+	assert_string_equal(changed_name(changed, 4), "log-level");
+	/* More changes than room: the count is still right. */
+	assert_int_equal(rv_config_diff(&a, &b, changed, 2), 5);
+
+	rv_config_format(&a, changed[0], buf, sizeof(buf));
+	assert_string_equal(buf, "/run/rearview/dnstap.sock");
+	rv_config_format(&b, changed[2], buf, sizeof(buf));
+	assert_string_equal(buf, "ex.test");
+	rv_config_format(&a, changed[2], buf, sizeof(buf));
+	assert_string_equal(buf, "\"\"");
+	rv_config_format(&b, changed[4], buf, sizeof(buf));
+	assert_string_equal(buf, "debug");
+	rv_config_format(&b, changed[3], buf, 3);
+	assert_string_equal(buf, "50");
+
+	/* Take the live ones, as a reload does: a keeps its socket. */
+	for (size_t k = 1; k < n; k++)
+		rv_config_take(&a, &b, changed[k]);
+	assert_string_equal(a.ignore_suffixes, "ex.test");
+	assert_string_equal(b.ignore_suffixes, "");   /* swapped, still owned */
+	assert_int_equal(a.max_update_rate, 50);
+	assert_int_equal(a.log_level, RV_LOG_DEBUG);
+	assert_true(a.score_depth_weight == 0.5);
+	assert_int_equal(a.set_line[changed[1]], 5);
+	assert_string_equal(a.dnstap_socket, "/run/rearview/dnstap.sock");
+	n = rv_config_diff(&a, &b, changed, RV_ARRAY_LEN(changed));
+	/* Numbers are copied, strings swapped: b holds a's old suffix list. */
+	assert_int_equal(n, 2);
+	assert_string_equal(changed_name(changed, 0), "dnstap-socket");
+	assert_string_equal(changed_name(changed, 1), "ignore-suffix");
+	rv_config_clear(&a);
+	rv_config_clear(&b);
+}
+
+/* The man page's SIGNALS section names every option that needs a restart. */
+static void test_man_page_lists_restart_options(void **state)
+{
+	(void)state;
+	FILE *mf = fopen(RV_SRCDIR "/doc/rearview-agent.8", "r");
+	assert_non_null(mf);
+	static char man[131072];
+	size_t mlen = fread(man, 1, sizeof(man) - 1, mf);
+	fclose(mf);
+	man[mlen] = '\0';
+	char *sec = strstr(man, "\n.SH SIGNALS");
+	assert_non_null(sec);
+	char *end = strstr(sec + 1, "\n.SH ");
+	if (end)
+		*end = '\0';
+	for (size_t i = 0; i < rv_config_nopts(); i++) {
+		if (rv_config_opt_reload(i) != RV_RELOAD_RESTART)
+			continue;
+		char roff[128] = "", *o = roff;
+		for (const char *p = rv_config_opt_name(i); *p && o < roff + sizeof(roff) - 3; p++) {
+			if (*p == '-')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o = '\0';
+		if (!strstr(sec, roff))
+			fail_msg("doc/rearview-agent.8 SIGNALS does not list '%s' as restart-needed", roff);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +499,9 @@ int main(void)
 		cmocka_unit_test(test_dump_round_trip),
 		cmocka_unit_test(test_example_file_matches_defaults),
 		cmocka_unit_test(test_man_page_documents_every_option),
+		cmocka_unit_test(test_every_option_has_reload_class),
+		cmocka_unit_test(test_diff_take_format),
+		cmocka_unit_test(test_man_page_lists_restart_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1070,6 +1070,7 @@ struct fake_srv {
 	unsigned nconns;
 	unsigned accepted;
 	unsigned delay_ms;          /* reply this late (BIND busy with a big zone) */
+	const rv_tsig_key *key;     /* the key named has (NULL: test_key) */
 };
 
 struct delayed_reply {
@@ -1119,7 +1120,8 @@ static void srv_read(struct bufferevent *bev, void *arg)
 			s->full++;
 		ldns_pkt *req = NULL;
 		assert_int_equal(ldns_wire2pkt(&req, q, len), LDNS_STATUS_OK);
-		assert_true(ldns_pkt_tsig_verify(req, q, len, test_key.name, test_key.secret, NULL));
+		const rv_tsig_key *sk = s->key ? s->key : &test_key;
+		assert_true(ldns_pkt_tsig_verify(req, q, len, sk->name, sk->secret, NULL));
 		free(q);
 		if (mode == S_OK)
 			s->rrs += (unsigned)ldns_pkt_nscount(req);
@@ -1142,7 +1144,7 @@ static void srv_read(struct bufferevent *bev, void *arg)
 		ldns_pkt_set_rcode(p, mode == S_REFUSED ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR);
 		ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION,
 				ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(req), 0)));
-		const rv_tsig_key *k = mode == S_BADSIG ? &wrong_key : &test_key;
+		const rv_tsig_key *k = mode == S_BADSIG ? &wrong_key : sk;
 		assert_int_equal(ldns_pkt_tsig_sign(p, k->name, k->secret, 300, k->algorithm,
 				ldns_rr_rdf(ldns_pkt_tsig(req), 3)), LDNS_STATUS_OK);
 		uint8_t *w = NULL;
@@ -1537,6 +1539,88 @@ static void test_writer_rate_cap(void **state)
 	event_base_free(base);
 }
 
+/* Key rotation (SIGHUP): the UPDATE in flight is checked against the key that
+ * signed it, the next one is signed with the new key; nothing fails. */
+static void test_writer_set_key(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake_srv s = { .base = base, .delay_ms = 150 };
+	rv_tsig_key new_key = wrong_key;   /* another secret, as tsig-keygen makes */
+	int err = 0;
+
+	(void)state;
+	srv_listen(&s, 0);
+	rv_rpz_writer_opts o = writer_opts(s.port);
+	o.timeout_ms = rv_test_ms(2000);
+	rv_rpz_writer *w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
+	assert_non_null(w);
+	ft_add(3);
+	rv_rpz_writer_flush_now(w);
+	assert_true(rv_rpz_writer_in_flight(w));
+	/* Rotated while the server holds the reply (signed with the old key). */
+	assert_int_equal(rv_rpz_writer_set_key(w, &new_key), 0);
+	assert_true(run_until_idle(base, w, 3000));
+	assert_int_equal(s.messages, 1);
+	assert_int_equal(rv_stats.rpz_updates_ok, 1);
+	/* named has the new key now; the next UPDATE is signed with it (srv_read
+	 * verifies the request's TSIG with s.key). */
+	s.key = &new_key;
+	ft_add(2);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 3000));
+	assert_int_equal(s.messages, 2);
+	assert_int_equal(rv_stats.rpz_updates_ok, 2);
+	assert_int_equal(rv_stats.rpz_updates_failed, 0);
+	assert_int_equal(rv_stats.rpz_tsig_errors, 0);
+	assert_all_committed_once();
+
+	/* A key the writer cannot sign with is refused; the running key stays. */
+	rv_tsig_key bad = new_key;
+	snprintf(bad.algorithm, sizeof(bad.algorithm), "gss-tsig.");
+	assert_int_equal(rv_rpz_writer_set_key(w, &bad), -EINVAL);
+	assert_int_equal(rv_rpz_writer_set_key(w, NULL), -EINVAL);
+	ft_add(1);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 3000));
+	assert_int_equal(rv_stats.rpz_updates_ok, 3);
+
+	/* New pacing values take effect without losing the queue. */
+	rv_rpz_writer_opts o2 = o;
+	o2.flush_interval_ms = 1;
+	o2.batch_bytes = 600;
+	o2.max_rate = 100000;
+	rv_rpz_writer_set_opts(w, &o2);
+	ft_add(50);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 5000));
+	assert_true(s.max_len <= 600 + 300);   /* a lone large change may go alone */
+	assert_all_committed_once();
+
+	/* flush_now (above) lifted the cap for good, as at shutdown: a new writer.
+	 * A strict cap (1 address/s): after an UPDATE of 5, the next waits 5 s... */
+	rv_rpz_writer_free(&w);
+	w = rv_rpz_writer_new(base, &o, &new_key, &ft_feed, &err);
+	assert_non_null(w);
+	o2.max_rate = 1;
+	o2.batch_bytes = 16384;
+	rv_rpz_writer_set_opts(w, &o2);
+	ft_add(5);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 3000));
+	ft_add(1);
+	rv_rpz_writer_kick(w);
+	assert_false(run_until_idle(base, w, 300));
+	/* ...until a reload lifts the cap: then it goes at once. */
+	o2.max_rate = 0;
+	rv_rpz_writer_set_opts(w, &o2);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 1000));
+	assert_all_committed_once();
+	rv_rpz_writer_free(&w);
+	srv_close(&s);
+	event_base_free(base);
+}
+
 static void test_writer_new_errors(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1584,6 +1668,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_server_down, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_pacing, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_rate_cap, ft_setup, ft_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_set_key, ft_setup, ft_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_new_errors, ft_setup, ft_teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
