@@ -64,6 +64,36 @@ static bool guarded(const rv_ingest *in, const rv_observation *obs)
 	return rv_guard_ignore_name(in->guard, obs->answer.qname);
 }
 
+/*
+ * The observation's source: the dnstap identity when the writer sends one,
+ * else the TCP/TLS peer's address (a unix peer is this host, which the sinks
+ * already name by their fallback). The first identity of a connection is
+ * logged once, so an operator can map connections to resolvers.
+ */
+static void note_source(rv_fs_peer *peer, rv_observation *obs)
+{
+	if (obs->identity != NULL && obs->identity_len > 0) {
+		if (peer->identity[0] == '\0') {
+			size_t n = 0;
+
+			for (size_t i = 0; i < obs->identity_len && n < sizeof(peer->identity) - 1; i++) {
+				uint8_t c = obs->identity[i];
+
+				peer->identity[n++] = c > 0x20 && c < 0x7f ? (char)c : '?';
+			}
+			peer->identity[n] = '\0';
+			if (rv_fs_peer_log_identity_ok(peer, RV_LOG_INFO))
+				rv_info("dnstap", "%s: source identity '%s'", peer->label,
+						peer->identity);
+		}
+		return;
+	}
+	if (peer->source[0] != '\0') {
+		obs->identity = (const uint8_t *)peer->source;
+		obs->identity_len = strlen(peer->source);
+	}
+}
+
 int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t len)
 {
 	rv_observation *obs = &in->obs;
@@ -87,6 +117,8 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 	}
 	if (rc < 0)
 		return rc;
+	if (peer != NULL)
+		note_source(peer, obs);
 
 	int64_t now = in->opts.clock();
 	if (!obs->has_time || obs->time_sec <= 0) {

@@ -44,6 +44,10 @@ typedef enum rv_metric_type {
 	  "dnstap connections closed for a missed deadline (handshake, frame, FINISH)")         \
 	X(fs_evicted, RV_COUNTER, "conn_evicted", "rearview_dnstap_connections_evicted_total",  \
 	  "dnstap connections closed to give their slot to a newcomer")                         \
+	X(fs_denied, RV_COUNTER, "denied", "rearview_dnstap_connections_denied_total",           \
+	  "dnstap TCP/TLS connections from outside dnstap-allow, closed at once")               \
+	X(fs_tls_failures, RV_COUNTER, "tls_failed", "rearview_dnstap_tls_failures_total",      \
+	  "dnstap TLS handshakes that failed (not TLS, bad or missing client certificate)")     \
 	X(fs_finished, RV_COUNTER, "finished", "rearview_dnstap_sessions_finished_total",      \
 	  "dnstap sessions ended cleanly (STOP answered with FINISH)")                         \
 	X(fs_frames, RV_COUNTER, "frames", "rearview_dnstap_frames_total",                     \
