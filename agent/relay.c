@@ -521,6 +521,11 @@ rv_relay *rv_relay_new(const rv_relay_opts *opts, int *err)
 	    fstrm_iothr_options_set_input_queue_size(iopt, opts->queue_frames) !=
 	    fstrm_res_success ||
 	    fstrm_iothr_options_set_reopen_interval(iopt, opts->reopen_s) != fstrm_res_success ||
+	    /* Larger writes than libfstrm's defaults (8 KiB, 64 frames): one
+	     * syscall per 64 KiB instead of per ~40 frames. */
+	    fstrm_iothr_options_set_buffer_hint(iopt, FSTRM_IOTHR_BUFFER_HINT_MAX) !=
+	    fstrm_res_success ||
+	    fstrm_iothr_options_set_output_queue_size(iopt, 256) != fstrm_res_success ||
 	    /* libfstrm wakes its thread when the queue's free space falls to this
 	     * (else once per flush timeout, 1 s): at half full, so a burst is
 	     * drained while half the queue is still free to absorb it. */
