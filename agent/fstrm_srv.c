@@ -528,6 +528,7 @@ enum conn_event {
 	CE_DENIED,   /* a TCP/TLS peer outside the allow-list */
 	CE_TLS_FAILED, /* TLS handshake failed (bad client certificate, not TLS, ...) */
 	CE_IDENTITY, /* the frame callback's "source identity" line of a connection */
+	CE_TLS_OK,   /* TLS established (its own budget: "opened" lines come first) */
 	CE_COUNT,
 };
 
@@ -536,6 +537,7 @@ static const char *const conn_event_names[] = {
 	[CE_TIMED_OUT] = "timed out", [CE_REFUSED] = "refused", [CE_FAILED] = "failed",
 	[CE_MALFORMED] = "sent malformed frames", [CE_DENIED] = "denied",
 	[CE_TLS_FAILED] = "TLS failed", [CE_IDENTITY] = "identified",
+	[CE_TLS_OK] = "TLS established",
 };
 
 struct fs_listener {
@@ -904,7 +906,7 @@ static void conn_tls_established(struct fs_conn *c)
 	used = strlen(c->peer.label);
 	snprintf(c->peer.label + used, sizeof(c->peer.label) - used, "%s%s%s",
 			cn[0] ? " cn " : "", cn, c->slot.trusted ? " (writer)" : "");
-	conn_log(c->srv, CE_OPENED, RV_LOG_INFO, "%s: TLS established (%s, %s)", c->peer.label,
+	conn_log(c->srv, CE_TLS_OK, RV_LOG_INFO, "%s: TLS established (%s, %s)", c->peer.label,
 			SSL_get_version(c->ssl), cert != NULL ? "client certificate verified" :
 			"no client certificate");
 }

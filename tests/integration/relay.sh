@@ -190,4 +190,8 @@ lab_check "relay exited 0 (status $LAB_LAST_STATUS)" test "$LAB_LAST_STATUS" = 0
 lab_check "central agent: the relay's session ended with STOP/FINISH" \
     lab_agent_log_has "tls .*cn relay-good \\(writer\\): STOP after [0-9]+ frames, FINISH sent" 5
 
+lab_stop_agent TERM
+lab_check "agent exited 0 (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
+lab_check "no sanitizer reports in the logs" lab_no_sanitizer_reports
+
 LAB_SUMMARIZED=1

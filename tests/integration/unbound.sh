@@ -147,10 +147,14 @@ write_unbound unbound-tls "dnstap-ip: \"$LAB_CLIENT@$TLS_PORT\"" "dnstap-tls: ye
 start_unbound
 lab_check "agent logged the identity unbound-tls" ub_identified unbound-tls
 lab_check "TLS peer verified as a writer" \
-    lab_agent_log_has "tls $LAB_CLIENT:[0-9]+ fd [0-9]+ cn unbound \\(writer\\): TLS established" 2
+    lab_agent_log_has "tls $LAB_CLIENT:[0-9]+ fd [0-9]+ cn unbound \\(writer\\): source identity 'unbound-tls'" 2
 lab_check "3 lookups through Unbound become PTRs (TLS)" ub_fresh_ptrs 3
 stop_unbound
 lab_check "no dnstap connection failed or was dropped" \
     test "$(lab_agent_stat dropped)" = 0
+
+lab_stop_agent TERM
+lab_check "agent exited 0 (status $LAB_AGENT_STATUS)" test "$LAB_AGENT_STATUS" = 0
+lab_check "no sanitizer reports in the logs" lab_no_sanitizer_reports
 
 LAB_SUMMARIZED=1
