@@ -85,6 +85,8 @@ typedef struct rv_fs_peer {
 	                         * the frame has no dnstap identity; "" for unix peers */
 	char identity[64];      /* the first dnstap identity seen on the connection (set by the
 	                         * frame callback; printable), "" until then */
+	unsigned source_slot;   /* the frame callback's cache: 1 + the index of this
+	                         * connection's source in its per-source counters; 0 = not yet */
 	uint64_t frames;        /* data frames delivered */
 	uint64_t bad_frames;    /* frames the callback rejected (it logs the first one) */
 	struct rv_fs_server *srv; /* the server it came through; NULL outside a server */

@@ -147,6 +147,19 @@ int rv_stats_register(rv_metric_type type, const char *log_key, const char *prom
 int rv_stats_register_milli(rv_metric_type type, const char *log_key,
 		const char *prometheus_name, const char *help, rv_stats_read_fn fn,
 		const void *arg);
+/*
+ * A labelled family whose members a module keeps itself (one metric name,
+ * one label, a bounded number of values): fn(arg, i, &label_value, &value)
+ * for i = 0, 1, ... until it returns false. Label values may come from input
+ * (a dnstap identity): the module keeps them to [A-Za-z0-9._:-], which needs
+ * no escaping. Not in the log line (a count per label would make it
+ * unbounded to read). Same replacement rule as rv_stats_register.
+ */
+typedef bool (*rv_stats_family_fn)(const void *arg, size_t i, const char **label_value,
+		uint64_t *value);
+#define RV_STATS_FAMILY_MAX 8
+int rv_stats_register_family(rv_metric_type type, const char *prometheus_name,
+		const char *help, const char *label_key, rv_stats_family_fn fn, const void *arg);
 /* Removes every metric registered with arg (the module is going away). */
 void rv_stats_unregister(const void *arg);
 

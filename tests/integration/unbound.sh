@@ -150,6 +150,14 @@ lab_check "TLS peer verified as a writer" \
     lab_agent_log_has "tls $LAB_CLIENT:[0-9]+ fd [0-9]+ cn unbound \\(writer\\): source identity 'unbound-tls'" 2
 lab_check "3 lookups through Unbound become PTRs (TLS)" ub_fresh_ptrs 3
 stop_unbound
+by_source() { # SOURCE: its observation count on /metrics is > 0
+    local m
+    m=$(curl -fsS "http://$LAB_HTTP/metrics") || return 1
+    grep -Eq "^rearview_observations_by_source_total\\{source=\"$1\"\\} [1-9]" <<<"$m"
+}
+for id in unbound-unix unbound-tcp unbound-tls; do
+    lab_check "/metrics counts observations of source $id" by_source "$id"
+done
 lab_check "no dnstap connection failed or was dropped" \
     test "$(lab_agent_stat dropped)" = 0
 
