@@ -17,6 +17,8 @@
 
 #include "config.h"
 #include "dname.h"
+#include "fstrm_srv.h"
+#include "guard.h"
 #include "log.h"
 
 enum opt_type { T_STR, T_LIST, T_BOOL, T_UINT, T_SIZE, T_MS, T_MODE, T_LOGLEVEL, T_DOUBLE };
@@ -57,6 +59,19 @@ struct opt {
 static const struct opt options[] = {
 	{"dnstap-socket", T_STR, R_RESTART, OFF(dnstap_socket), "/run/rearview/dnstap.sock",
 	 "unix socket named's dnstap-output connects to", 0},
+	{"dnstap-listen", T_LIST, R_RESTART, OFF(dnstap_listen), "\"\"",
+	 "where dnstap writers connect: unix:PATH tcp:ADDR:PORT tls:ADDR:PORT (space-separated; "
+	 "repeat to add); \"\" = unix:DNSTAP-SOCKET", 0},
+	{"dnstap-allow", T_LIST, R_RESTART, OFF(dnstap_allow), "\"127.0.0.0/8 ::1/128\"",
+	 "networks tcp: and tls: writers may connect from (space-separated CIDRs; the first use "
+	 "replaces the default)", 0},
+	{"dnstap-tls-cert", T_STR, R_RESTART, OFF(dnstap_tls_cert), "\"\"",
+	 "PEM certificate (chain) of tls: listeners", 0},
+	{"dnstap-tls-key", T_STR, R_RESTART, OFF(dnstap_tls_key), "\"\"",
+	 "PEM private key of tls: listeners", 0},
+	{"dnstap-tls-client-ca", T_STR, R_RESTART, OFF(dnstap_tls_client_ca), "\"\"",
+	 "PEM CA that must have signed a tls: writer's client certificate (mutual TLS; such "
+	 "writers keep their slot like writer-user); \"\" = no client certificate asked", 0},
 	{"socket-mode", T_MODE, R_RESTART, NUM(socket_mode, 0, 0777), "0660",
 	 "permissions of the socket (named must be able to write it)", W(socket_mode)},
 	{"socket-group", T_STR, R_RESTART, OFF(socket_group), "bind",
@@ -658,6 +673,33 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 		/* sizeof(sockaddr_un.sun_path) on Linux */
 		report(err_fn, err_arg, name, 0, "dnstap-socket path longer than 107 bytes");
 		rc = -EINVAL;
+	}
+	if (cfg->dnstap_listen[0] != '\0') {
+		char why[256];
+		bool tls = false;
+		unsigned line = cfg->set_line[opt_index("dnstap-listen")];
+
+		if (rv_fs_listen_check(cfg->dnstap_listen, &tls, why, sizeof(why)) < 0) {
+			report(err_fn, err_arg, name, line, "dnstap-listen: %s", why);
+			rc = -EINVAL;
+		} else if (tls && (cfg->dnstap_tls_cert[0] == '\0' || cfg->dnstap_tls_key[0] == '\0')) {
+			report(err_fn, err_arg, name, line,
+					"dnstap-listen has a tls: listener: set dnstap-tls-cert and dnstap-tls-key");
+			rc = -EINVAL;
+		}
+	}
+	{
+		char why[256];
+		int gerr = 0;
+		rv_guard *g = rv_guard_new(cfg->dnstap_allow, NULL, NULL, &gerr, why, sizeof(why));
+
+		if (g == NULL) {
+			report(err_fn, err_arg, name, cfg->set_line[opt_index("dnstap-allow")],
+					"dnstap-allow '%s': expected ADDRESS or ADDRESS/BITS items",
+					cfg->dnstap_allow);
+			rc = -EINVAL;
+		}
+		rv_guard_free(&g);
 	}
 	rv_addr a;
 	uint16_t port_unused;

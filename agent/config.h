@@ -12,11 +12,16 @@
 #include "common.h"
 
 /* Room for every option of config.c's table (checked there at build time). */
-#define RV_CONFIG_OPTS_MAX 64
+#define RV_CONFIG_OPTS_MAX 80
 
 typedef struct rv_config {
 	/* dnstap input */
-	char *dnstap_socket;          /* unix socket path named connects to */
+	char *dnstap_socket;          /* unix socket path named connects to (when dnstap_listen is "") */
+	char *dnstap_listen;          /* "unix:PATH tcp:ADDR:PORT tls:ADDR:PORT" list; "" = unix:dnstap_socket */
+	char *dnstap_allow;           /* CIDRs tcp:/tls: writers may come from */
+	char *dnstap_tls_cert;        /* PEM files of tls: listeners */
+	char *dnstap_tls_key;
+	char *dnstap_tls_client_ca;   /* "" = no client certificates asked */
 	unsigned socket_mode;         /* permission bits of the socket */
 	char *socket_group;           /* group owning the socket ("" = the agent's) */
 	size_t max_frame_bytes;       /* larger data frames drop the connection */

@@ -8,8 +8,16 @@
  * read is copied into the session's own buffer, which grows geometrically up
  * to max_frame and is then kept, so the steady state does no allocation and
  * touches each payload byte only in the frame callback.
+ *
+ * TLS is OpenSSL on the same non-blocking socket and the same read/write
+ * events (not a bufferevent), so a TLS connection keeps exactly the plain
+ * connection's buffering, deadlines and slot policy: only the byte source
+ * (SSL_read) and sink (SSL_write) differ.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +30,12 @@
 
 #include <event2/event.h>
 #include <fstrm.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "fstrm_srv.h"
+#include "guard.h"
 #include "log.h"
 #include "stats.h"
 
@@ -513,19 +525,36 @@ enum conn_event {
 	CE_REFUSED,
 	CE_FAILED,   /* protocol or socket error */
 	CE_MALFORMED, /* the frame callback's first malformed frame of a connection */
+	CE_DENIED,   /* a TCP/TLS peer outside the allow-list */
+	CE_TLS_FAILED, /* TLS handshake failed (bad client certificate, not TLS, ...) */
+	CE_IDENTITY, /* the frame callback's "source identity" line of a connection */
+	CE_TLS_OK,   /* TLS established (its own budget: "opened" lines come first) */
 	CE_COUNT,
 };
 
 static const char *const conn_event_names[] = {
 	[CE_OPENED] = "opened", [CE_CLOSED] = "closed", [CE_EVICTED] = "evicted",
 	[CE_TIMED_OUT] = "timed out", [CE_REFUSED] = "refused", [CE_FAILED] = "failed",
-	[CE_MALFORMED] = "sent malformed frames",
+	[CE_MALFORMED] = "sent malformed frames", [CE_DENIED] = "denied",
+	[CE_TLS_FAILED] = "TLS failed", [CE_IDENTITY] = "identified",
+	[CE_TLS_OK] = "TLS established",
+};
+
+struct fs_listener {
+	rv_fs_server *srv;
+	rv_fs_listen_kind kind;
+	int lfd;
+	struct event *ev;
+	char name[128];  /* "unix:/run/rearview/dnstap.sock", "tls:127.0.0.1:6000" */
 };
 
 struct fs_conn {
 	struct fs_conn *prev, *next;
 	rv_fs_server *srv;
 	int fd;
+	SSL *ssl;                 /* TLS peers: NULL for unix and plain TCP */
+	bool tls_done;            /* handshake complete */
+	bool read_wants_write;    /* SSL_read needs the socket writable first */
 	struct event *ev_read;
 	struct event *ev_write;
 	struct event *ev_timer;
@@ -551,8 +580,13 @@ struct rv_fs_server {
 	size_t ntrusted_uids;
 	rv_fs_frame_cb cb;
 	void *cb_arg;
-	int lfd;
-	struct event *ev_listen;
+	struct fs_listener ls[RV_FS_LISTEN_MAX];
+	size_t nls;
+	bool accepting;           /* listeners open (until stop_accepting) */
+	char *name;               /* the first listener's name, for server-wide log lines */
+	rv_guard *allow;          /* networks TCP/TLS peers may come from (a guard's CIDR set) */
+	SSL_CTX *tls;             /* NULL without tls: listeners */
+	bool tls_mutual;          /* a client CA verifies client certificates */
 	struct event *ev_resume;
 	/* Identity of the socket file we bound: free() unlinks only that one, not a
 	 * newer instance's socket at the same path. */
@@ -604,7 +638,7 @@ static void log_window_flush(rv_fs_server *srv)
 	if (total > 0)
 		rv_log(srv->log_suppressed_level, LOG_SUB,
 				"%s: %llu more connection events in the last %llu s not logged one "
-				"by one (%s); the statistics line has the totals", srv->path,
+				"by one (%s); the statistics line has the totals", srv->name,
 				(unsigned long long)total,
 				(unsigned long long)((now_ms() - srv->logwin_start_ms + 999) / 1000),
 				off ? list : "");
@@ -651,6 +685,13 @@ bool rv_fs_peer_log_ok(rv_fs_peer *peer, int level)
 	return conn_log_ok(peer->srv, CE_MALFORMED, level);
 }
 
+bool rv_fs_peer_log_identity_ok(rv_fs_peer *peer, int level)
+{
+	if (peer == NULL || peer->srv == NULL)
+		return level <= rv_log_level;
+	return conn_log_ok(peer->srv, CE_IDENTITY, level);
+}
+
 #define conn_log(srv, kind, level, ...)                                 \
 	do {                                                            \
 		if (conn_log_ok((srv), (kind), (level)))                \
@@ -676,6 +717,13 @@ static void conn_close(struct fs_conn *c)
 	if (c->ev_timer != NULL)
 		event_free(c->ev_timer);
 	rv_fs_session_free(&c->sess);
+	if (c->ssl != NULL) {
+		/* One non-blocking close_notify attempt; the peer may be gone. */
+		if (c->tls_done)
+			(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		ERR_clear_error();
+	}
 	close(c->fd);
 	free(c);
 }
@@ -744,6 +792,62 @@ static void conn_progress(struct fs_conn *c)
 	}
 }
 
+/* The byte sink: send() or SSL_write(). Returns the bytes written, or -1
+ * with errno (EAGAIN: wait for EV_WRITE). */
+static ssize_t conn_send(struct fs_conn *c, const uint8_t *p, size_t len)
+{
+	int n, e, saved;
+
+	/* MSG_NOSIGNAL: a peer that vanished must not SIGPIPE the daemon (the
+	 * daemons ignore SIGPIPE too, for OpenSSL's plain write()). */
+	if (c->ssl == NULL)
+		return send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (n > 0)
+		return n;
+	saved = errno;
+	e = SSL_get_error(c->ssl, n);
+	ERR_clear_error();
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN :
+		e == SSL_ERROR_SYSCALL && saved != 0 ? saved : EPROTO;
+	return -1;
+}
+
+/* The byte source: read() or SSL_read(). Returns the bytes read, 0 at the
+ * end of the stream, or -1 with errno (EAGAIN: nothing more now). */
+static ssize_t conn_recv(struct fs_conn *c, uint8_t *buf, size_t len)
+{
+	int n, e, saved;
+
+	if (c->ssl == NULL)
+		return read(c->fd, buf, len);
+	n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (n > 0)
+		return n;
+	saved = errno;
+	e = SSL_get_error(c->ssl, n);
+	ERR_clear_error();
+	switch (e) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		/* A TLS-level write (key update) is due before more can be read. */
+		c->read_wants_write = true;
+		event_add(c->ev_write, NULL);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		errno = saved != 0 ? saved : ECONNRESET;
+		return -1;
+	default:
+		errno = EPROTO;
+		return -1;
+	}
+}
+
 /* Writes pending output without blocking. Returns 1 when drained, 0 when the
  * rest waits for EV_WRITE, -1 when the connection was closed. */
 static int conn_flush(struct fs_conn *c)
@@ -754,8 +858,7 @@ static int conn_flush(struct fs_conn *c)
 
 	for (p = rv_fs_session_output(c->sess, &len); len > 0;
 	     p = rv_fs_session_output(c->sess, &len)) {
-		/* MSG_NOSIGNAL: a peer that vanished must not SIGPIPE the daemon. */
-		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = conn_send(c, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -780,12 +883,91 @@ static void conn_finish_close(struct fs_conn *c)
 	conn_close(c);
 }
 
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The handshake is done: log the peer's certificate, and make a peer whose
+ * certificate the client CA verified a writer (fstrm_srv.h). */
+static void conn_tls_established(struct fs_conn *c)
+{
+	X509 *cert = SSL_get1_peer_certificate(c->ssl);
+	char cn[40] = "";
+	size_t used;
+
+	if (cert != NULL) {
+		(void)X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName,
+				cn, sizeof(cn));
+		for (char *p = cn; *p != '\0'; p++)
+			if (*p <= 0x20 || *p >= 0x7f)
+				*p = '?';
+		if (c->srv->tls_mutual && SSL_get_verify_result(c->ssl) == X509_V_OK)
+			c->slot.trusted = true;
+		X509_free(cert);
+	}
+	used = strlen(c->peer.label);
+	snprintf(c->peer.label + used, sizeof(c->peer.label) - used, "%s%s%s",
+			cn[0] ? " cn " : "", cn, c->slot.trusted ? " (writer)" : "");
+	conn_log(c->srv, CE_TLS_OK, RV_LOG_INFO, "%s: TLS established (%s, %s)", c->peer.label,
+			SSL_get_version(c->ssl), cert != NULL ? "client certificate verified" :
+			"no client certificate");
+}
+
+/* Drives the TLS handshake. Returns 1 when it is complete, 0 while it waits
+ * for the socket, -1 when it failed (the connection was closed). */
+static int conn_tls_handshake(struct fs_conn *c)
+{
+	char why[200];
+	unsigned long ec;
+	long vr;
+	int n, e;
+
+	n = SSL_accept(c->ssl);
+	if (n == 1) {
+		c->tls_done = true;
+		conn_tls_established(c);
+		return 1;
+	}
+	e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_READ) {
+		ERR_clear_error();
+		return 0;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		event_add(c->ev_write, NULL);
+		return 0;
+	}
+	vr = SSL_get_verify_result(c->ssl);
+	ec = ERR_peek_last_error();
+	if (vr != X509_V_OK)
+		snprintf(why, sizeof(why), "client certificate refused: %s",
+				X509_verify_cert_error_string(vr));
+	else if (ec != 0)
+		ERR_error_string_n(ec, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "connection closed during the handshake");
+	ERR_clear_error();
+	conn_log(c->srv, CE_TLS_FAILED, RV_LOG_WARNING, "%s: TLS handshake failed: %s; closing",
+			c->peer.label, why);
+	rv_stats.fs_tls_failures++;
+	conn_close(c);
+	return -1;
+}
+
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fs_conn *c = arg;
 
-	(void)fd;
 	(void)what;
+	if (c->ssl != NULL && !c->tls_done) {
+		if (conn_tls_handshake(c) == 1)
+			conn_read_cb(fd, EV_READ, c);
+		return;
+	}
+	if (c->read_wants_write) {
+		c->read_wants_write = false;
+		conn_read_cb(fd, EV_READ, c);
+		return;
+	}
 	if (conn_flush(c) == 1 && rv_fs_session_finished(c->sess))
 		conn_finish_close(c);
 }
@@ -845,8 +1027,11 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	int rc;
 
 	(void)what;
+	(void)fd;
+	if (c->ssl != NULL && !c->tls_done && conn_tls_handshake(c) <= 0)
+		return;
 	while (budget > 0) {
-		n = read(fd, srv->rbuf, sizeof(srv->rbuf));
+		n = conn_recv(c, srv->rbuf, sizeof(srv->rbuf));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -890,11 +1075,15 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			deadline_arm(c, DL_FINISH, srv->stall_timeout_ms);
 			return;
 		}
-		/* A short read means the socket is drained: skip the EAGAIN read. */
-		if ((size_t)n < sizeof(srv->rbuf))
+		/* A short read means the socket is drained: skip the EAGAIN read
+		 * (not so for TLS: SSL_read returns one record at a time). */
+		if (c->ssl == NULL && (size_t)n < sizeof(srv->rbuf))
 			break;
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 	}
+	/* Decrypted bytes OpenSSL still holds do not make the socket readable. */
+	if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
+		event_active(c->ev_read, EV_READ, 1);
 	if (got)
 		conn_progress(c);
 }
@@ -925,7 +1114,8 @@ static bool peer_identity(const rv_fs_server *srv, int fd, char *buf, size_t len
 	return trusted;
 }
 
-static int conn_new(rv_fs_server *srv, int fd, const char *label, bool trusted)
+static int conn_new(rv_fs_server *srv, int fd, const char *label, bool trusted,
+		const char *source, bool tls)
 {
 	struct fs_conn *c = calloc(1, sizeof(*c));
 
@@ -934,6 +1124,13 @@ static int conn_new(rv_fs_server *srv, int fd, const char *label, bool trusted)
 	c->srv = srv;
 	c->fd = fd;
 	snprintf(c->peer.label, sizeof(c->peer.label), "%s", label);
+	snprintf(c->peer.source, sizeof(c->peer.source), "%s", source ? source : "");
+	if (tls) {
+		c->ssl = SSL_new(srv->tls);
+		if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1)
+			goto fail;
+		SSL_set_accept_state(c->ssl);
+	}
 	c->peer.srv = srv;
 	c->connected_ms = now_ms();
 	c->slot.trusted = trusted;
@@ -966,6 +1163,8 @@ fail:
 		if (c->ev_timer != NULL)
 			event_free(c->ev_timer);
 		rv_fs_session_free(&c->sess);
+		if (c->ssl != NULL)
+			SSL_free(c->ssl);
 		free(c);
 	}
 	return -ENOMEM;
@@ -1003,20 +1202,69 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (srv->ev_listen != NULL)
-		event_add(srv->ev_listen, NULL);
+	for (size_t i = 0; i < srv->nls; i++)
+		if (srv->ls[i].ev != NULL)
+			event_add(srv->ls[i].ev, NULL);
+}
+
+/*
+ * A TCP/TLS peer: "tcp 192.0.2.7:40312 fd 9" into label, its address into
+ * source. Returns false (and logs, counts, closes) when the allow-list
+ * does not admit it.
+ */
+static bool net_peer(rv_fs_server *srv, struct fs_listener *l, int fd,
+		const struct sockaddr_storage *ss, char *label, size_t len, char *source,
+		size_t slen)
+{
+	char text[RV_ADDR_STRLEN];
+	rv_addr a = {0};
+	unsigned port = 0;
+	int rc = -EINVAL;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		rc = rv_addr_set(&a, (const uint8_t *)&in->sin_addr, 4);
+		port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		rc = rv_addr_set(&a, (const uint8_t *)&in6->sin6_addr, 16);
+		port = ntohs(in6->sin6_port);
+	}
+	if (rc < 0)
+		snprintf(text, sizeof(text), "?");
+	else
+		rv_addr_str(&a, text, sizeof(text));
+	snprintf(source, slen, "%s", text);
+	snprintf(label, len, a.family == AF_INET6 ? "%s [%s]:%u fd %d" : "%s %s:%u fd %d",
+			l->kind == RV_FS_TLS ? "tls" : "tcp", text, port, fd);
+	/* The allow-list is a guard's CIDR set ("ignore" = "listed" here). */
+	if (rc == 0 && rv_guard_ignore_addr(srv->allow, &a))
+		return true;
+	conn_log(srv, CE_DENIED, RV_LOG_WARNING, "%s: denied on %s: not in dnstap-allow",
+			label, l->name);
+	rv_stats.fs_denied++;
+	close(fd);
+	return false;
 }
 
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
-	rv_fs_server *srv = arg;
+	struct fs_listener *l = arg;
+	rv_fs_server *srv = l->srv;
 	char label[sizeof(((rv_fs_peer *)0)->label)];
+	char source[sizeof(((rv_fs_peer *)0)->source)];
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	bool trusted;
 	int fd;
 
 	(void)what;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		sslen = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -1028,27 +1276,37 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 						      (ACCEPT_PAUSE_MS % 1000) * 1000 };
 
 				rv_warn(LOG_SUB, "accept on %s: %s; pausing accepts for %d ms",
-						srv->path, strerror(errno), ACCEPT_PAUSE_MS);
-				event_del(srv->ev_listen);
+						l->name, strerror(errno), ACCEPT_PAUSE_MS);
+				for (size_t k = 0; k < srv->nls; k++)
+					if (srv->ls[k].ev != NULL)
+						event_del(srv->ls[k].ev);
 				evtimer_add(srv->ev_resume, &tv);
 				return;
 			}
-			rv_err(LOG_SUB, "accept on %s: %s", srv->path, strerror(errno));
+			rv_err(LOG_SUB, "accept on %s: %s", l->name, strerror(errno));
 			return;
 		}
-		trusted = peer_identity(srv, fd, label, sizeof(label));
+		source[0] = '\0';
+		if (l->kind == RV_FS_UNIX) {
+			trusted = peer_identity(srv, fd, label, sizeof(label));
+		} else {
+			/* No credentials: not a writer until mutual TLS says so. */
+			trusted = false;
+			if (!net_peer(srv, l, fd, &ss, label, sizeof(label), source, sizeof(source)))
+				continue;
+		}
 		if (srv->nconns >= srv->max_connections && !make_room(srv, label, trusted)) {
 			/* Accept-and-close rather than leave it in the backlog: the
 			 * client learns at once and retries later. */
 			conn_log(srv, CE_REFUSED, RV_LOG_WARNING,
 					"%s: refused: max-connections (%u) reached on %s and every "
-					"slot holds a writer", label, srv->max_connections, srv->path);
+					"slot holds a writer", label, srv->max_connections, l->name);
 			close(fd);
 			rv_stats.fs_refused++;
 			continue;
 		}
-		if (conn_new(srv, fd, label, trusted) < 0) {
-			rv_err(LOG_SUB, "out of memory for a new connection on %s", srv->path);
+		if (conn_new(srv, fd, label, trusted, source, l->kind == RV_FS_TLS) < 0) {
+			rv_err(LOG_SUB, "out of memory for a new connection on %s", l->name);
 			close(fd);
 		}
 	}
@@ -1108,7 +1366,7 @@ out:
 	return rc;
 }
 
-static int listen_socket(rv_fs_server *srv, mode_t mode, gid_t gid)
+static int listen_unix(rv_fs_server *srv, struct fs_listener *l, mode_t mode, gid_t gid)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = srv->path;
@@ -1125,13 +1383,13 @@ static int listen_socket(rv_fs_server *srv, mode_t mode, gid_t gid)
 	rc = clear_stale_socket(path);
 	if (rc < 0)
 		return rc;
-	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->lfd < 0) {
+	l->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->lfd < 0) {
 		rc = -errno;
 		rv_err(LOG_SUB, "socket(AF_UNIX): %s", strerror(errno));
 		return rc;
 	}
-	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (bind(l->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		rc = -errno;
 		rv_err(LOG_SUB, "cannot create socket %s: %s%s", path, strerror(errno),
 				errno == ENOENT ? " (does the directory exist?)" :
@@ -1154,7 +1412,7 @@ static int listen_socket(rv_fs_server *srv, mode_t mode, gid_t gid)
 		rv_err(LOG_SUB, "chown :%lu %s: %s", (unsigned long)gid, path, strerror(errno));
 		return rc;
 	}
-	if (listen(srv->lfd, SOMAXCONN) < 0) {
+	if (listen(l->lfd, SOMAXCONN) < 0) {
 		rc = -errno;
 		rv_err(LOG_SUB, "listen on %s: %s", path, strerror(errno));
 		return rc;
@@ -1162,13 +1420,212 @@ static int listen_socket(rv_fs_server *srv, mode_t mode, gid_t gid)
 	return 0;
 }
 
+int rv_fs_endpoint_parse(const char *item, rv_fs_endpoint *ep, char *errbuf, size_t errlen)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (strncmp(item, "unix:", 5) == 0) {
+		const char *path = item + 5;
+
+		ep->kind = RV_FS_UNIX;
+		if (path[0] != '/' || strlen(path) >= sizeof(ep->path)) {
+			snprintf(errbuf, errlen, "'%s': the unix socket path must be absolute and "
+					"at most %zu bytes", item, sizeof(ep->path) - 1);
+			return -EINVAL;
+		}
+		memcpy(ep->path, path, strlen(path) + 1);
+		return 0;
+	}
+	if (strncmp(item, "tcp:", 4) == 0 || strncmp(item, "tls:", 4) == 0) {
+		ep->kind = item[1] == 'c' ? RV_FS_TCP : RV_FS_TLS;
+		if (rv_hostport_parse(item + 4, &ep->addr, &ep->port) == 0)
+			return 0;
+		snprintf(errbuf, errlen, "'%s': expected %.3s:ADDR:PORT (IPv6 as [ADDR]:PORT)",
+				item, item);
+		return -EINVAL;
+	}
+	snprintf(errbuf, errlen, "'%s': expected unix:PATH, tcp:ADDR:PORT or tls:ADDR:PORT", item);
+	return -EINVAL;
+}
+
+/* Calls fn for each space-separated word of list; stops at the first error. */
+static int each_word(const char *list, int (*fn)(void *arg, const char *word), void *arg)
+{
+	char word[256];
+	const char *p = list;
+	int rc;
+
+	while (p != NULL && *p != '\0') {
+		size_t n;
+
+		p += strspn(p, " \t");
+		n = strcspn(p, " \t");
+		if (n == 0)
+			break;
+		if (n >= sizeof(word))
+			n = sizeof(word) - 1;
+		memcpy(word, p, n);
+		word[n] = '\0';
+		rc = fn(arg, word);
+		if (rc < 0)
+			return rc;
+		p += strcspn(p, " \t");
+	}
+	return 0;
+}
+
+struct listen_check {
+	rv_fs_endpoint eps[RV_FS_LISTEN_MAX];
+	size_t n;
+	size_t nunix;
+	bool has_tls;
+	char *errbuf;
+	size_t errlen;
+};
+
+static int check_word(void *arg, const char *word)
+{
+	struct listen_check *lc = arg;
+	rv_fs_endpoint ep;
+	int rc;
+
+	rc = rv_fs_endpoint_parse(word, &ep, lc->errbuf, lc->errlen);
+	if (rc < 0)
+		return rc;
+	if (lc->n == RV_FS_LISTEN_MAX) {
+		snprintf(lc->errbuf, lc->errlen, "more than %d listeners", RV_FS_LISTEN_MAX);
+		return -EINVAL;
+	}
+	if (ep.kind == RV_FS_UNIX && ++lc->nunix > 1) {
+		snprintf(lc->errbuf, lc->errlen, "'%s': only one unix: listener (socket-mode and "
+				"socket-group apply to it)", word);
+		return -EINVAL;
+	}
+	lc->has_tls |= ep.kind == RV_FS_TLS;
+	lc->eps[lc->n++] = ep;
+	return 0;
+}
+
+static int listen_parse(const char *list, struct listen_check *lc)
+{
+	int rc = each_word(list, check_word, lc);
+
+	if (rc == 0 && lc->n == 0) {
+		snprintf(lc->errbuf, lc->errlen, "no listener");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+int rv_fs_listen_check(const char *list, bool *has_tls, char *errbuf, size_t errlen)
+{
+	struct listen_check lc = {.errbuf = errbuf, .errlen = errlen};
+	int rc = listen_parse(list, &lc);
+
+	*has_tls = lc.has_tls;
+	return rc;
+}
+
+static int listen_net(rv_fs_server *srv, struct fs_listener *l, const rv_fs_endpoint *ep)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sslen;
+	int one = 1, rc;
+
+	(void)srv;
+	if (ep->addr.family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(ep->port);
+		memcpy(&in->sin_addr, ep->addr.bytes, 4);
+		sslen = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(ep->port);
+		memcpy(&in6->sin6_addr, ep->addr.bytes, 16);
+		sslen = sizeof(*in6);
+	}
+	l->lfd = socket(ep->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->lfd < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "socket for %s: %s", l->name, strerror(errno));
+		return rc;
+	}
+	/* A restart must not wait for TIME_WAIT connections of the last run. */
+	(void)setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l->lfd, (struct sockaddr *)&ss, sslen) < 0 || listen(l->lfd, SOMAXCONN) < 0) {
+		rc = -errno;
+		rv_err(LOG_SUB, "cannot listen on %s: %s", l->name, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+/* The server's TLS context: certificate, key and, for mutual TLS, the CA
+ * client certificates must chain to. Read once, before privileges drop. */
+static int tls_setup(rv_fs_server *srv, const rv_fs_server_opts *opts)
+{
+	unsigned long ec;
+	char why[200];
+
+	if (opts->tls_cert == NULL || opts->tls_cert[0] == '\0' || opts->tls_key == NULL ||
+	    opts->tls_key[0] == '\0') {
+		rv_err(LOG_SUB, "a tls: listener needs dnstap-tls-cert and dnstap-tls-key");
+		return -EINVAL;
+	}
+	srv->tls = SSL_CTX_new(TLS_server_method());
+	if (srv->tls == NULL)
+		goto ssl_fail;
+	/* Only our own session state: the output buffer moves (queue_control's
+	 * memmove) between a partial SSL_write and its retry. */
+	SSL_CTX_set_mode(srv->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_options(srv->tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (SSL_CTX_set_min_proto_version(srv->tls, TLS1_2_VERSION) != 1)
+		goto ssl_fail;
+	if (SSL_CTX_use_certificate_chain_file(srv->tls, opts->tls_cert) != 1) {
+		rv_err(LOG_SUB, "dnstap-tls-cert %s: cannot load the certificate", opts->tls_cert);
+		goto ssl_fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(srv->tls, opts->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(srv->tls) != 1) {
+		rv_err(LOG_SUB, "dnstap-tls-key %s: cannot load the key, or it does not match "
+				"the certificate", opts->tls_key);
+		goto ssl_fail;
+	}
+	if (opts->tls_client_ca != NULL && opts->tls_client_ca[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(srv->tls, opts->tls_client_ca, NULL) != 1) {
+			rv_err(LOG_SUB, "dnstap-tls-client-ca %s: cannot load", opts->tls_client_ca);
+			goto ssl_fail;
+		}
+		SSL_CTX_set_verify(srv->tls, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		srv->tls_mutual = true;
+	}
+	return 0;
+ssl_fail:
+	ec = ERR_peek_last_error();
+	if (ec != 0) {
+		ERR_error_string_n(ec, why, sizeof(why));
+		rv_err(LOG_SUB, "TLS setup: %s", why);
+	}
+	ERR_clear_error();
+	return -EINVAL;
+}
+
 rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts *opts,
 		rv_fs_frame_cb cb, void *cb_arg, int *err)
 {
+	char errbuf[256];
+	struct listen_check lc = {.errbuf = errbuf, .errlen = sizeof(errbuf)};
+	const char *allow;
 	rv_fs_server *srv = NULL;
-	int rc = -EINVAL;
+	int rc = -EINVAL, gerr = 0;
+	bool use_list = opts->listen != NULL && opts->listen[0] != '\0';
 
-	if (opts->path == NULL || opts->content_type == NULL || opts->max_frame == 0 ||
+	if ((!use_list && opts->path == NULL) || opts->content_type == NULL ||
+	    opts->max_frame == 0 ||
 	    opts->max_frame > UINT32_MAX || opts->max_connections == 0 ||
 	    (opts->ntrusted_uids > 0 && opts->trusted_uids == NULL) ||
 	    strlen(opts->content_type) > FSTRM_CONTROL_FIELD_CONTENT_TYPE_LENGTH_MAX) {
@@ -1176,11 +1633,20 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 				"1..4G, max-connections >= 1)");
 		goto fail;
 	}
+	/* Without a list, the one unix socket at path (checked by listen_unix). */
+	if (!use_list) {
+		lc.n = 1;
+		lc.eps[0].kind = RV_FS_UNIX;
+	} else if (listen_parse(opts->listen, &lc) < 0) {
+		rv_err(LOG_SUB, "dnstap-listen: %s", errbuf);
+		goto fail;
+	}
 	rc = -ENOMEM;
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		goto fail;
-	srv->lfd = -1;
+	for (size_t i = 0; i < RV_FS_LISTEN_MAX; i++)
+		srv->ls[i].lfd = -1;
 	srv->base = base;
 	srv->max_frame = opts->max_frame;
 	srv->max_connections = opts->max_connections;
@@ -1189,9 +1655,8 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 	srv->log_suppressed_level = RV_LOG_DEBUG;
 	srv->cb = cb;
 	srv->cb_arg = cb_arg;
-	srv->path = strdup(opts->path);
 	srv->ctype = strdup(opts->content_type);
-	if (srv->path == NULL || srv->ctype == NULL)
+	if (srv->ctype == NULL)
 		goto fail;
 	if (opts->ntrusted_uids > 0) {
 		srv->trusted_uids = calloc(opts->ntrusted_uids, sizeof(*srv->trusted_uids));
@@ -1201,22 +1666,59 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 				opts->ntrusted_uids * sizeof(*srv->trusted_uids));
 		srv->ntrusted_uids = opts->ntrusted_uids;
 	}
+	allow = opts->allow != NULL && opts->allow[0] != '\0' ? opts->allow : "127.0.0.0/8 ::1/128";
+	srv->allow = rv_guard_new(allow, NULL, NULL, &gerr, errbuf, sizeof(errbuf));
+	if (srv->allow == NULL) {
+		rc = gerr < 0 ? gerr : -ENOMEM;
+		if (rc == -EINVAL)
+			rv_err(LOG_SUB, "dnstap-allow '%s': expected ADDRESS or ADDRESS/BITS items",
+					allow);
+		goto fail;
+	}
+	if (lc.has_tls && (rc = tls_setup(srv, opts)) < 0)
+		goto fail;
 	srv->ev_logwin = evtimer_new(base, log_window_cb, srv);
-	if (srv->ev_logwin == NULL)
-		goto fail;
-	rc = listen_socket(srv, opts->mode, opts->gid);
-	if (rc < 0)
-		goto fail;
-	rc = -ENOMEM;
-	srv->ev_listen = event_new(base, srv->lfd, EV_READ | EV_PERSIST, accept_cb, srv);
 	srv->ev_resume = evtimer_new(base, resume_cb, srv);
-	if (srv->ev_listen == NULL || srv->ev_resume == NULL ||
-	    event_add(srv->ev_listen, NULL) < 0)
+	if (srv->ev_logwin == NULL || srv->ev_resume == NULL) {
+		rc = -ENOMEM;
 		goto fail;
-	rv_notice(LOG_SUB, "listening on %s (mode %04o, max %u connections, max frame %zu bytes, "
-			"handshake timeout %u ms, frame timeout %u ms, %zu writer uid(s))",
-			srv->path, (unsigned)opts->mode, srv->max_connections, srv->max_frame,
-			srv->handshake_timeout_ms, srv->stall_timeout_ms, srv->ntrusted_uids);
+	}
+	for (size_t i = 0; i < lc.n; i++) {
+		const rv_fs_endpoint *ep = &lc.eps[i];
+		struct fs_listener *l = &srv->ls[i];
+		char text[RV_ADDR_STRLEN];
+
+		l->srv = srv;
+		l->kind = ep->kind;
+		srv->nls = i + 1;
+		if (ep->kind == RV_FS_UNIX) {
+			srv->path = strdup(use_list ? ep->path : opts->path);
+			snprintf(l->name, sizeof(l->name), "%s", srv->path ? srv->path : "");
+			rc = srv->path == NULL ? -ENOMEM : listen_unix(srv, l, opts->mode, opts->gid);
+		} else {
+			rv_addr_str(&ep->addr, text, sizeof(text));
+			snprintf(l->name, sizeof(l->name), ep->addr.family == AF_INET6 ?
+					"%s:[%s]:%u" : "%s:%s:%u", ep->kind == RV_FS_TLS ? "tls" : "tcp",
+					text, (unsigned)ep->port);
+			rc = listen_net(srv, l, ep);
+		}
+		if (rc < 0)
+			goto fail;
+		rc = -ENOMEM;
+		l->ev = event_new(base, l->lfd, EV_READ | EV_PERSIST, accept_cb, l);
+		if (l->ev == NULL || event_add(l->ev, NULL) < 0)
+			goto fail;
+		rv_notice(LOG_SUB, "listening on %s", l->name);
+	}
+	srv->name = strdup(srv->ls[0].name);
+	if (srv->name == NULL)
+		goto fail;
+	srv->accepting = true;
+	rv_notice(LOG_SUB, "%zu listener(s) (unix mode %04o, max %u connections, max frame %zu "
+			"bytes, handshake timeout %u ms, frame timeout %u ms, %zu writer uid(s), "
+			"TCP/TLS from %s%s)", srv->nls, (unsigned)opts->mode, srv->max_connections,
+			srv->max_frame, srv->handshake_timeout_ms, srv->stall_timeout_ms,
+			srv->ntrusted_uids, allow, srv->tls_mutual ? ", mutual TLS" : "");
 	*err = 0;
 	return srv;
 fail:
@@ -1229,18 +1731,23 @@ fail:
 
 static void close_listener(rv_fs_server *srv)
 {
-	if (srv->ev_listen != NULL) {
-		event_free(srv->ev_listen);
-		srv->ev_listen = NULL;
+	for (size_t i = 0; i < srv->nls; i++) {
+		struct fs_listener *l = &srv->ls[i];
+
+		if (l->ev != NULL) {
+			event_free(l->ev);
+			l->ev = NULL;
+		}
+		if (l->lfd >= 0) {
+			close(l->lfd);
+			l->lfd = -1;
+		}
 	}
 	if (srv->ev_resume != NULL) {
 		event_free(srv->ev_resume);
 		srv->ev_resume = NULL;
 	}
-	if (srv->lfd >= 0) {
-		close(srv->lfd);
-		srv->lfd = -1;
-	}
+	srv->accepting = false;
 }
 
 void rv_fs_server_stop_accepting(rv_fs_server *srv)
@@ -1248,17 +1755,22 @@ void rv_fs_server_stop_accepting(rv_fs_server *srv)
 	/* Closing (not just disabling) the listener makes new connects fail with
 	 * ECONNREFUSED at once; a connection parked in the backlog would leave named
 	 * waiting for an ACCEPT that never comes. The path stays until free. */
-	if (srv != NULL && srv->lfd >= 0) {
+	if (srv != NULL && srv->accepting) {
 		close_listener(srv);
-		rv_notice(LOG_SUB, "no longer accepting connections on %s (%u still open)",
-				srv->path, srv->nconns);
+		rv_notice(LOG_SUB, "no longer accepting connections on %s%s (%u still open)",
+				srv->name, srv->nls > 1 ? " and the other listeners" : "", srv->nconns);
 	}
 }
 
 bool rv_fs_server_listening(const rv_fs_server *srv)
 {
 	struct stat st;
-	return srv != NULL && srv->lfd >= 0 && srv->path_bound && stat(srv->path, &st) == 0 &&
+
+	if (srv == NULL || !srv->accepting)
+		return false;
+	if (srv->path == NULL)
+		return true;
+	return srv->path_bound && stat(srv->path, &st) == 0 &&
 	       S_ISSOCK(st.st_mode) && st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino;
 }
 
@@ -1274,13 +1786,18 @@ void rv_fs_server_free(rv_fs_server **sp)
 		conn_close(srv->conns);
 	/* What the rate limit held back is still worth one line at exit. */
 	if (srv->ev_logwin != NULL) {
-		log_window_flush(srv);
+		if (srv->name != NULL)
+			log_window_flush(srv);
 		event_free(srv->ev_logwin);
 	}
-	if (srv->path_bound && lstat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
-	    st.st_ino == srv->sock_ino && unlink(srv->path) < 0)
+	if (srv->path != NULL && srv->path_bound && lstat(srv->path, &st) == 0 &&
+	    st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino && unlink(srv->path) < 0)
 		rv_warn(LOG_SUB, "cannot remove %s: %s", srv->path, strerror(errno));
+	if (srv->tls != NULL)
+		SSL_CTX_free(srv->tls);
+	rv_guard_free(&srv->allow);
 	free(srv->path);
+	free(srv->name);
 	free(srv->ctype);
 	free(srv->trusted_uids);
 	free(srv);

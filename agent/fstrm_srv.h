@@ -1,6 +1,7 @@
 /*
  * fstrm_srv.h - Frame Streams receiver: the agent is the server on a unix
- * socket that named (the Frame Streams client) connects to.
+ * socket that named (the Frame Streams client) connects to, and optionally on
+ * TCP and TLS ports that remote writers (Unbound, rearview-relay) connect to.
  *
  * Three layers:
  *  - rv_fs_session: a pure, I/O-free per-connection state machine. Bytes go in
@@ -47,6 +48,19 @@
  *    the one that delivered least recently first; and as connections without
  *    a handshake go first (oldest first), a connect flood mostly displaces
  *    its own connections.
+ *
+ * TCP and TLS peers. They have no unix credentials, so no uid makes them
+ * writers. Instead: a TCP/TLS peer must come from the allow-list (allow,
+ * default loopback only; others are accepted and closed at once, logged as
+ * "denied" and counted in fs_denied); a TLS peer must complete the TLS
+ * handshake within the handshake deadline (failures, including a client
+ * certificate from another CA, are logged as "TLS failed" and counted in
+ * fs_tls_failures); and only a TLS peer whose client certificate the
+ * client-CA verified (mutual TLS) becomes a writer once its handshake is done.
+ * A plain TCP peer, or TLS without a client CA, competes as an untrusted peer:
+ * its delivering connection keeps its slot against newcomers that have not
+ * delivered, but a local writer can displace it. All listeners share the
+ * max_connections slots.
  * Per-connection log lines (opened, closed, evicted, timed out, refused,
  * failed: protocol or socket error, and the frame callback's malformed-frame
  * line through rv_fs_peer_log_ok) are rate-limited per server: at most 5 of
@@ -66,7 +80,13 @@ struct rv_fs_server;
 
 /* Per-connection identity and counters, for log context. Owned by the server. */
 typedef struct rv_fs_peer {
-	char label[80];         /* e.g. "fd 7 pid 1234 uid 110 (writer)" */
+	char label[80];         /* e.g. "fd 7 pid 1234 uid 110 (writer)", "tcp 192.0.2.7:40312 fd 9" */
+	char source[48];        /* TCP/TLS peers: their address, the observation's source when
+	                         * the frame has no dnstap identity; "" for unix peers */
+	char identity[64];      /* the first dnstap identity seen on the connection (set by the
+	                         * frame callback; printable), "" until then */
+	unsigned source_slot;   /* the frame callback's cache: 1 + the index of this
+	                         * connection's source in its per-source counters; 0 = not yet */
 	uint64_t frames;        /* data frames delivered */
 	uint64_t bad_frames;    /* frames the callback rejected (it logs the first one) */
 	struct rv_fs_server *srv; /* the server it came through; NULL outside a server */
@@ -77,6 +97,9 @@ typedef struct rv_fs_peer {
  * rate limit (kind "malformed"), so a reconnect storm of bad writers stays a
  * few lines; the rest are counted in the summary. */
 bool rv_fs_peer_log_ok(rv_fs_peer *peer, int level);
+/* The same for the frame callback's once-per-connection "source identity"
+ * line (its own kind, "identified"). */
+bool rv_fs_peer_log_identity_ok(rv_fs_peer *peer, int level);
 
 /* Called for each complete data frame. data is borrowed for the call only.
  * The return value is ignored by the session; the callback counts its own errors
@@ -151,8 +174,35 @@ long rv_fs_slot_victim(const rv_fs_slot *slots, size_t n, bool newcomer_trusted)
 
 /* ---- libevent server ---- */
 
+/* One listen item (a dnstap-listen word). */
+typedef enum rv_fs_listen_kind { RV_FS_UNIX, RV_FS_TCP, RV_FS_TLS } rv_fs_listen_kind;
+typedef struct rv_fs_endpoint {
+	rv_fs_listen_kind kind;
+	char path[108];            /* RV_FS_UNIX */
+	rv_addr addr;              /* RV_FS_TCP, RV_FS_TLS */
+	uint16_t port;
+} rv_fs_endpoint;
+/* At most this many listeners per server. */
+#define RV_FS_LISTEN_MAX 8
+
+/* Parses "unix:/ABS/PATH", "tcp:ADDR:PORT" or "tls:ADDR:PORT" (IPv6 as
+ * [ADDR]:PORT). -EINVAL with a reason in errbuf otherwise. */
+int rv_fs_endpoint_parse(const char *item, rv_fs_endpoint *ep, char *errbuf,
+		size_t errlen) RV_MUST_CHECK;
+/* Checks a whole space-separated listen list: every item parses, at most one
+ * unix item, at most RV_FS_LISTEN_MAX items, not empty. Sets *has_tls. */
+int rv_fs_listen_check(const char *list, bool *has_tls, char *errbuf, size_t errlen) RV_MUST_CHECK;
+
 typedef struct rv_fs_server_opts {
-	const char *path;          /* unix socket path; a stale socket file is replaced */
+	const char *path;          /* unix socket path when listen is NULL or "";
+	                            * a stale socket file is replaced */
+	const char *listen;        /* space-separated endpoints (rv_fs_endpoint_parse);
+	                            * NULL or "" = just the unix socket at path */
+	const char *allow;         /* space-separated CIDRs TCP/TLS peers may come from;
+	                            * NULL or "" = loopback only */
+	const char *tls_cert;      /* PEM certificate chain for tls: listeners */
+	const char *tls_key;       /* PEM private key */
+	const char *tls_client_ca; /* PEM CA that must sign client certificates; NULL/"" = none asked */
 	mode_t mode;               /* e.g. 0660 so named's group can connect */
 	gid_t gid;                 /* (gid_t)-1 keeps the default group */
 	size_t max_frame;          /* bytes */
@@ -172,13 +222,13 @@ typedef struct rv_fs_server rv_fs_server;
  * opts strings are copied. base is borrowed and must outlive the server. */
 rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts *opts,
 		rv_fs_frame_cb cb, void *cb_arg, int *err);
-/* Closes every connection and the listener and unlinks the socket path. */
+/* Closes every connection and the listeners and unlinks the socket path. */
 void rv_fs_server_free(rv_fs_server **srv);
 /* Stop accepting new connections (shutdown in progress); existing ones keep going. */
 void rv_fs_server_stop_accepting(rv_fs_server *srv);
-/* True while the server listens and its socket file is still the one it bound
- * (named can connect): false after stop_accepting, or once someone removed
- * or replaced the path. For /healthz. */
+/* True while the server listens on every endpoint and its socket file (if
+ * any) is still the one it bound (named can connect): false after
+ * stop_accepting, or once someone removed or replaced the path. For /healthz. */
 bool rv_fs_server_listening(const rv_fs_server *srv);
 
 #endif

@@ -8,17 +8,37 @@
 #include "log.h"
 #include "stats.h"
 
+#define SOURCE_MAX 32
+
 struct rv_ingest {
 	rv_ingest_opts opts;
 	const rv_guard *guard;
 	rv_sink sinks[RV_INGEST_MAX_SINKS];
 	size_t nsinks;
 	rv_observation obs; /* ~3 KiB: kept here, not on the stack per frame */
+	/* Learnable observations per source (README "Fleets"): the first
+	 * SOURCE_MAX sources get their own label, later ones share "other". */
+	struct {
+		char label[64];
+		uint64_t count;
+	} sources[SOURCE_MAX + 1];
+	size_t nsources;
 };
 
 static int64_t wall_clock(void)
 {
 	return (int64_t)time(NULL);
+}
+
+static bool read_source(const void *arg, size_t i, const char **label, uint64_t *value)
+{
+	const rv_ingest *in = arg;
+
+	if (i >= in->nsources)
+		return false;
+	*label = in->sources[i].label;
+	*value = in->sources[i].count;
+	return true;
 }
 
 rv_ingest *rv_ingest_new(const rv_ingest_opts *opts, const rv_guard *guard)
@@ -32,6 +52,13 @@ rv_ingest *rv_ingest_new(const rv_ingest_opts *opts, const rv_guard *guard)
 	if (!in->opts.clock)
 		in->opts.clock = wall_clock;
 	in->guard = guard;
+	if (rv_stats_register_family(RV_COUNTER, "rearview_observations_by_source_total",
+			"learnable observations by source: the dnstap identity, else the TCP peer's "
+			"address, else local (the first 32 sources; later ones count as other)",
+			"source", read_source, in) < 0) {
+		free(in);
+		return NULL;
+	}
 	return in;
 }
 
@@ -39,6 +66,7 @@ void rv_ingest_free(rv_ingest **inp)
 {
 	if (!inp || !*inp)
 		return;
+	rv_stats_unregister(*inp);
 	free(*inp);
 	*inp = NULL;
 	/* What the last observation borrowed (a large frame's buffer). */
@@ -75,6 +103,83 @@ static bool guarded(const rv_ingest *in, const rv_observation *obs)
 	return rv_guard_ignore_name(in->guard, obs->answer.qname);
 }
 
+/*
+ * The observation's source: the dnstap identity when the writer sends one,
+ * else the TCP/TLS peer's address (a unix peer is this host, which the sinks
+ * already name by their fallback). The first identity of a connection is
+ * logged once, so an operator can map connections to resolvers.
+ */
+/* Index of label among the sources, adding it while there is room; else
+ * the shared "other" slot. Label characters outside [A-Za-z0-9._:-] become
+ * '_' (they end up in the Prometheus text). */
+static size_t source_index(rv_ingest *in, const uint8_t *label, size_t len)
+{
+	char clean[sizeof(in->sources[0].label)];
+	size_t n = 0, i;
+
+	for (i = 0; i < len && n < sizeof(clean) - 1; i++) {
+		uint8_t c = label[i];
+
+		clean[n++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+			     c == '-' ? (char)c : '_';
+	}
+	clean[n] = '\0';
+	for (i = 0; i < in->nsources; i++)
+		if (strcmp(in->sources[i].label, clean) == 0)
+			return i;
+	if (in->nsources < SOURCE_MAX) {
+		memcpy(in->sources[in->nsources].label, clean, n + 1);
+		return in->nsources++;
+	}
+	if (in->nsources == SOURCE_MAX)
+		snprintf(in->sources[in->nsources++].label, sizeof(in->sources[0].label), "other");
+	return SOURCE_MAX;
+}
+
+/* Counts the observation under its source; a connection's source is looked
+ * up once (its first learnable frame) and cached in the peer. */
+static void count_source(rv_ingest *in, rv_fs_peer *peer, const rv_observation *obs)
+{
+	size_t i;
+
+	if (peer != NULL && peer->source_slot > 0) {
+		in->sources[peer->source_slot - 1].count++;
+		return;
+	}
+	if (obs->identity != NULL && obs->identity_len > 0)
+		i = source_index(in, obs->identity, obs->identity_len);
+	else
+		i = source_index(in, (const uint8_t *)"local", 5);
+	in->sources[i].count++;
+	if (peer != NULL)
+		peer->source_slot = (unsigned)i + 1;
+}
+
+static void note_source(rv_fs_peer *peer, rv_observation *obs)
+{
+	if (obs->identity != NULL && obs->identity_len > 0) {
+		if (peer->identity[0] == '\0') {
+			size_t n = 0;
+
+			for (size_t i = 0; i < obs->identity_len && n < sizeof(peer->identity) - 1; i++) {
+				uint8_t c = obs->identity[i];
+
+				peer->identity[n++] = c > 0x20 && c < 0x7f ? (char)c : '?';
+			}
+			peer->identity[n] = '\0';
+			if (rv_fs_peer_log_identity_ok(peer, RV_LOG_INFO))
+				rv_info("dnstap", "%s: source identity '%s'", peer->label,
+						peer->identity);
+		}
+		return;
+	}
+	if (peer->source[0] != '\0') {
+		obs->identity = (const uint8_t *)peer->source;
+		obs->identity_len = strlen(peer->source);
+	}
+}
+
 int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t len)
 {
 	rv_observation *obs = &in->obs;
@@ -99,6 +204,9 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 	}
 	if (rc < 0)
 		return rc;
+	if (peer != NULL)
+		note_source(peer, obs);
+	count_source(in, peer, obs);
 
 	int64_t now = in->opts.clock();
 	if (!obs->has_time || obs->time_sec <= 0) {

@@ -442,6 +442,11 @@ static int make_server(agent *ag)
 		nwriters = 2;
 	rv_fs_server_opts sopts = {
 		.path = ag->cfg.dnstap_socket,
+		.listen = ag->cfg.dnstap_listen,
+		.allow = ag->cfg.dnstap_allow,
+		.tls_cert = ag->cfg.dnstap_tls_cert,
+		.tls_key = ag->cfg.dnstap_tls_key,
+		.tls_client_ca = ag->cfg.dnstap_tls_client_ca,
 		.mode = (mode_t)ag->cfg.socket_mode,
 		.gid = gid,
 		.max_frame = ag->cfg.max_frame_bytes,
@@ -724,7 +729,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rv_notice("agent", "rearview-agent %s listening on %s; writing zone %s via %s#%u%s; "
-		"HTTP %s", RV_VERSION, ag.cfg.dnstap_socket, ag.cfg.rpz_zone, ag.cfg.server,
+		"HTTP %s", RV_VERSION,
+		ag.cfg.dnstap_listen[0] ? ag.cfg.dnstap_listen : ag.cfg.dnstap_socket, ag.cfg.rpz_zone, ag.cfg.server,
 		ag.cfg.server_port, ag.cfg.dry_run ? " (dry run: no updates sent)" : "",
 		ag.cfg.http_listen[0] ? ag.cfg.http_listen : "off");
 #if RV_HAVE_SYSTEMD

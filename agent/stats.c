@@ -22,6 +22,37 @@ typedef struct dyn_metric {
 static dyn_metric dynamic[RV_STATS_DYNAMIC_MAX];
 static size_t ndynamic;
 
+typedef struct family {
+	rv_metric_type type;
+	const char *name;
+	const char *help;
+	const char *label_key;
+	rv_stats_family_fn fn;
+	const void *arg;
+} family;
+
+static family families[RV_STATS_FAMILY_MAX];
+static size_t nfamilies;
+
+int rv_stats_register_family(rv_metric_type type, const char *prometheus_name,
+		const char *help, const char *label_key, rv_stats_family_fn fn, const void *arg)
+{
+	family f = {type, prometheus_name, help, label_key, fn, arg};
+
+	if (!prometheus_name || !help || !label_key || !fn)
+		return -EINVAL;
+	for (size_t i = 0; i < nfamilies; i++) {
+		if (strcmp(families[i].name, prometheus_name) == 0) {
+			families[i] = f;
+			return 0;
+		}
+	}
+	if (nfamilies == RV_STATS_FAMILY_MAX)
+		return -ENOSPC;
+	families[nfamilies++] = f;
+	return 0;
+}
+
 static int add_dynamic(const dyn_metric *m)
 {
 	if (!m->name || !m->help || !m->fn)
@@ -101,6 +132,11 @@ void rv_stats_unregister(const void *arg)
 		if (dynamic[i].arg != arg)
 			dynamic[j++] = dynamic[i];
 	ndynamic = j;
+	j = 0;
+	for (size_t i = 0; i < nfamilies; i++)
+		if (families[i].arg != arg)
+			families[j++] = families[i];
+	nfamilies = j;
 }
 
 void rv_stats_reset(void)
@@ -108,6 +144,7 @@ void rv_stats_reset(void)
 	memset(&rv_stats, 0, sizeof(rv_stats));
 	ndynamic = 0;
 	nhistograms = 0;
+	nfamilies = 0;
 }
 
 void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx)
@@ -131,6 +168,14 @@ void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx)
 	for (size_t i = 0; i < ndynamic; i++)
 		fn(ctx, dynamic[i].type, dynamic[i].log_key, dynamic[i].name, dynamic[i].help,
 		   NULL, NULL, dynamic[i].fn(dynamic[i].arg), dynamic[i].milli);
+	for (size_t i = 0; i < nfamilies; i++) {
+		const family *f = &families[i];
+		const char *label;
+		uint64_t value;
+
+		for (size_t k = 0; f->fn(f->arg, k, &label, &value); k++)
+			fn(ctx, f->type, NULL, f->name, f->help, f->label_key, label, value, false);
+	}
 }
 
 typedef struct line_ctx {
@@ -210,7 +255,8 @@ static void prom_visit(void *ctx, rv_metric_type type, const char *log_key, cons
 		fprintf(p->out, "\n# TYPE %s %s\n", name, type == RV_COUNTER ? "counter" : "gauge");
 		p->last_name = name;
 	}
-	/* Label values here are our own identifiers ([a-z-]), never input. */
+	/* Label values are our own identifiers ([a-z-]), or kept by their module
+	 * to [A-Za-z0-9._:-] (rv_stats_register_family): nothing to escape. */
 	if (label_key)
 		fprintf(p->out, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label_key, label_value, value);
 	else if (milli)

@@ -44,6 +44,10 @@ typedef enum rv_metric_type {
 	  "dnstap connections closed for a missed deadline (handshake, frame, FINISH)")         \
 	X(fs_evicted, RV_COUNTER, "conn_evicted", "rearview_dnstap_connections_evicted_total",  \
 	  "dnstap connections closed to give their slot to a newcomer")                         \
+	X(fs_denied, RV_COUNTER, "denied", "rearview_dnstap_connections_denied_total",           \
+	  "dnstap TCP/TLS connections from outside dnstap-allow, closed at once")               \
+	X(fs_tls_failures, RV_COUNTER, "tls_failed", "rearview_dnstap_tls_failures_total",      \
+	  "dnstap TLS handshakes that failed (not TLS, bad or missing client certificate)")     \
 	X(fs_finished, RV_COUNTER, "finished", "rearview_dnstap_sessions_finished_total",      \
 	  "dnstap sessions ended cleanly (STOP answered with FINISH)")                         \
 	X(fs_frames, RV_COUNTER, "frames", "rearview_dnstap_frames_total",                     \
@@ -167,6 +171,19 @@ void rv_stats_histogram_observe(rv_stats_histogram *h, uint64_t ms);
 int rv_stats_register_histogram(const char *prometheus_name, const char *help,
 		const rv_stats_histogram *h, const void *arg);
 
+/*
+ * A labelled family whose members a module keeps itself (one metric name,
+ * one label, a bounded number of values): fn(arg, i, &label_value, &value)
+ * for i = 0, 1, ... until it returns false. Label values may come from input
+ * (a dnstap identity): the module keeps them to [A-Za-z0-9._:-], which needs
+ * no escaping. Not in the log line (a count per label would make it
+ * unbounded to read). Same replacement rule as rv_stats_register.
+ */
+typedef bool (*rv_stats_family_fn)(const void *arg, size_t i, const char **label_value,
+		uint64_t *value);
+#define RV_STATS_FAMILY_MAX 8
+int rv_stats_register_family(rv_metric_type type, const char *prometheus_name,
+		const char *help, const char *label_key, rv_stats_family_fn fn, const void *arg);
 /* Removes every metric registered with arg (the module is going away). */
 void rv_stats_unregister(const void *arg);
 

@@ -6,7 +6,7 @@
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report
+#   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
 #
@@ -22,7 +22,7 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report
+ONLY=ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -48,6 +48,7 @@ if ((SMOKE)); then
 	REPORT_N=20000 REPORT_CMP_N=2000
 	ENCODE_S=0.3
 	HIST_N=100000 HIST_SIGHTINGS=300000 HIST_ROWS=50000 HIST_QUERIES=30
+	FLEET_N=100000
 else
 	INGEST_N=2000000 INGEST_REPS=3
 	CG_N=100000
@@ -59,6 +60,7 @@ else
 	REPORT_N=1000000 REPORT_CMP_N=20000
 	ENCODE_S=2
 	HIST_N=2000000 HIST_SIGHTINGS=10000000 HIST_ROWS=5000000 HIST_QUERIES=300
+	FLEET_N=1000000
 fi
 SEED=42
 # named's `update` category logs every RR an UPDATE adds or deletes (info).
@@ -71,7 +73,8 @@ rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procp
 # Only the targets measured here (a half-edited unrelated file elsewhere in
 # the tree should not stop a benchmark).
 [[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" >&2
-targets=(tests/bench/rv-loadgen tests/bench/rv-ptrwait tests/bench/rv-encode agent/rearview-report)
+targets=(tests/bench/rv-loadgen tests/bench/rv-ptrwait tests/bench/rv-encode agent/rearview-report
+	agent/rearview-relay)
 [[ -n ${RV_AGENT:-} ]] || targets+=(agent/rearview-agent)
 meson compile -C "$BUILD" "${targets[@]}" >&2
 LOADGEN=$BUILD/tests/bench/rv-loadgen
@@ -79,7 +82,8 @@ PTRWAIT=$BUILD/tests/bench/rv-ptrwait
 ENCODE=$BUILD/tests/bench/rv-encode
 AGENT=${RV_AGENT:-$BUILD/agent/rearview-agent}
 REPORT=$BUILD/agent/rearview-report
-for b in "$LOADGEN" "$PTRWAIT" "$ENCODE" "$AGENT" "$REPORT"; do
+RELAY=$BUILD/agent/rearview-relay
+for b in "$LOADGEN" "$PTRWAIT" "$ENCODE" "$AGENT" "$REPORT" "$RELAY"; do
 	[[ -x $b ]] || { echo "bench.sh: $b not built" >&2; exit 1; }
 done
 
@@ -245,6 +249,65 @@ ingest() {
 	fig fstrm_capture_fps_replay "$cpr" "frames/s, fstrm_capture fed by fstrm_replay"
 	fig ingest_ratio_replay "$(calc "$agr / $cpr" 3)" "with fstrm_replay as the writer"
 	fig frame_bytes_avg "$(sed -n 's/.*avg \([0-9.]*\)).*/\1/p' "$W/ingest.gen")" "bytes per dnstap frame in the stream"
+}
+
+# ------------------------------------------------------------------ fleet
+# README "Fleets". (1) The same file, the same writer (fstrm_replay: libfstrm's
+# writer, the only one here that speaks TCP), into one dry-run agent's unix
+# socket and then its tcp: listener. (2) rv-loadgen at full speed into
+# rearview-relay, which forwards to a dry-run agent's tcp: listener: frames
+# the agent received per second (until the relay's queue is empty), the share
+# the relay dropped (queue full: the writer is faster than one TCP stream),
+# and the relay's CPU per frame received.
+fleet_relay_stat() { # KEY: from the relay's SIGUSR1 line
+	agent_stat "$RPID" "$W/relay.log" "$1"
+}
+fleet() {
+	local f=$W/fleet.fstrm port el_u el_t frames t0 c0 c1 el sent rej lost queued in i
+	port=$((20000 + RANDOM % 20000))
+	"$LOADGEN" --seed $SEED --count $FLEET_N --names 100000 --file "$f" >"$W/fleet.gen" 2>&1
+	start_dry_agent fleet "dnstap-listen \"unix:$W/fleet.sock tcp:127.0.0.1:$port\""
+	el_u=$(timed fstrm_replay -t protobuf:dnstap.Dnstap -u "$W/fleet.sock" -r "$f")
+	el_t=$(timed fstrm_replay -t protobuf:dnstap.Dnstap -a 127.0.0.1 -p "$port" -r "$f")
+	frames=$(agent_stat "$APID" "$W/fleet.log" frames)
+	[[ $frames == "$((2 * FLEET_N))" ]] || log "warning: agent counted $frames frames, sent $((2 * FLEET_N))"
+	fig fleet_unix_fps "$(calc "$FLEET_N / $el_u" 0)" "frames/s, fstrm_replay -> agent's unix socket, $FLEET_N frames"
+	fig fleet_tcp_fps "$(calc "$FLEET_N / $el_t" 0)" "frames/s, fstrm_replay -> agent's tcp: listener (127.0.0.1), same stream"
+	stop_pid "$APID"
+
+	start_dry_agent fleet "dnstap-listen \"unix:$W/fleet.sock tcp:127.0.0.1:$port\""
+	rm -f "$W/relay.sock"
+	"$RELAY" --socket "$W/relay.sock" --socket-mode 0600 --socket-group "" --writer-user "" \
+		--central "127.0.0.1:$port" --queue 16384 --stats-interval 0 >"$W/relay.log" 2>&1 &
+	RPID=$!
+	PIDS+=("$RPID")
+	wait_sock "$W/relay.sock" "$RPID" 10
+	for ((i = 0; i < 100; i++)); do
+		grep -q "connected to the central agent" "$W/relay.log" && break
+		sleep 0.05
+	done
+	c0=$(cpu_s "$RPID")
+	t0=$(now)
+	"$LOADGEN" --seed $SEED --count $FLEET_N --names 100000 --unix "$W/relay.sock" >/dev/null 2>&1
+	for ((i = 0; i < 600; i++)); do
+		queued=$(fleet_relay_stat relay_queued)
+		[[ $queued == 0 ]] && break
+		sleep 0.1
+	done
+	el=$(calc "$(now) - $t0" 4)
+	c1=$(cpu_s "$RPID")
+	in=$(fleet_relay_stat relay_in)
+	sent=$(fleet_relay_stat relay_sent)
+	rej=$(fleet_relay_stat relay_rejected)
+	lost=$(fleet_relay_stat relay_lost)
+	frames=$(agent_stat "$APID" "$W/fleet.log" frames)
+	log "relay: $in in, $sent sent, $rej rejected, $lost lost in $el s"
+	[[ $frames == "$sent" ]] || log "warning: relay sent $sent frames, agent counted $frames"
+	fig fleet_relay_fps "$(calc "$frames / $el" 0)" "frames/s the agent received through rearview-relay (TCP), rv-loadgen at full speed into the relay"
+	fig fleet_relay_drop_pct "$(calc "100 * ($rej + $lost) / $in" 2)" "% of $in frames the relay dropped (queue of 16384 full)"
+	fig fleet_relay_cpu_us_per_frame "$(calc "1000000 * ($c1 - $c0) / $in" 2)" "relay CPU (user+sys) per frame received, both threads"
+	stop_pid "$RPID"
+	stop_pid "$APID"
 }
 
 # ------------------------------------------------------------------ history
@@ -1025,6 +1088,7 @@ if want rss; then
 	rss_one $RSS_LARGE 1m
 fi
 if want encode; then log "encode..."; encode; fi
+if want fleet; then log "fleet..."; fleet; fi
 if want rpz || want lookup || want drops || want reload || want report; then log "BIND lab..."; lab_part; fi
 
 # ------------------------------------------------------------------ report

@@ -174,6 +174,45 @@ static void test_statistics_channel(void **state)
 	rv_config_clear(&cfg);
 }
 
+/* dnstap-listen / dnstap-allow / TLS files: defaults, the forms accepted,
+ * and file:line errors from --check-config. */
+static void test_dnstap_listen(void **state)
+{
+	(void)state;
+	rv_config cfg;
+	struct errs e;
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_string_equal(cfg.dnstap_listen, "");
+	assert_string_equal(cfg.dnstap_allow, "127.0.0.0/8 ::1/128");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(parse(&cfg, "dnstap-listen \"unix:/run/x.sock tcp:[::1]:6000\"\n"
+				"dnstap-listen tcp:127.0.0.1:6001\n"
+				"dnstap-allow 10.0.0.0/8\n", &e), 0);
+	assert_string_equal(cfg.dnstap_listen, "unix:/run/x.sock tcp:[::1]:6000 tcp:127.0.0.1:6001");
+	assert_string_equal(cfg.dnstap_allow, "10.0.0.0/8");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
+	/* a tls: listener needs the certificate and key */
+	assert_int_equal(parse(&cfg, "\ndnstap-listen tls:127.0.0.1:6000\n", &e), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.text[0], "t.conf:2: dnstap-listen has a tls: listener: set "
+			"dnstap-tls-cert and dnstap-tls-key");
+	assert_int_equal(parse(&cfg, "dnstap-tls-cert /c.pem\ndnstap-tls-key /k.pem\n", &e), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
+	/* bad items */
+	assert_int_equal(parse(&cfg, "dnstap-listen udp:127.0.0.1:53\ndnstap-allow 10.0.0.0/99\n",
+				&e), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), -EINVAL);
+	assert_int_equal(e.n, 2);
+	assert_non_null(strstr(e.text[0], "t.conf:1: dnstap-listen: 'udp:127.0.0.1:53'"));
+	assert_non_null(strstr(e.text[1], "t.conf:2: dnstap-allow '10.0.0.0/99'"));
+	rv_config_clear(&cfg);
+}
+
 /* Name-valued options must be names the agent can put on the wire: caught
  * by --check-config with file:line, not by the first UPDATE. */
 static void test_names(void **state)
@@ -492,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors_have_file_and_line),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_dnstap_listen),
 		cmocka_unit_test(test_statistics_channel),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_load_missing_file),

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -696,7 +698,10 @@ static void srv_cb(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
 	int seq;
 
 	f->col.count++;
-	if (peer == NULL || strstr(peer->label, "pid ") == NULL)
+	/* Unix peers carry their credentials, TCP peers their address. */
+	if (peer == NULL || (strstr(peer->label, "pid ") == NULL &&
+	    (strncmp(peer->label, "tcp 127.0.0.1:", 14) != 0 ||
+	     strcmp(peer->source, "127.0.0.1") != 0)))
 		f->order_errors++;
 	/* Payload: "<tag> <seq>" then padding. */
 	char head[32];
@@ -782,6 +787,7 @@ static bool loop_until(struct event_base *base, cond_fn cond, void *arg, double 
 
 typedef struct {
 	const char *path;
+	uint16_t tcp_port;  /* nonzero: a libfstrm TCP writer to 127.0.0.1 instead */
 	unsigned tag;
 	int nframes;
 	size_t frame_len;
@@ -806,7 +812,18 @@ static void *writer_thread(void *arg)
 	fstrm_unix_writer_options_set_socket_path(uwopt, j->path);
 	if (fstrm_writer_options_add_content_type(wopt, CT, strlen(CT)) != fstrm_res_success)
 		goto out;
-	w = fstrm_unix_writer_init(uwopt, wopt);
+	if (j->tcp_port != 0) {
+		struct fstrm_tcp_writer_options *twopt = fstrm_tcp_writer_options_init();
+		char port[8];
+
+		snprintf(port, sizeof(port), "%u", (unsigned)j->tcp_port);
+		fstrm_tcp_writer_options_set_socket_address(twopt, "127.0.0.1");
+		fstrm_tcp_writer_options_set_socket_port(twopt, port);
+		w = fstrm_tcp_writer_init(twopt, wopt);
+		fstrm_tcp_writer_options_destroy(&twopt);
+	} else {
+		w = fstrm_unix_writer_init(uwopt, wopt);
+	}
 	if (w == NULL || fstrm_writer_open(w) != fstrm_res_success)
 		goto out;
 	memset(buf, '.', sizeof(buf));
@@ -1523,6 +1540,139 @@ static void test_server_socket_path(void **state)
 	assert_int_equal(err, -EINVAL);
 }
 
+/* dnstap-listen items: what parses, and why the rest does not. */
+static void test_endpoint_parse(void **state)
+{
+	rv_fs_endpoint ep;
+	char why[256];
+	bool tls = false;
+
+	(void)state;
+	assert_int_equal(rv_fs_endpoint_parse("unix:/run/rearview/dnstap.sock", &ep, why,
+			sizeof(why)), 0);
+	assert_int_equal(ep.kind, RV_FS_UNIX);
+	assert_string_equal(ep.path, "/run/rearview/dnstap.sock");
+	assert_int_equal(rv_fs_endpoint_parse("tcp:127.0.0.1:6000", &ep, why, sizeof(why)), 0);
+	assert_int_equal(ep.kind, RV_FS_TCP);
+	assert_int_equal(ep.port, 6000);
+	assert_int_equal(ep.addr.family, AF_INET);
+	assert_int_equal(rv_fs_endpoint_parse("tls:[::1]:853", &ep, why, sizeof(why)), 0);
+	assert_int_equal(ep.kind, RV_FS_TLS);
+	assert_int_equal(ep.addr.family, AF_INET6);
+	assert_int_equal(rv_fs_endpoint_parse("unix:relative.sock", &ep, why, sizeof(why)),
+			-EINVAL);
+	assert_non_null(strstr(why, "absolute"));
+	assert_int_equal(rv_fs_endpoint_parse("tcp:127.0.0.1", &ep, why, sizeof(why)), -EINVAL);
+	assert_int_equal(rv_fs_endpoint_parse("tcp:127.0.0.1:0", &ep, why, sizeof(why)), -EINVAL);
+	assert_int_equal(rv_fs_endpoint_parse("tls:host.example:6000", &ep, why, sizeof(why)),
+			-EINVAL);
+	assert_int_equal(rv_fs_endpoint_parse("udp:127.0.0.1:6000", &ep, why, sizeof(why)),
+			-EINVAL);
+	assert_non_null(strstr(why, "unix:PATH"));
+
+	assert_int_equal(rv_fs_listen_check("unix:/a.sock  tcp:127.0.0.1:1", &tls, why,
+			sizeof(why)), 0);
+	assert_false(tls);
+	assert_int_equal(rv_fs_listen_check("tls:127.0.0.1:2", &tls, why, sizeof(why)), 0);
+	assert_true(tls);
+	assert_int_equal(rv_fs_listen_check("unix:/a.sock unix:/b.sock", &tls, why,
+			sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "only one unix"));
+	assert_int_equal(rv_fs_listen_check("   ", &tls, why, sizeof(why)), -EINVAL);
+	assert_int_equal(rv_fs_listen_check("tcp:127.0.0.1:1 tcp:127.0.0.1:2 tcp:127.0.0.1:3 "
+			"tcp:127.0.0.1:4 tcp:127.0.0.1:5 tcp:127.0.0.1:6 tcp:127.0.0.1:7 "
+			"tcp:127.0.0.1:8 tcp:127.0.0.1:9", &tls, why, sizeof(why)), -EINVAL);
+}
+
+/* A port on 127.0.0.1 nobody listens on now (bind to 0, read it back). */
+static uint16_t free_tcp_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* libfstrm's own TCP writer against a tcp: listener (with the unix socket
+ * beside it): every frame, in order, STOP answered with FINISH at once. */
+static void test_server_tcp_writer(void **state)
+{
+	srv_fixture *f = *state;
+	rv_fs_server_opts o = default_opts(f);
+	uint16_t port = free_tcp_port();
+	writer_job job = { .path = f->path, .tcp_port = port, .tag = 0, .nframes = 5000,
+			   .frame_len = 125 };
+	char list[256];
+	struct stat st;
+	int err = 1;
+	rv_fs_server *srv;
+
+	snprintf(list, sizeof(list), "unix:%s tcp:127.0.0.1:%u", f->path, (unsigned)port);
+	o.listen = list;
+	srv = rv_fs_server_new(f->base, &o, srv_cb, f, &err);
+	assert_non_null(srv);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(rv_fs_server_listening(srv));
+	run_writers(f, &job, 1, -1);
+	assert_true(job.ok);
+	assert_true(job.destroy_s < rv_test_s(1.0));
+	assert_int_equal(f->col.count, 5000);
+	assert_int_equal(f->order_errors, 0);
+	assert_int_equal(rv_stats.fs_finished, 1);
+	assert_int_equal(rv_stats.fs_denied, 0);
+	rv_fs_server_stop_accepting(srv);
+	assert_false(rv_fs_server_listening(srv));
+	rv_fs_server_free(&srv);
+}
+
+static bool denied_is(void *arg)
+{
+	return rv_stats.fs_denied == *(const uint64_t *)arg;
+}
+
+/* A TCP peer outside the allow-list is closed at once and counted; one
+ * inside it is served. */
+static void test_server_tcp_allow_list(void **state)
+{
+	srv_fixture *f = *state;
+	rv_fs_server_opts o = default_opts(f);
+	uint16_t port = free_tcp_port();
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint64_t one = 1;
+	char list[64], c;
+	int err, fd;
+	rv_fs_server *srv;
+
+	snprintf(list, sizeof(list), "tcp:127.0.0.1:%u", (unsigned)port);
+	o.listen = list;
+	o.allow = "10.0.0.0/8 ::1/128";
+	srv = rv_fs_server_new(f->base, &o, srv_cb, f, &err);
+	assert_non_null(srv);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(loop_until(f->base, denied_is, &one, 5));
+	assert_int_equal(read(fd, &c, 1), 0); /* closed by the agent */
+	close(fd);
+	assert_int_equal(rv_stats.fs_accepted, 0);
+	rv_fs_server_free(&srv);
+
+	/* Bad allow-list or a tls: listener without a certificate: no server. */
+	o.allow = "10.0.0.0/33";
+	assert_null(rv_fs_server_new(f->base, &o, srv_cb, f, &err));
+	assert_int_equal(err, -EINVAL);
+	o.allow = NULL;
+	snprintf(list, sizeof(list), "tls:127.0.0.1:%u", (unsigned)port);
+	assert_null(rv_fs_server_new(f->base, &o, srv_cb, f, &err));
+	assert_int_equal(err, -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1550,6 +1700,9 @@ int main(void)
 				srv_teardown),
 		cmocka_unit_test_setup_teardown(test_server_log_rate_limit, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_server_socket_path, srv_setup, srv_teardown),
+		cmocka_unit_test(test_endpoint_parse),
+		cmocka_unit_test_setup_teardown(test_server_tcp_writer, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_server_tcp_allow_list, srv_setup, srv_teardown),
 	};
 
 	/* A peer vanishing mid-write must not kill the test (the server uses

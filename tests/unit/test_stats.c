@@ -91,12 +91,48 @@ static void test_milli_and_unlogged(void **state)
 	rv_stats_reset();
 }
 
+static bool read_family(const void *arg, size_t i, const char **label, uint64_t *value)
+{
+	static const char *const labels[] = {"ns1.example", "192.0.2.7"};
+	const uint64_t *v = arg;
+
+	if (i >= 2)
+		return false;
+	*label = labels[i];
+	*value = v[i];
+	return true;
+}
+
+/* A module-kept labelled family (per-source counts): one HELP/TYPE, a line
+ * per label value, nothing in the log line, gone with its module. */
+static void test_family(void **state)
+{
+	(void)state;
+	rv_stats_reset();
+	static uint64_t counts[2] = {12, 3};
+	assert_int_equal(rv_stats_register_family(RV_COUNTER, "rearview_test_by_source_total",
+			"by source", "source", read_family, counts), 0);
+	char *t = prometheus_text();
+	assert_non_null(strstr(t, "# TYPE rearview_test_by_source_total counter\n"
+			"rearview_test_by_source_total{source=\"ns1.example\"} 12\n"
+			"rearview_test_by_source_total{source=\"192.0.2.7\"} 3\n"));
+	free(t);
+	assert_int_equal(rv_stats_register_family(RV_COUNTER, "rearview_x", "x", NULL, read_family,
+			counts), -EINVAL);
+	rv_stats_unregister(counts);
+	t = prometheus_text();
+	assert_null(strstr(t, "rearview_test_by_source_total"));
+	free(t);
+	rv_stats_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prometheus_exposition),
 		cmocka_unit_test(test_register_replaces_same_name),
 		cmocka_unit_test(test_milli_and_unlogged),
+		cmocka_unit_test(test_family),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
