@@ -16,8 +16,10 @@ RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
 # (port 9090) that the tests never use.
 # debhelper ... lintian: tests/integration/package.sh builds the Debian package
 # (Rules-Requires-Root: no, so no fakeroot) and checks it.
+# unbound: tests/integration/unbound-xray.sh (Unbound as an xray server; the
+# package also enables a system unbound on localhost port 53, unused by the tests).
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium
-	debhelper dpkg-dev lintian build-essential prometheus)
+	debhelper dpkg-dev lintian build-essential prometheus unbound)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
 rv_install_deps() {

@@ -89,6 +89,7 @@ lab_packages_for() {
         dh) p=debhelper ;;
         nm) p=binutils ;;
         promtool | prometheus) p=prometheus ;;
+        unbound | unbound-checkconf) p=unbound ;;
         *) p=$t ;;
         esac
         [[ " ${pkgs[*]} " == *" $p "* ]] || pkgs+=("$p")
