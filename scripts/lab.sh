@@ -1024,7 +1024,7 @@ EOC
     lab__start_named "$name"
     lab_register_pid "$name" "$(<"$LAB/pids/$name")"
     # Ready = it answers the RPZ's SOA, i.e. its first transfer is done.
-    lab__wait_for "$name" "$(<"$LAB/pids/$name")" 30 lab__dig_ok "$addr" "$LAB_RPZ"
+    lab__wait_for "$name" "$(<"$LAB/pids/$name")" "${LAB_SECONDARY_TIMEOUT:-30}" lab__dig_ok "$addr" "$LAB_RPZ"
     lab_log "secondary $name ready on $addr (pid $(<"$LAB/pids/$name"))"
 }
 
