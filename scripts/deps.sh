@@ -16,10 +16,13 @@ RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
 # (port 9090) that the tests never use.
 # debhelper ... lintian: tests/integration/package.sh builds the Debian package
 # (Rules-Requires-Root: no, so no fakeroot) and checks it.
-# unbound: tests/integration/unbound-xray.sh (Unbound as an xray server; the
-# package also enables a system unbound on localhost port 53, unused by the tests).
+# unbound: tests/integration/unbound-xray.sh (Unbound as an xray server);
+# knot-resolver, dnsdist, pdns-recursor: tests/integration/sources.sh (other
+# dnstap sources). Their packaged services want port 53 on localhost, like
+# bind9's; the tests never use the system instances.
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium
-	debhelper dpkg-dev lintian build-essential prometheus unbound)
+	debhelper dpkg-dev lintian build-essential prometheus unbound
+	knot-resolver dnsdist pdns-recursor)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
 rv_install_deps() {

@@ -90,6 +90,8 @@ lab_packages_for() {
         nm) p=binutils ;;
         promtool | prometheus) p=prometheus ;;
         unbound | unbound-checkconf) p=unbound ;;
+        kresd) p=knot-resolver ;;
+        pdns_recursor) p=pdns-recursor ;;
         *) p=$t ;;
         esac
         [[ " ${pkgs[*]} " == *" $p "* ]] || pkgs+=("$p")
