@@ -51,7 +51,7 @@ EOF
 dnsdist --check-config -C "$LAB/dnsdist/dnsdist.conf" >&2
 dnsdist --supervised --disable-syslog -C "$LAB/dnsdist/dnsdist.conf" >"$LAB/dnsdist/dnsdist.log" 2>&1 &
 lab_register_pid dnsdist $!
-lab_wait_until 20 bash -c '[[ -n $(dig @"$1" -p "$2" +time=1 +tries=1 +short SOA example.test) ]]' _ "$DD" "$LAB_PORT" \
+lab_wait_until 20 lab__dig_ok "$DD" example.test \
     || { tail -20 "$LAB/dnsdist/dnsdist.log"; lab_die "dnsdist did not answer"; }
 lab_log "dnsdist ready on $DD"
 
@@ -90,7 +90,7 @@ EOF
 # The agent runs already: kresd opens its dnstap connection at start.
 kresd -n -c "$LAB/kresd/kresd.conf" "$LAB/kresd" >"$LAB/kresd/kresd.log" 2>&1 &
 lab_register_pid kresd $!
-lab_wait_until 20 bash -c '[[ -n $(dig @"$1" -p "$2" +time=1 +tries=1 +short SOA example.test) ]]' _ "$KR" "$LAB_PORT" \
+lab_wait_until 20 lab__dig_ok "$KR" example.test \
     || { tail -20 "$LAB/kresd/kresd.log"; lab_die "kresd did not answer"; }
 lab_log "kresd ready on $KR"
 lab_fresh
@@ -109,7 +109,7 @@ lab_check "xray: 2001:db8:6::$LAB_FRESH -> h$LAB_FRESH.example.test. (kresd, AAA
 start_kresd() {
     kresd -n -c "$LAB/kresd/kresd.conf" "$LAB/kresd" >>"$LAB/kresd/kresd.log" 2>&1 &
     lab_register_pid kresd $!
-    lab_wait_until 20 bash -c '[[ -n $(dig @"$1" -p "$2" +time=1 +tries=1 +short SOA example.test) ]]' _ "$KR" "$LAB_PORT"
+    lab_wait_until 20 lab__dig_ok "$KR" example.test
 }
 # until_ptr ADDR NAME TIMEOUT_S: look NAME up through kresd once a second
 # until the xray view answers; KR_MS = time to the PTR.
@@ -128,6 +128,7 @@ until_ptr() {
     return 1
 }
 lab_phase "agent restart under a running kresd"
+# shellcheck disable=SC2119 # default signal
 lab_stop_agent
 lab_start_agent
 lab_fresh
@@ -140,6 +141,7 @@ fi
 
 lab_phase "kresd started while the agent is down"
 lab__stop_pid kresd "$(<"$LAB/pids/kresd")" 20
+# shellcheck disable=SC2119 # default signal
 lab_stop_agent
 start_kresd || lab_die "kresd did not start"
 lab_start_agent
@@ -171,7 +173,7 @@ pdns_recursor --config-dir="$LAB/pdns" --socket-dir="$LAB/pdns" --local-address=
     --lua-config-file="$LAB/pdns/recursor.lua" --daemon=no --dnssec=off --disable-syslog=yes \
     --write-pid=no >"$LAB/pdns/recursor.log" 2>&1 &
 lab_register_pid pdns-recursor $!
-lab_wait_until 20 bash -c '[[ -n $(dig @"$1" -p "$2" +time=1 +tries=1 +short SOA example.test) ]]' _ "$PR" "$LAB_PORT" \
+lab_wait_until 20 lab__dig_ok "$PR" example.test \
     || { tail -20 "$LAB/pdns/recursor.log"; lab_die "pdns_recursor did not answer"; }
 skips() { curl -s "http://$LAB_HTTP/metrics" | sed -n 's/^rearview_dnstap_frames_by_verdict_total{verdict="skip-msg-type"} //p'; }
 skip0=$(skips)

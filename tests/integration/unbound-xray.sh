@@ -96,7 +96,8 @@ if lab_wait_ptr_at "$UB_LAN" "$FRESH_ADDR" "$FRESH_NAME" "$PTR_TIMEOUT"; then
 else
     lab_not_ok "unbound: later PTR $FRESH_ADDR -> $FRESH_NAME."
 fi
-lab_check "unbound's log shows no error" bash -c '! grep -qiE "error|fail" "$1"' _ "$LAB/ub-lan/unbound.log"
+no_error() { ! grep -qiE "error|fail" "$1"; }
+lab_check "unbound's log shows no error" no_error "$LAB/ub-lan/unbound.log"
 
 if ((LAB_FAILED > 0)); then
     lab__tail "$LAB/ub-lan/unbound.log" "$LAB/ub-stock/unbound.log" "$LAB/ub-lan/unbound.stderr"
