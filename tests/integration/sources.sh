@@ -169,7 +169,7 @@ lab_add_addr 10
 mkdir -p "$LAB/pdns"
 printf 'dnstapFrameStreamServer({"%s"}, {logQueries=true, logResponses=true})\n' "$LAB_SOCK" >"$LAB/pdns/recursor.lua"
 pdns_recursor --config-dir="$LAB/pdns" --socket-dir="$LAB/pdns" --local-address="$PR" \
-    --local-port="$LAB_PORT" --query-local-address="$PR" --forward-zones=".=$LAB_UPSTREAM:$LAB_PORT" \
+    --local-port="$LAB_PORT" --query-local-address="$PR" --forward-zones-recurse=".=$LAB_UPSTREAM:$LAB_PORT" \
     --lua-config-file="$LAB/pdns/recursor.lua" --daemon=no --dnssec=off --disable-syslog=yes \
     --write-pid=no >"$LAB/pdns/recursor.log" 2>&1 &
 lab_register_pid pdns-recursor $!
@@ -179,7 +179,16 @@ skips() { curl -s "http://$LAB_HTTP/metrics" | sed -n 's/^rearview_dnstap_frames
 skip0=$(skips)
 lab_fresh
 n6=g$LAB_FRESH.example.test a6=198.51.100.$LAB_FRESH
-lab_check "pdns_recursor answers $n6" grep -qxF "$a6" <<<"$(lookup_at "$PR" "$n6")"
+# forward-zones-recurse, not forward-zones: with RD=0 forwarding pdns
+# caches the upstream's NS records and then asks ns.example.test directly
+# (port 53, and 127/8 is in its dont-query list): SERVFAIL from the second
+# lookup on. Retried anyway: its first answers after start can be slow.
+pr_answers() { grep -qxF "$a6" <<<"$(lookup_at "$PR" "$n6")"; }
+if lab_wait_until 15 pr_answers; then
+    lab_ok "pdns_recursor answers $n6"
+else
+    lab_not_ok "pdns_recursor answers $n6: $(dig @"$PR" -p "$LAB_PORT" +time=2 +tries=1 "$n6" | grep -E 'status|IN' | tr '\n' ' ')"
+fi
 skips_above() { local k; k=$(skips) && ((k > $1)); }
 lab_check "its frames reach the agent and are skipped as skip-msg-type" lab_wait_until 10 skips_above "${skip0:-0}"
 echo "# skip-msg-type frames: ${skip0:-0} before, $(skips) after one lookup through pdns_recursor"
