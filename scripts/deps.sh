@@ -16,12 +16,15 @@ RV_RUN_DEPS=(bind9 bind9-utils bind9-dnsutils iproute2 fstrm-bin curl dnsdbq)
 # (port 9090) that the tests never use.
 # debhelper ... lintian: tests/integration/package.sh builds the Debian package
 # (Rules-Requires-Root: no, so no fakeroot) and checks it.
-# unbound: tests/integration/unbound.sh runs it as a dnstap source (its
-# package also enables a system unbound on port 53 that the tests never use).
-# openssl, python3: relay.sh and unbound.sh make a test CA and certificates,
-# and relay.sh connects from an address outside dnstap-allow.
+# unbound: tests/integration/unbound.sh runs it as a dnstap source and
+# unbound-xray.sh as an xray server; knot-resolver, dnsdist, pdns-recursor:
+# tests/integration/sources.sh (other dnstap sources). Their packaged services
+# want port 53 on localhost, like bind9's; the tests never use the system
+# instances. openssl, python3: relay.sh and unbound.sh make a test CA and
+# certificates, and relay.sh connects from an address outside dnstap-allow.
 RV_TEST_DEPS=(libcmocka-dev valgrind clang dnstap-ldns ldnsutils chromium
-	debhelper dpkg-dev lintian build-essential prometheus unbound openssl python3)
+	debhelper dpkg-dev lintian build-essential prometheus unbound openssl python3
+	knot-resolver dnsdist pdns-recursor)
 
 # rv_install_deps PKG... : installs the named packages that are not installed yet.
 rv_install_deps() {

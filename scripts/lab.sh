@@ -44,6 +44,10 @@
 #                              (e.g. `category update { null; };`)
 #   LAB_KEY_ALG                TSIG algorithm of the agent's key, read by
 #                              lab_init (default hmac-sha256)
+#   LAB_RENDER_ARGS            array of extra VAR=value arguments for the
+#                              resolver's render-bind-conf.sh (e.g.
+#                              SECONDARIES=..., lab_start_secondary)
+#   LAB_RESOLVER_OPTIONS_EXTRA text inside the resolver's `options { }`
 #
 # Isolation: each lab claims a random 127.X.Y.0 block by adding 127.X.Y.1 to
 # lo (`ip addr add` fails if the address exists, which makes the claim
@@ -86,6 +90,8 @@ lab_packages_for() {
         nm) p=binutils ;;
         promtool | prometheus) p=prometheus ;;
         unbound | unbound-checkconf) p=unbound ;;
+        kresd) p=knot-resolver ;;
+        pdns_recursor) p=pdns-recursor ;;
         *) p=$t ;;
         esac
         [[ " ${pkgs[*]} " == *" $p "* ]] || pkgs+=("$p")
@@ -286,6 +292,11 @@ hj9         CNAME hj-real
 \$GENERATE 1-250 g\$ A 198.51.100.\$
 \$GENERATE 1-250 c\$ CNAME c\$.cdn.test.
 \$GENERATE 1-250 h\$ AAAA 2001:db8:6::\$
+; private-range (RFC 1918) addresses: learned like any other (the agent's
+; default ignore-cidr leaves them in); xray servers whose defaults answer
+; these reverse zones themselves (Unbound) must let the PTR through
+priv10      A     10.53.1.10
+priv192     A     192.168.53.10
 EOF
     cat >"$d/cdn.test.db" <<EOF
 \$TTL 300
@@ -427,7 +438,8 @@ lab__write_resolver() {
         XRAY_ADDR="$LAB_XRAY" \
         STATS_ADDR="$LAB_CLIENT" \
         STATS_PORT="$LAB_STATS_PORT" \
-        STATS_ACL="127.0.0.0/8;" >"$d/render.log" \
+        STATS_ACL="127.0.0.0/8;" \
+        ${LAB_RENDER_ARGS[@]+"${LAB_RENDER_ARGS[@]}"} >"$d/render.log" \
         || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed"; }
     cat >"$d/named.conf" <<EOF
 // Lab resolver: the shipped fragments in the documented include order, plus
@@ -450,6 +462,7 @@ options {
     forwarders port $LAB_PORT { $LAB_UPSTREAM; };
     forward only;
     dnssec-validation no;
+${LAB_RESOLVER_OPTIONS_EXTRA:-}
     include "$LAB/bind-conf/options.conf";
 };
 
@@ -945,4 +958,145 @@ lab_stop_dir() { # DIR
     lab__stop_all "$dir"
     rm -rf "$dir"
     lab_log "stopped and removed $dir"
+}
+
+# ================================================================ fleets
+# Extra DNS servers in the lab's block (README "Fleets"): BIND secondaries
+# and Unbound instances that copy the RPZ from the lab's resolver (the
+# primary). Each listens on LAB_PORT on its own 127.X.Y.N address, is
+# registered with lab_register_pid (lab_stop stops it by PID) and logs to
+# $LAB/NAME/. Kept apart from the rest of the library on purpose.
+#
+#   lab_add_addr N            claim $LAB_NET.N on lo (removed by lab_stop)
+#   lab_start_secondary NAME N  named on $LAB_NET.N with the rendered
+#                            view-xray-secondary.conf; primary = $LAB_XRAY
+#                            (LAB_XFR_KEY_NAME: key name, default the
+#                            agent's; its file is $LAB/NAME.key if it
+#                            exists, else $LAB/rearview.key)
+#   lab_start_unbound NAME N  unbound on $LAB_NET.N serving the RPZ (rpz:
+#                            primary: $LAB_XRAY); LAB_UNBOUND_EXTRA_CONF is
+#                            appended to its server: clause
+#   lab_ptr_at SERVER ADDR    dig -x ADDR at SERVER (port LAB_PORT)
+#   lab_wait_ptr_at SERVER ADDR NAME TIMEOUT_S   as lab_wait_ptr, at SERVER
+
+lab_add_addr() { # N
+    local a=$LAB_NET.$1
+    ip addr add "$a/32" dev lo || lab_die "ip addr add $a failed"
+    LAB_ADDRS+=("$a")
+    printf '%s\n' "$a" >>"$LAB/addrs"
+}
+
+lab_start_secondary() { # NAME N
+    local name=$1 addr=$LAB_NET.$2 d=$LAB/$1 xname=${LAB_XFR_KEY_NAME:-$LAB_KEY_NAME} kfile
+    kfile=$LAB/$xname.key
+    [[ -f $kfile ]] || kfile=$LAB/rearview.key
+    lab_add_addr "$2"
+    mkdir -p "$d/zones"
+    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$d/bind-conf" --no-check \
+        RPZ_ZONE="$LAB_RPZ" KEY_NAME="$xname" XFR_KEY_NAME="$xname" KEY_FILE="$kfile" \
+        ZONE_DIR="$d/zones" ZONE_OWNER= XRAY_ADDR="$addr" XRAY_ACL="127.0.0.0/8;" \
+        PRIMARY_ADDR="$LAB_XRAY" PRIMARY_PORT="$LAB_PORT" >"$d/render.log" \
+        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed ($name)"; }
+    cat >"$d/named.conf" <<EOC
+// Lab secondary $name: the shipped key.conf + view-xray-secondary.conf.
+include "$d/bind-conf/key.conf";
+options {
+    directory "$d";
+    pid-file "$d/named.pid";
+    session-keyfile "$d/session.key";
+    listen-on port $LAB_PORT { $addr; };
+    listen-on-v6 { none; };
+    // SOA checks and transfers leave from our own address (on loopback the
+    // kernel would otherwise pick the primary's address as the source).
+    transfer-source $addr;
+    query-source address $addr;
+    notify-source $addr;
+    forwarders port $LAB_PORT { $LAB_UPSTREAM; };
+    forward only;
+    dnssec-validation no;
+};
+controls { };
+logging {
+    channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
+    category default { main; };
+    category lame-servers { null; };
+};
+include "$d/bind-conf/view-xray-secondary.conf";
+EOC
+    lab__start_named "$name"
+    lab_register_pid "$name" "$(<"$LAB/pids/$name")"
+    # Ready = it answers the RPZ's SOA, i.e. its first transfer is done.
+    lab__wait_for "$name" "$(<"$LAB/pids/$name")" "${LAB_SECONDARY_TIMEOUT:-30}" lab__dig_ok "$addr" "$LAB_RPZ"
+    lab_log "secondary $name ready on $addr (pid $(<"$LAB/pids/$name"))"
+}
+
+lab_start_unbound() { # NAME N
+    local name=$1 addr=$LAB_NET.$2 d=$LAB/$1 pid
+    lab_add_addr "$2"
+    mkdir -p "$d"
+    cat >"$d/unbound.conf" <<EOC
+# Lab Unbound $name: an xray server answering PTRs from the RPZ it copies
+# from the lab's resolver (rpz: primary:).
+server:
+    interface: $addr
+    port: $LAB_PORT
+    outgoing-interface: $addr
+    do-ip6: no
+    username: ""
+    chroot: ""
+    directory: "$d"
+    pidfile: "$d/unbound.pid"
+    logfile: "$d/unbound.log"
+    use-syslog: no
+    log-time-ascii: yes
+    verbosity: 1
+    access-control: 127.0.0.0/8 allow
+    # The lab's upstream and primary are on 127.X.Y.Z.
+    do-not-query-localhost: no
+    # respip: the RPZ module, before the validator and the iterator.
+    module-config: "respip validator iterator"
+    # No trust anchor: the lab has no internet (as in the BIND lab).
+    # The lab's zones are under .test, one of Unbound's default local zones
+    # (RFC 6761): let them through to the forwarder.
+    local-zone: "test." nodefault
+    ${LAB_UNBOUND_EXTRA_CONF:-}
+remote-control:
+    control-enable: no
+forward-zone:
+    name: "."
+    forward-addr: $LAB_UPSTREAM@$LAB_PORT
+rpz:
+    name: "$LAB_RPZ"
+    primary: $LAB_XRAY@$LAB_PORT
+    zonefile: "$d/$LAB_RPZ.zone"
+    rpz-log: no
+EOC
+    unbound-checkconf "$d/unbound.conf" >&2 || lab_die "unbound-checkconf $d/unbound.conf failed"
+    unbound -d -c "$d/unbound.conf" >"$d/unbound.stderr" 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$LAB/pids/$name"
+    lab__wait_for "$name" "$pid" 30 lab__dig_ok "$addr" example.test
+    lab_log "unbound $name ready on $addr (pid $pid)"
+}
+
+lab_ptr_at() { # SERVER ADDR
+    dig @"$1" -p "$LAB_PORT" +time=1 +tries=1 +short -x "$2" 2>/dev/null || true
+}
+
+lab_wait_ptr_at() { # SERVER ADDR NAME TIMEOUT_S
+    local server=$1 addr=$2 want=${3%.}. timeout=${4:-20} start got=
+    start=$(lab_now_ms)
+    while :; do
+        got=$(lab_ptr_at "$server" "$addr")
+        if [[ $got == "$want" ]]; then
+            LAB_WAIT_MS=$(($(lab_now_ms) - start))
+            return 0
+        fi
+        if (($(lab_now_ms) - start >= timeout * 1000)); then
+            LAB_WAIT_MS=$(($(lab_now_ms) - start))
+            lab_log "timeout after ${timeout}s: dig @$server -x $addr gave '${got//$'\n'/ }', want '$want'"
+            return 1
+        fi
+        sleep 0.05
+    done
 }

@@ -37,6 +37,20 @@ Variables (default):
   STATS_ADDR=127.0.0.1                  named's statistics channel (statistics.conf),
   STATS_PORT=8080                       read by the agent's statistics-channel option
   STATS_ACL="127.0.0.1;"                who may read it
+  MIN_UPDATE_INTERVAL=1                 seconds between two rebuilds of the policy
+                                        data (response-policy min-update-interval)
+ Fleets (README "Fleets"): the RPZ copied to secondary servers
+  SECONDARIES=""                        primary: servers to NOTIFY, "ADDR [port P]; ..."
+                                        ("" = none: notify no)
+  SECONDARIES_NOKEY=""                  primary: servers to NOTIFY unsigned (Unbound 1.17
+                                        answers a TSIG-signed NOTIFY with FORMERR)
+  NOTIFY_DELAY=5                        primary: seconds between a change and its NOTIFY
+  XFR_KEY_NAME=""                       key the secondaries transfer with ("" = KEY_NAME);
+                                        define it at the top level on the primary
+  XFR_ACL=""                            primary: more allow-transfer elements, e.g. an
+                                        Unbound secondary's address ("ADDR;")
+  PRIMARY_ADDR=127.0.0.2                secondary (view-xray-secondary.conf): the
+  PRIMARY_PORT=53                       primary's address and port
 
 Include order in named.conf (see bind-conf/README.md):
   include "DIR/key.conf";                         // top level, first
@@ -44,6 +58,8 @@ Include order in named.conf (see bind-conf/README.md):
   include "DIR/view-xray.conf";                   // before the client view
   include "DIR/view-client.conf";
   include "DIR/statistics.conf";                  // top level: named's statistics channel
+A secondary xray server uses view-xray-secondary.conf instead of
+view-xray.conf (and KEY_FILE = the transfer key's file).
 EOF
 }
 
@@ -70,6 +86,14 @@ declare -A val=(
     [STATS_ADDR]=127.0.0.1
     [STATS_PORT]=8080
     [STATS_ACL]="127.0.0.1;"
+    [MIN_UPDATE_INTERVAL]=1
+    [SECONDARIES]=""
+    [SECONDARIES_NOKEY]=""
+    [NOTIFY_DELAY]=5
+    [XFR_KEY_NAME]=""
+    [XFR_ACL]=""
+    [PRIMARY_ADDR]=127.0.0.2
+    [PRIMARY_PORT]=53
 )
 
 while (($#)); do
@@ -110,6 +134,40 @@ for name in KEY_FILE DNSTAP_SOCKET ZONE_DIR; do
     [[ ${val[$name]} == /* ]] || die "$name must be an absolute path"
     [[ ${val[$name]} != *'"'* ]] || die "$name must not contain '\"'"
 done
+[[ ${val[MIN_UPDATE_INTERVAL]} =~ ^[0-9]+$ ]] || die "MIN_UPDATE_INTERVAL must be a number of seconds"
+[[ ${val[NOTIFY_DELAY]} =~ ^[0-9]+$ ]] || die "NOTIFY_DELAY must be a number of seconds"
+if [[ -n ${val[XFR_ACL]//[[:space:]]/} && ! ${val[XFR_ACL]} =~ \;[[:space:]]*$ ]]; then
+    val[XFR_ACL]="${val[XFR_ACL]};"
+fi
+[[ -n ${val[XFR_KEY_NAME]} ]] || val[XFR_KEY_NAME]=${val[KEY_NAME]}
+[[ ${val[XFR_KEY_NAME]} =~ ^[A-Za-z0-9_.-]+$ ]] || die "XFR_KEY_NAME '${val[XFR_KEY_NAME]}' is not a key name"
+[[ ${val[PRIMARY_ADDR]} =~ ^[0-9A-Fa-f.:]+$ ]] || die "PRIMARY_ADDR must be one IP address"
+if ! [[ ${val[PRIMARY_PORT]} =~ ^[0-9]{1,5}$ ]] || ((val[PRIMARY_PORT] < 1 || val[PRIMARY_PORT] > 65535)); then
+    die "PRIMARY_PORT must be a port number (1-65535)"
+fi
+# SECONDARIES "ADDR [port P]; ..." -> the RPZ zone's NOTIFY statements, each
+# target signed with the transfer key (derived, not settable).
+notify_list=
+add_notify() { # VAR KEYTEXT
+    local sec w secs
+    IFS=';' read -ra secs <<<"${val[$1]}"
+    for sec in "${secs[@]}"; do
+        read -ra w <<<"$sec"
+        ((${#w[@]})) || continue
+        if ! [[ ${w[0]} =~ ^[0-9A-Fa-f.:]+$ ]] ||
+            { ((${#w[@]} != 1)) && ! { ((${#w[@]} == 3)) && [[ ${w[1]} == port && ${w[2]} =~ ^[0-9]{1,5}$ ]]; }; }; then
+            die "$1: '$sec' is not 'ADDR' or 'ADDR port P'"
+        fi
+        notify_list+="${w[*]}$2; "
+    done
+}
+add_notify SECONDARIES " key \"${val[XFR_KEY_NAME]}\""
+add_notify SECONDARIES_NOKEY ""
+if [[ -n $notify_list ]]; then
+    val[RPZ_NOTIFY]="notify explicit; notify-delay ${val[NOTIFY_DELAY]}; also-notify { $notify_list};"
+else
+    val[RPZ_NOTIFY]="notify no;"
+fi
 # sun_path is 108 bytes including the NUL.
 ((${#val[DNSTAP_SOCKET]} <= 107)) || die "DNSTAP_SOCKET path too long for a unix socket"
 
@@ -130,7 +188,7 @@ mkdir -p "$out"
 for f in "$srcdir"/bind-conf/*.conf; do
     render "$f" "$out/$(basename "$f")"
 done
-echo "render-bind-conf: wrote $out/{key,options,view-xray,view-client,statistics}.conf"
+echo "render-bind-conf: wrote $out/{key,options,view-xray,view-xray-secondary,view-client,statistics}.conf"
 
 if ((do_zones)); then
     zdir=${val[ZONE_DIR]}
@@ -160,5 +218,12 @@ include "$out/view-client.conf";
 include "$out/statistics.conf";
 EOF
     named-checkconf "$chk" || die "named-checkconf rejected the rendered fragments"
+    # A secondary's named.conf: the same with its own xray view.
+    cat >"$chk" <<EOF
+include "$out/key.conf";
+options { directory "${val[ZONE_DIR]}"; };
+include "$out/view-xray-secondary.conf";
+EOF
+    named-checkconf "$chk" || die "named-checkconf rejected view-xray-secondary.conf"
     echo "render-bind-conf: named-checkconf ok"
 fi

@@ -132,6 +132,7 @@ for f in /usr/sbin/rearview-agent /usr/bin/rearview-report \
     /usr/lib/tmpfiles.d/rearview.conf /usr/share/rearview/scripts/render-bind-conf.sh \
     /usr/share/rearview/bind-conf/key.conf /usr/share/rearview/bind-conf/options.conf \
     /usr/share/rearview/bind-conf/view-xray.conf /usr/share/rearview/bind-conf/view-client.conf \
+    /usr/share/rearview/bind-conf/view-xray-secondary.conf /usr/share/rearview/bind-conf/statistics.conf \
     /usr/share/rearview/rpz/rpz.zone.in; do
     lab_check "dpkg -L rearview lists $f, and it is installed" listed "$f"
 done
