@@ -133,10 +133,14 @@ for f in /usr/sbin/rearview-agent /usr/bin/rearview-report \
     /usr/share/rearview/bind-conf/key.conf /usr/share/rearview/bind-conf/options.conf \
     /usr/share/rearview/bind-conf/view-xray.conf /usr/share/rearview/bind-conf/view-client.conf \
     /usr/share/rearview/bind-conf/view-xray-secondary.conf /usr/share/rearview/bind-conf/statistics.conf \
-    /usr/share/rearview/rpz/rpz.zone.in; do
+    /usr/share/rearview/rpz/rpz.zone.in /usr/sbin/rearview-relay \
+    /usr/share/man/man8/rearview-relay.8.gz /lib/systemd/system/rearview-relay.service \
+    /etc/logrotate.d/rearview; do
     lab_check "dpkg -L rearview lists $f, and it is installed" listed "$f"
 done
 conffile() { dpkg-query -W -f='${Conffiles}\n' rearview | grep -q '^ /etc/rearview/rearview.conf '; }
+lab_check "the relay's unit is not enabled (it is for BIND hosts of a fleet)" \
+    test ! -e /etc/systemd/system/multi-user.target.wants/rearview-relay.service
 lab_check "/etc/rearview/rearview.conf is a conffile" conffile
 no_key() {
     ! grep -qiE 'secret|algorithm' /etc/rearview/rearview.conf &&
