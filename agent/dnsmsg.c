@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "dname.h"
 #include "dnsmsg.h"
 #include "dnswire.h"
@@ -449,39 +451,40 @@ void rv_answer_clear(rv_answer *out)
 	out->nlinks = 0;
 }
 
-/* FNV-1a, 64-bit: a few instructions per octet, enough for a fingerprint
- * that only ever compares equal answers of one agent. */
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t name_hash(const uint8_t *w, size_t off, uint64_t h)
+/* Appends the wire name at off (pointers followed, labels as they are: no
+ * case folding, which a fingerprint does not need) to buf at *n; the name
+ * was checked by check_message(), so it fits in 255 octets. */
+static void name_raw(const uint8_t *w, size_t off, uint8_t *buf, size_t *n)
 {
 	for (;;) {
-		uint8_t n;
+		uint8_t len;
 
 		off = name_deref(w, off);
-		n = w[off];
-		h = (h ^ n) * FNV_PRIME;
-		if (n == 0)
-			return h;
-		for (size_t i = 1; i <= n; i++)
-			h = (h ^ fold(w[off + i])) * FNV_PRIME;
-		off += 1u + n;
+		len = w[off];
+		memcpy(buf + *n, w + off, 1u + len);
+		*n += 1u + len;
+		if (len == 0)
+			return;
+		off += 1u + len;
 	}
 }
 
 uint64_t rv_answer_chain_hash(const rv_answer *a)
 {
-	uint64_t h = FNV_OFFSET ^ a->nlinks;
+	/* XXH3 over the links' types and names, copied label run by label run
+	 * (FNV per folded octet cost 540 instructions a frame: callgrind). */
+	uint8_t buf[RV_ANSWER_MAX_LINKS * (2 + 2 * 255)];
+	size_t n = 0;
 
 	if (a->wire == NULL)
-		return h;
+		return a->nlinks;
 	for (size_t i = 0; i < a->nlinks; i++) {
-		h = (h ^ a->links[i].type) * FNV_PRIME;
-		h = name_hash(a->wire, a->links[i].owner, h);
-		h = name_hash(a->wire, a->links[i].target, h);
+		buf[n++] = (uint8_t)(a->links[i].type >> 8);
+		buf[n++] = (uint8_t)a->links[i].type;
+		name_raw(a->wire, a->links[i].owner, buf, &n);
+		name_raw(a->wire, a->links[i].target, buf, &n);
 	}
-	return h;
+	return XXH3_64bits(buf, n);
 }
 
 void rv_answer_name(const rv_answer *a, uint16_t off, char *out)

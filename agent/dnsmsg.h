@@ -77,10 +77,11 @@ void rv_answer_name(const rv_answer *a, uint16_t off, char *out);
 
 /*
  * A 64-bit fingerprint of a->links (each link's type and its owner and target
- * names, case-folded, read where they lie): two answers with the same
- * question, addresses and fingerprint hold the same records, so record-level
- * outputs can count a repeat without making any name's text. Only while
- * a->wire is valid.
+ * names, octets as they are): two answers with the same question, addresses
+ * and fingerprint hold the same records, so record-level outputs can count a
+ * repeat without making any name's text. (The same records in another case
+ * give another fingerprint: a repeat then costs the full path, never a wrong
+ * count.) Only while a->wire is valid.
  */
 uint64_t rv_answer_chain_hash(const rv_answer *a);
 

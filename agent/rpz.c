@@ -801,8 +801,10 @@ static void on_reply(rv_rpz_writer *w, const uint8_t *data, size_t len)
 		succeed(w);
 	else if (r == -EACCES)
 		fail(w, F_TSIG, err);
-	else if (r == -EREMOTEIO)
+	else if (r == -EREMOTEIO) {
+		rv_stats.rpz_rcodes[rcode >= 0 && rcode < 15 ? rcode : 15]++;
 		fail(w, F_RCODE, err);
+	}
 	else
 		fail(w, F_PROTO, err);
 }

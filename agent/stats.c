@@ -165,6 +165,13 @@ void rv_stats_foreach(rv_stats_visit_fn fn, void *ctx)
 		fn(ctx, RV_COUNTER, NULL, "rearview_dnstap_frames_by_type_total",
 		   "dnstap frames by dnstap message type (none: undecodable)", "type", types[t],
 		   rv_stats.msg_types[t], false);
+	static const char *const rcodes[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+		"NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
+		"DSOTYPENI", "RCODE12", "RCODE13", "RCODE14", "OTHER"};
+	for (int r = 1; r < 16; r++)
+		fn(ctx, RV_COUNTER, NULL, "rearview_rpz_update_failures_by_rcode_total",
+		   "UPDATEs the primary answered with an error rcode, by rcode", "rcode",
+		   rcodes[r], rv_stats.rpz_rcodes[r], false);
 	for (size_t i = 0; i < ndynamic; i++)
 		fn(ctx, dynamic[i].type, dynamic[i].log_key, dynamic[i].name, dynamic[i].help,
 		   NULL, NULL, dynamic[i].fn(dynamic[i].arg), dynamic[i].milli);

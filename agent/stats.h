@@ -125,6 +125,9 @@ struct rv_stats {
 	/* Frames by dnstap Message.Type (0: none or undecodable; 1-14 as in
 	 * dnstap.proto): rearview_dnstap_frames_by_type_total{type="..."}. */
 	uint64_t msg_types[16];
+	/* UPDATEs answered with an error rcode, by rcode (15: 15 and above):
+	 * rearview_rpz_update_failures_by_rcode_total{rcode="REFUSED"}. */
+	uint64_t rpz_rcodes[16];
 };
 
 extern struct rv_stats rv_stats;

@@ -104,6 +104,7 @@ struct rv_table {
 	rv_table_listener listener;
 	void *listener_arg;
 	bool zone_known;             /* a reconcile has shown what the zone holds */
+	size_t ncands;               /* candidates of every address */
 	rv_table_counters counters;
 };
 
@@ -431,6 +432,7 @@ static bool needs_write(const rv_table *t, const entry *e)
 
 static void entry_free(rv_table *t, entry *e)
 {
+	t->ncands -= e->ncand;
 	for (unsigned i = 0; i < e->ncand; i++)
 		name_unref(t, cand_at(e, i)->name);
 	name_unref(t, e->committed);
@@ -488,6 +490,7 @@ static void cand_remove(rv_table *t, entry *e, unsigned i)
 	if (i != last)
 		*cand_at(e, i) = *cand_at(e, last);
 	e->ncand = (uint8_t)last;
+	t->ncands--;
 }
 
 /* Makes room for a new candidate name of len bytes within the per-address name
@@ -515,6 +518,7 @@ static cand *cand_slot(rv_table *t, entry *e)
 {
 	if (e->ncand == 0) {
 		e->ncand = 1;
+		t->ncands++;
 		return &e->c0;
 	}
 	if (e->ncand < t->opts.max_candidates) {
@@ -529,6 +533,7 @@ static cand *cand_slot(rv_table *t, entry *e)
 			e->extra = nx;
 			e->extra_cap = (uint8_t)ncap;
 		}
+		t->ncands++;
 		return cand_at(e, e->ncand++);
 	}
 	/* Full: the newcomer replaces the weakest candidate and starts from one
@@ -1132,6 +1137,7 @@ static uint64_t m_changed(const void *t) { return ((const rv_table *)t)->counter
 static uint64_t m_evicted(const void *t) { return ((const rv_table *)t)->counters.evicted; }
 static uint64_t m_expired(const void *t) { return ((const rv_table *)t)->counters.expired; }
 static uint64_t m_names(const void *t) { return ((const rv_table *)t)->names.count; }
+static uint64_t m_cands(const void *t) { return ((const rv_table *)t)->ncands; }
 static uint64_t m_name_bytes(const void *t) { return ((const rv_table *)t)->names.bytes; }
 
 void rv_table_register_stats(const rv_table *t)
@@ -1146,6 +1152,8 @@ void rv_table_register_stats(const rv_table *t)
 		"addresses evicted by the max-addresses cap", m_evicted, t);
 	(void)rv_stats_register(RV_COUNTER, "expired", "rearview_table_expiries_total",
 		"addresses removed after max-idle", m_expired, t);
+	(void)rv_stats_register(RV_GAUGE, "candidates", "rearview_table_candidates",
+		"candidate names of every address (an address-name pair each)", m_cands, t);
 	(void)rv_stats_register(RV_GAUGE, "names", "rearview_table_names",
 		"distinct candidate names held (interned)", m_names, t);
 	(void)rv_stats_register(RV_GAUGE, "name_bytes", "rearview_table_name_bytes",

@@ -393,7 +393,7 @@ history-max-pending $((n * 4))"
 
 	# Query latency on a store of HIST_ROWS rows: every name once (~2.5
 	# records each), then the HTTP API, one query at a time.
-	local names=$((HIST_ROWS * 2 / 5)) port=18053
+	local names=$((HIST_ROWS / 2)) port=18053
 	rm -f "$W"/hq.db*
 	# Room for every record in memory while the writer catches up: this
 	# part measures queries on a full store, not drops.

@@ -71,6 +71,10 @@ lab_check "UPDATE latency histogram: +Inf bucket = count" \
 lab_check "last successful UPDATE within the last minute" \
     test "$(($(date +%s) - $(val rearview_rpz_last_success_timestamp_seconds | cut -d. -f1)))" -lt 60
 lab_check "zone serial seen by the start-up reconcile (> 0)" test "$(val rearview_rpz_zone_serial)" -gt 0
+lab_check "table candidates >= table addresses ($(val rearview_table_candidates) >= $(val rearview_table_addresses))" \
+    test "$(val rearview_table_candidates)" -ge "$(val rearview_table_addresses)"
+lab_check "UPDATE failures by rcode: the family is there (REFUSED 0 on a healthy lab)" \
+    test "$(val 'rearview_rpz_update_failures_by_rcode_total{rcode="REFUSED"}')" = 0
 lab_check "frames by message type: client-response counts the lookups" \
     test "$(val 'rearview_dnstap_frames_by_type_total{type="client-response"}')" -ge 5
 start_s=$(awk '$1 == "process_start_time_seconds" {print $2}' "$LAB/metrics.txt")

@@ -1335,6 +1335,8 @@ static void test_writer_failures(void **state)
 	assert_all_committed_once();
 	assert_int_equal(rv_stats.rpz_updates_failed, 5);
 	assert_int_equal(rv_stats.rpz_rcode_errors, 2);
+	/* ...both REFUSED: the by-rcode family says which */
+	assert_int_equal(rv_stats.rpz_rcodes[LDNS_RCODE_REFUSED], 2);
 	assert_int_equal(rv_stats.rpz_conn_errors, 1);
 	assert_int_equal(rv_stats.rpz_timeouts, 1);
 	assert_int_equal(rv_stats.rpz_tsig_errors, 1);
