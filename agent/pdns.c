@@ -432,11 +432,17 @@ static void comb_record(void *arg, const rv_pdns_rec *rec)
 	x->n++;
 }
 
-/* The cache key: everything that decides which records an answer holds. */
+/*
+ * The cache key: everything that decides which records an answer holds. The
+ * addresses count as a set (their hashes summed): resolvers rotate RRsets, so
+ * the same records come in every order, and each order would otherwise be a
+ * miss (the round-robin of a 4-address name made 4 keys).
+ */
 static uint64_t answer_key(const char *sensor, const rv_answer *a)
 {
-	uint8_t buf[64 + RV_NAME_MAX + 2 + RV_ANSWER_MAX_ADDRS * 17];
-	size_t sl = strnlen(sensor, 63), ql = strnlen(a->qname, RV_NAME_MAX - 1), n = 0;
+	uint8_t buf[64 + RV_NAME_MAX + 2];
+	size_t sl = strnlen(sensor, 63), ql = strnlen(a->qname, RV_NAME_MAX - 1), n;
+	uint64_t addrs = 0;
 
 	memcpy(buf, sensor, sl);
 	buf[sl] = '\0';
@@ -445,12 +451,9 @@ static uint64_t answer_key(const char *sensor, const rv_answer *a)
 	n += ql;
 	buf[n++] = (uint8_t)(a->qtype >> 8);
 	buf[n++] = (uint8_t)a->qtype;
-	for (size_t i = 0; i < a->naddrs; i++) {
-		buf[n++] = a->addrs[i].family;
-		memcpy(buf + n, a->addrs[i].bytes, 16);
-		n += 16;
-	}
-	return XXH3_64bits_withSeed(buf, n, rv_answer_chain_hash(a));
+	for (size_t i = 0; i < a->naddrs; i++)
+		addrs += XXH3_64bits(&a->addrs[i], sizeof(a->addrs[i]));
+	return XXH3_64bits_withSeed(buf, n, rv_answer_chain_hash(a) ^ (addrs * 0x9e3779b97f4a7c15ull));
 }
 
 size_t rv_pdns_combiner_observe(rv_pdns_combiner *c, rv_pdns_agg *agg, const char *sensor,
@@ -484,6 +487,8 @@ size_t rv_pdns_combiner_observe(rv_pdns_combiner *c, rv_pdns_agg *agg, const cha
 			sl->last = t;
 			for (size_t i = 0; i < a->nlinks; i++)
 				sl->ttl[k++] = a->links[i].ttl;
+			/* The addresses may come in another order (RRset rotation);
+			 * an RRset's records share one TTL (RFC 2181 5.2). */
 			for (size_t i = 0; i < a->naddrs; i++)
 				sl->ttl[k++] = a->addr_ttl[i];
 		}
