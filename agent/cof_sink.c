@@ -285,7 +285,10 @@ rv_cof_sink *rv_cof_sink_new(struct event_base *base, const rv_cof_opts *opts, i
 	c->fd = -1;
 	c->opts = *opts;
 	c->path = strdup(opts->path);
-	snprintf(c->fallback, sizeof(c->fallback), "%s", opts->sensor ? opts->sensor : "");
+	if (opts->sensor != NULL)
+		snprintf(c->fallback, sizeof(c->fallback), "%s", opts->sensor);
+	else
+		rv_pdns_local_sensor(c->fallback);
 	c->opts.path = c->opts.sensor = NULL; /* borrowed: the copies are above */
 	c->agg = rv_pdns_agg_new(opts->max_pending);
 	c->comb = rv_pdns_combiner_new();

@@ -31,7 +31,8 @@ typedef struct rv_cof_opts {
 	unsigned flush_interval_ms;
 	size_t max_pending;          /* records aggregated per interval at most */
 	size_t max_buffer;           /* bytes of lines waiting for the writer at most */
-	const char *sensor;          /* sensor_id of frames without a dnstap identity */
+	const char *sensor;          /* sensor_id of frames without a dnstap identity;
+	                              * NULL = the host's name (rv_pdns_local_sensor) */
 } rv_cof_opts;
 
 /* Starts the writer (the file is opened by it, at the first write). Borrows

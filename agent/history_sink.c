@@ -215,7 +215,10 @@ rv_history *rv_history_new(struct event_base *base, const rv_history_opts *opts,
 	if (h->opts.clock == NULL)
 		h->opts.clock = default_clock;
 	h->path = strdup(opts->path);
-	snprintf(h->fallback, sizeof(h->fallback), "%s", opts->sensor ? opts->sensor : "");
+	if (opts->sensor != NULL)
+		snprintf(h->fallback, sizeof(h->fallback), "%s", opts->sensor);
+	else
+		rv_pdns_local_sensor(h->fallback);
 	h->opts.sensor = NULL; /* borrowed: h->fallback is the copy */
 	h->agg = rv_pdns_agg_new(opts->max_pending);
 	h->comb = rv_pdns_combiner_new();

@@ -26,7 +26,8 @@ typedef struct rv_history_opts {
 	uint64_t retention_s;        /* 0 = keep forever */
 	uint64_t max_bytes;          /* 0 = no cap */
 	size_t max_pending;          /* records aggregated in memory at most */
-	const char *sensor;          /* sensor_id of frames without a dnstap identity */
+	const char *sensor;          /* sensor_id of frames without a dnstap identity;
+	                              * NULL = the host's name (rv_pdns_local_sensor) */
 	int64_t (*clock)(void);      /* epoch seconds; NULL = time(NULL) */
 } rv_history_opts;
 

@@ -332,20 +332,17 @@ static int make_ingest(agent *ag)
  */
 static int make_history(agent *ag)
 {
-	char host[64] = "", why[512];
+	char why[512];
 	int err = 0;
 
 	if (ag->cfg.history_database[0] == '\0')
 		return 0;
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		snprintf(host, sizeof(host), "rearview");
 	rv_history_opts hopts = {
 		.path = ag->cfg.history_database,
 		.flush_interval_ms = ag->cfg.history_flush_interval_ms,
 		.retention_s = ag->cfg.history_retention_ms / 1000,
 		.max_bytes = ag->cfg.history_max_bytes,
 		.max_pending = ag->cfg.history_max_pending,
-		.sensor = host,
 	};
 	ag->history = rv_history_new(ag->base, &hopts, &err, why, sizeof(why));
 	if (!ag->history) {
@@ -362,20 +359,16 @@ static int make_history(agent *ag)
 /* The COF log. Its file is opened by its writer thread, as the agent's user. */
 static int make_cof(agent *ag)
 {
-	char host[64] = "";
 	int err = 0;
 
 	if (ag->cfg.cof_log[0] == '\0')
 		return 0;
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		snprintf(host, sizeof(host), "rearview");
 	rv_cof_opts copts = {
 		.path = ag->cfg.cof_log,
 		.every_sighting = ag->cfg.cof_log_every,
 		.flush_interval_ms = ag->cfg.history_flush_interval_ms,
 		.max_pending = ag->cfg.history_max_pending,
 		.max_buffer = 16u << 20,
-		.sensor = host,
 	};
 	ag->cof = rv_cof_sink_new(ag->base, &copts, &err);
 	if (!ag->cof)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -113,6 +114,13 @@ void rv_pdns_sensor(const rv_observation *obs, const char *fallback, char out[64
 		out[n++] = c > 0x20 && c < 0x7f ? (char)c : '?';
 	}
 	out[n] = '\0';
+}
+
+void rv_pdns_local_sensor(char out[64])
+{
+	out[63] = '\0';
+	if (gethostname(out, 63) < 0 || out[0] == '\0')
+		snprintf(out, 64, "rearview");
 }
 
 /* ------------------------------------------------------------------ aggregate */

@@ -55,6 +55,9 @@ size_t rv_pdns_records(const rv_observation *obs, rv_pdns_rec_fn fn, void *arg);
  * outside 0x21-0x7e become '?', at most 63), or fallback when it has none. */
 void rv_pdns_sensor(const rv_observation *obs, const char *fallback, char out[64]);
 
+/* The fallback sensor: this host's name ("rearview" if it has none). */
+void rv_pdns_local_sensor(char out[64]);
+
 /* ------------------------------------------------------------------ aggregate */
 
 typedef struct rv_pdns_agg rv_pdns_agg;
