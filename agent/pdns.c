@@ -506,6 +506,11 @@ size_t rv_pdns_combiner_observe(rv_pdns_combiner *c, rv_pdns_agg *agg, const cha
 	*records = rv_pdns_records(obs, comb_record, &x);
 	if (x.dropped > 0 || x.n != nrec)
 		return x.dropped; /* not cached: every later sighting tries again */
+	/* Admission: a resident answer that was repeated since it came in keeps
+	 * its slot (until the next drain), so the long tail of a Zipf stream
+	 * cannot push out the answers that make most of the traffic. */
+	if (sl->nrec > 0 && sl->count > 0)
+		return 0;
 	if (sl->nrec > 0)
 		slot_drain(sl);
 	sl->key = key;
