@@ -976,6 +976,15 @@ lab_stop_dir() { # DIR
 #   lab_start_unbound NAME N  unbound on $LAB_NET.N serving the RPZ (rpz:
 #                            primary: $LAB_XRAY); LAB_UNBOUND_EXTRA_CONF is
 #                            appended to its server: clause
+#   lab_start_resolver NAME N  another resolver: named on $LAB_NET.N with
+#                            only the rendered client view, forwarding to the
+#                            lab upstream, dnstap identity NAME to the socket
+#                            $LAB/NAME/dnstap.sock (a relay or an agent
+#                            listens there)
+#   lab_lookup_at SERVER NAME [TYPE]   dig at SERVER, addresses on stdout
+#   lab_mkcert NAME [CA]      $LAB/pki/NAME.{key,pem}: a P-256 CA (no CA
+#                            given) or a certificate signed by CA, with
+#                            subjectAltName IP:$LAB_CLIENT and DNS:NAME
 #   lab_ptr_at SERVER ADDR    dig -x ADDR at SERVER (port LAB_PORT)
 #   lab_wait_ptr_at SERVER ADDR NAME TIMEOUT_S   as lab_wait_ptr, at SERVER
 
@@ -1028,6 +1037,67 @@ EOC
     # Ready = it answers the RPZ's SOA, i.e. its first transfer is done.
     lab__wait_for "$name" "$(<"$LAB/pids/$name")" "${LAB_SECONDARY_TIMEOUT:-30}" lab__dig_ok "$addr" "$LAB_RPZ"
     lab_log "secondary $name ready on $addr (pid $(<"$LAB/pids/$name"))"
+}
+
+lab_start_resolver() { # NAME N
+    local name=$1 addr=$LAB_NET.$2 d=$LAB/$1
+    lab_add_addr "$2"
+    mkdir -p "$d/zones"
+    # The shipped options.conf and view-client.conf; no xray view (the RPZ
+    # is served elsewhere in a fleet).
+    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$d/bind-conf" --no-check \
+        RPZ_ZONE="$LAB_RPZ" KEY_FILE="$LAB/rearview.key" ZONE_DIR="$d/zones" ZONE_OWNER= \
+        DNSTAP_SOCKET="$d/dnstap.sock" DNSTAP_IDENTITY="$name" \
+        CLIENT_ADDRS="$addr;" CLIENT_ACL="127.0.0.0/8;" >"$d/render.log" \
+        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed ($name)"; }
+    cat >"$d/named.conf" <<EOC
+// Lab resolver $name: the shipped options.conf + view-client.conf.
+options {
+    directory "$d";
+    pid-file "$d/named.pid";
+    session-keyfile "$d/session.key";
+    listen-on port $LAB_PORT { $addr; };
+    listen-on-v6 { none; };
+    query-source address $addr;
+    forwarders port $LAB_PORT { $LAB_UPSTREAM; };
+    forward only;
+    dnssec-validation no;
+    include "$d/bind-conf/options.conf";
+};
+controls { };
+logging {
+    channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
+    category default { main; };
+    category lame-servers { null; };
+};
+include "$d/bind-conf/view-client.conf";
+EOC
+    lab__start_named "$name"
+    lab_register_pid "$name" "$(<"$LAB/pids/$name")"
+    lab__wait_for "$name" "$(<"$LAB/pids/$name")" 30 lab__dig_ok "$addr" example.test
+    lab_log "resolver $name ready on $addr (pid $(<"$LAB/pids/$name")), dnstap to $d/dnstap.sock"
+}
+
+lab_lookup_at() { # SERVER NAME [TYPE]
+    dig @"$1" -p "$LAB_PORT" +time=2 +tries=2 +short "$2" "${3:-A}" \
+        | grep -E '^[0-9a-fA-F.:]+$' || true
+}
+
+lab_mkcert() { # NAME [CA]
+    local name=$1 ca=${2:-} pki=$LAB/pki
+    mkdir -p "$pki"
+    if [[ -z $ca ]]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=$name" -keyout "$pki/$name.key" -out "$pki/$name.pem" 2>/dev/null \
+            || lab_die "openssl: CA $name"
+    else
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+            -keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null || lab_die "openssl: key $name"
+        printf 'subjectAltName=IP:%s,DNS:%s\n' "$LAB_CLIENT" "$name" >"$pki/$name.ext"
+        openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.pem" -CAkey "$pki/$ca.key" \
+            -CAcreateserial -days 2 -extfile "$pki/$name.ext" -out "$pki/$name.pem" 2>/dev/null \
+            || lab_die "openssl: certificate $name"
+    fi
 }
 
 lab_start_unbound() { # NAME N

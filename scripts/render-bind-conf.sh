@@ -25,6 +25,9 @@ Variables (default):
   KEY_NAME=rearview-key                 TSIG key name (tsig-keygen NAME)
   KEY_FILE=/etc/rearview/rearview.key   tsig-keygen output, read by named and agent
   DNSTAP_SOCKET=/run/rearview/dnstap.sock   the agent's Frame Streams socket
+  DNSTAP_IDENTITY=hostname              what named sends as the dnstap identity: hostname
+                                        (the host's name), none, or a name of your choice;
+                                        the agent counts and labels sightings by it
   ZONE_DIR=/var/lib/bind/rearview       RPZ file + journal; writable by named
   ZONE_OWNER=bind                       chown ZONE_DIR to this user ("" = don't)
   XRAY_ADDR=127.0.0.2                   address of the xray view (one address)
@@ -75,6 +78,7 @@ declare -A val=(
     [KEY_NAME]=rearview-key
     [KEY_FILE]=/etc/rearview/rearview.key
     [DNSTAP_SOCKET]=/run/rearview/dnstap.sock
+    [DNSTAP_IDENTITY]=hostname
     [ZONE_DIR]=/var/lib/bind/rearview
     [ZONE_OWNER]=bind
     [XRAY_ADDR]=127.0.0.2
@@ -134,6 +138,14 @@ for name in KEY_FILE DNSTAP_SOCKET ZONE_DIR; do
     [[ ${val[$name]} == /* ]] || die "$name must be an absolute path"
     [[ ${val[$name]} != *'"'* ]] || die "$name must not contain '\"'"
 done
+# dnstap-identity takes the keywords hostname and none, or a quoted string.
+case ${val[DNSTAP_IDENTITY]} in
+    hostname|none) ;;
+    *)
+        [[ ${val[DNSTAP_IDENTITY]} =~ ^[A-Za-z0-9_.-]{1,63}$ ]] \
+            || die "DNSTAP_IDENTITY must be hostname, none or a name of letters, digits, '.', '_', '-'"
+        val[DNSTAP_IDENTITY]="\"${val[DNSTAP_IDENTITY]}\"" ;;
+esac
 [[ ${val[MIN_UPDATE_INTERVAL]} =~ ^[0-9]+$ ]] || die "MIN_UPDATE_INTERVAL must be a number of seconds"
 [[ ${val[NOTIFY_DELAY]} =~ ^[0-9]+$ ]] || die "NOTIFY_DELAY must be a number of seconds"
 if [[ -n ${val[XFR_ACL]//[[:space:]]/} && ! ${val[XFR_ACL]} =~ \;[[:space:]]*$ ]]; then

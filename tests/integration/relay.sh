@@ -34,25 +34,11 @@ CENTRAL_SOCK=$LAB/central.sock
 
 # --- certificates: CA 1 signs the central agent and the good relay; CA 2 a rogue relay.
 pki=$LAB/pki
-mkdir -p "$pki"
-mkcert() { # NAME CA (or "" for a self-signed CA)
-    local name=$1 ca=$2
-    if [[ -z $ca ]]; then
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-            -subj "/CN=$name" -keyout "$pki/$name.key" -out "$pki/$name.pem" 2>/dev/null
-    else
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
-            -keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
-        printf 'subjectAltName=IP:%s,DNS:%s\n' "$LAB_CLIENT" "$name" >"$pki/$name.ext"
-        openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.pem" -CAkey "$pki/$ca.key" \
-            -CAcreateserial -days 2 -extfile "$pki/$name.ext" -out "$pki/$name.pem" 2>/dev/null
-    fi
-}
-mkcert ca1 ""
-mkcert ca2 ""
-mkcert central ca1
-mkcert relay-good ca1
-mkcert relay-rogue ca2
+lab_mkcert ca1
+lab_mkcert ca2
+lab_mkcert central ca1
+lab_mkcert relay-good ca1
+lab_mkcert relay-rogue ca2
 
 # --- the central agent: a unix socket nobody uses, tcp: and tls: listeners.
 lab_write_agent_conf dnstap-socket "$CENTRAL_SOCK" \
