@@ -3,10 +3,11 @@
  * Frame Streams server (fstrm_srv.h) receives from named is queued, unchanged,
  * for a central rearview-agent over TCP or TLS.
  *
- * The sending side is libfstrm's writer and I/O thread (fstrm_writer +
- * fstrm_iothr): a bounded queue (queue_frames), the bidirectional handshake,
- * reconnection every reopen_s seconds, and STOP/FINISH when the relay stops.
- * Its byte transport is ours (an fstrm_rdwr over a blocking socket, with
+ * The sending side is libfstrm's writer (fstrm_writer: the bidirectional
+ * handshake, framing, STOP/FINISH when the relay stops) run by our own I/O
+ * thread behind a bounded queue (queue_frames), reconnecting every reopen_s
+ * seconds; the thread writes what is queued as soon as it wakes (relay.c says
+ * why not libfstrm's fstrm_iothr). The byte transport is ours (an fstrm_rdwr over a blocking socket, with
  * OpenSSL for TLS): libfstrm's own fstrm_tcp_writer cannot do TLS and says
  * nothing about whether it is connected or what it wrote, and the relay must
  * count what it loses. Frame accounting (all counters in the one registry,
@@ -14,8 +15,8 @@
  *   in        frames received from named
  *   sent      frames written to the central agent
  *   rejected  frames refused because the queue was full (central slow or down)
- *   lost      frames the I/O thread discarded while not connected (libfstrm
- *             drops what it dequeues while the central agent is unreachable)
+ *   lost      frames the I/O thread discarded while not connected, or in a
+ *             write that failed (the central agent unreachable or gone)
  * so in = sent + rejected + lost + queued at every moment.
  */
 #ifndef RV_RELAY_H
@@ -26,10 +27,12 @@
 
 typedef struct rv_relay rv_relay;
 
+#define RV_RELAY_QUEUE_MAX 1048576u
+
 typedef struct rv_relay_opts {
 	rv_addr central;            /* the central agent's tcp:/tls: listener */
 	uint16_t port;
-	unsigned queue_frames;      /* power of 2, 2..16384 (libfstrm's bounds) */
+	unsigned queue_frames;      /* 2..RV_RELAY_QUEUE_MAX */
 	unsigned reopen_s;          /* seconds between reconnection attempts */
 	unsigned io_timeout_ms;     /* connect, send and receive timeout of the socket */
 	const char *content_type;   /* "protobuf:dnstap.Dnstap" */

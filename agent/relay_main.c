@@ -43,8 +43,8 @@ static void usage(FILE *out)
 		"  --writer-user USER      named's user: its connections keep their slot (bind)\n"
 		"  --max-connections N     local connections (8)\n"
 		"  --max-frame-size BYTES  largest frame accepted (131072)\n"
-		"  --queue FRAMES          frames queued for the central agent, a power of 2\n"
-		"                          from 2 to 16384 (16384); beyond, frames are dropped\n"
+		"  --queue FRAMES          frames queued for the central agent, 2 to 1048576\n"
+		"                          (16384); beyond, frames are dropped\n"
 		"  --reconnect SECONDS     between attempts to reach the central agent (2)\n"
 		"  --io-timeout MS         connect/send/receive timeout towards it (10000)\n"
 		"  --tls-ca FILE           use TLS, verifying the central agent's certificate\n"
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 		case 'w': writer = optarg; break;
 		case 'n': err = parse_uint("--max-connections", optarg, 1, 10000, &maxconn); break;
 		case 'f': err = parse_uint("--max-frame-size", optarg, 1024, 16u << 20, &maxframe); break;
-		case 'q': err = parse_uint("--queue", optarg, 2, 16384, &queue); break;
+		case 'q': err = parse_uint("--queue", optarg, 2, RV_RELAY_QUEUE_MAX, &queue); break;
 		case 'r': err = parse_uint("--reconnect", optarg, 1, 3600, &reopen); break;
 		case 't': err = parse_uint("--io-timeout", optarg, 100, 600000, &io_timeout); break;
 		case 'A': ropts.tls_ca = optarg; break;
@@ -166,10 +166,9 @@ int main(int argc, char **argv)
 	}
 	if (central == NULL || optind != argc ||
 	    rv_hostport_parse(central, &ropts.central, &ropts.port) < 0 ||
-	    (queue & (queue - 1)) != 0 ||
 	    ((ropts.tls_cert != NULL) != (ropts.tls_key != NULL))) {
-		fprintf(stderr, "rearview-relay: --central ADDR:PORT is required; --queue must be "
-				"a power of 2; --tls-cert and --tls-key go together\n");
+		fprintf(stderr, "rearview-relay: --central ADDR:PORT is required; --tls-cert and "
+				"--tls-key go together\n");
 		usage(stderr);
 		return 2;
 	}
