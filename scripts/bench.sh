@@ -6,7 +6,7 @@
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet
+#   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet,fleetlab
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
 #
@@ -22,7 +22,7 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet
+ONLY=ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet,fleetlab
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -49,6 +49,7 @@ if ((SMOKE)); then
 	ENCODE_S=0.3
 	HIST_N=100000 HIST_SIGHTINGS=300000 HIST_ROWS=50000 HIST_QUERIES=30
 	FLEET_N=100000
+	FLEETLAB_N=3
 else
 	INGEST_N=2000000 INGEST_REPS=3
 	CG_N=100000
@@ -61,6 +62,7 @@ else
 	ENCODE_S=2
 	HIST_N=2000000 HIST_SIGHTINGS=10000000 HIST_ROWS=5000000 HIST_QUERIES=300
 	FLEET_N=1000000
+	FLEETLAB_N=100
 fi
 SEED=42
 # named's `update` category logs every RR an UPDATE adds or deletes (info).
@@ -308,6 +310,40 @@ fleet() {
 	fig fleet_relay_cpu_us_per_frame "$(calc "1000000 * ($c1 - $c0) / $in" 2)" "relay CPU (user+sys) per frame received, both threads"
 	stop_pid "$RPID"
 	stop_pid "$APID"
+}
+
+# ------------------------------------------------------------------ fleetlab
+# The whole fleet (README "Fleets"): tests/integration/fleet.sh, which runs
+# two BIND resolvers with relays (TLS, TCP), the central agent, a primary
+# and two secondaries, and times FLEETLAB_N lookups one after the other from
+# the resolver to the PTR on each secondary, with the parts read from the
+# servers' logs ("# fleet-..." lines). Idle staleness: one lookup at a time.
+fleetlab() {
+	local out=$W/fleetlab.out line k n p50 p99 max what
+	if ! RV_AGENT=$AGENT RV_RELAY=$RELAY RV_SRCDIR=$SRCDIR STALE_N=$FLEETLAB_N \
+		bash "$SRCDIR/tests/integration/fleet.sh" >"$out" 2>&1; then
+		log "warning: tests/integration/fleet.sh failed (see $out)"
+	fi
+	for k in sec1 sec2; do
+		line=$(grep -E "^# fleet-staleness $k " "$out" || true)
+		if [[ $line =~ n=([0-9]+)\ p50=([0-9]+)\ p99=([0-9]+)\ max=([0-9]+) ]]; then
+			n=${BASH_REMATCH[1]} p50=${BASH_REMATCH[2]} p99=${BASH_REMATCH[3]}
+			fig "fleet_stale_${k}_p50_ms" "$p50" "lookup at a resolver -> PTR served by $k, $n lookups one at a time (relay, central agent, primary, NOTIFY, IXFR)"
+			fig "fleet_stale_${k}_p99_ms" "$p99" "same, p99"
+		else
+			fig "fleet_stale_${k}_p50_ms" n/a "no staleness line in $out"
+			fig "fleet_stale_${k}_p99_ms" n/a "no staleness line in $out"
+		fi
+	done
+	for k in agent update notify ixfr1 rebuild1 answer1; do
+		line=$(grep -E "^# fleet-part $k " "$out" || true)
+		if [[ $line =~ n=([0-9]+)\ p50=([0-9]+)\ p99=([0-9]+)\ max=([0-9]+)\ +(.*)$ ]]; then
+			p50=${BASH_REMATCH[2]} p99=${BASH_REMATCH[3]} what=${BASH_REMATCH[5]}
+			fig "fleet_part_${k}_ms" "$p50 / $p99" "p50 / p99: $what"
+		else
+			fig "fleet_part_${k}_ms" n/a "no part line in $out"
+		fi
+	done
 }
 
 # ------------------------------------------------------------------ history
@@ -1089,6 +1125,7 @@ if want rss; then
 fi
 if want encode; then log "encode..."; encode; fi
 if want fleet; then log "fleet..."; fleet; fi
+if want fleetlab; then log "fleetlab (the whole fleet, $FLEETLAB_N lookups)..."; fleetlab; fi
 if want rpz || want lookup || want drops || want reload || want report; then log "BIND lab..."; lab_part; fi
 
 # ------------------------------------------------------------------ report
