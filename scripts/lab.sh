@@ -981,6 +981,13 @@ lab_stop_dir() { # DIR
 #                            lab upstream, dnstap identity NAME to the socket
 #                            $LAB/NAME/dnstap.sock (a relay or an agent
 #                            listens there)
+#   lab_start_site NAME N ZONE [SECONDARIES]  another site's resolver, as
+#                            the lab's: named with the rendered fragments,
+#                            client view on $LAB_NET.N, xray view on
+#                            $LAB_NET.(N+1) holding the RPZ ZONE (written
+#                            with the agent's key), dnstap identity NAME to
+#                            $LAB/NAME/dnstap.sock, NOTIFYing SECONDARIES
+#                            ("ADDR port P; ...", key LAB_XFR_KEY_NAME)
 #   lab_lookup_at SERVER NAME [TYPE]   dig at SERVER, addresses on stdout
 #   lab_mkcert NAME [CA]      $LAB/pki/NAME.{key,pem}: a P-256 CA (no CA
 #                            given) or a certificate signed by CA, with
@@ -1076,6 +1083,52 @@ EOC
     lab_register_pid "$name" "$(<"$LAB/pids/$name")"
     lab__wait_for "$name" "$(<"$LAB/pids/$name")" 30 lab__dig_ok "$addr" example.test
     lab_log "resolver $name ready on $addr (pid $(<"$LAB/pids/$name")), dnstap to $d/dnstap.sock"
+}
+
+lab_start_site() { # NAME N ZONE [SECONDARIES]
+    local name=$1 caddr=$LAB_NET.$2 xaddr=$LAB_NET.$(($2 + 1)) zone=$3 secs=${4:-} d=$LAB/$1
+    local xname=${LAB_XFR_KEY_NAME:-$LAB_KEY_NAME}
+    lab_add_addr "$2"
+    lab_add_addr "$(($2 + 1))"
+    mkdir -p "$d/zones"
+    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$d/bind-conf" --no-check \
+        RPZ_ZONE="$zone" KEY_FILE="$LAB/rearview.key" ZONE_DIR="$d/zones" ZONE_OWNER= \
+        DNSTAP_SOCKET="$d/dnstap.sock" DNSTAP_IDENTITY="$name" \
+        CLIENT_ADDRS="$caddr;" CLIENT_ACL="127.0.0.0/8;" \
+        XRAY_ADDR="$xaddr" XRAY_ACL="127.0.0.0/8;" XFR_KEY_NAME="$xname" \
+        SECONDARIES="$secs" NOTIFY_DELAY=1 >"$d/render.log" \
+        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed ($name)"; }
+    cat >"$d/named.conf" <<EOC
+// Lab site $name: the shipped fragments (as the lab's resolver), RPZ $zone.
+include "$d/bind-conf/key.conf";
+$(lab__extra_key_includes)
+options {
+    directory "$d";
+    pid-file "$d/named.pid";
+    session-keyfile "$d/session.key";
+    listen-on port $LAB_PORT { $caddr; $xaddr; };
+    listen-on-v6 { none; };
+    transfer-source $xaddr;
+    query-source address $caddr;
+    notify-source $xaddr;
+    forwarders port $LAB_PORT { $LAB_UPSTREAM; };
+    forward only;
+    dnssec-validation no;
+    include "$d/bind-conf/options.conf";
+};
+controls { };
+logging {
+    channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
+    category default { main; };
+    category lame-servers { null; };
+};
+include "$d/bind-conf/view-xray.conf";
+include "$d/bind-conf/view-client.conf";
+EOC
+    lab__start_named "$name"
+    lab_register_pid "$name" "$(<"$LAB/pids/$name")"
+    lab__wait_for "$name" "$(<"$LAB/pids/$name")" 30 lab__dig_ok "$xaddr" "$zone"
+    lab_log "site $name ready: client view $caddr, xray view $xaddr ($zone), dnstap to $d/dnstap.sock (pid $(<"$LAB/pids/$name"))"
 }
 
 lab_lookup_at() { # SERVER NAME [TYPE]

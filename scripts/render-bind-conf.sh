@@ -54,6 +54,9 @@ Variables (default):
                                         Unbound secondary's address ("ADDR;")
   PRIMARY_ADDR=127.0.0.2                secondary (view-xray-secondary.conf): the
   PRIMARY_PORT=53                       primary's address and port
+  OTHER_ZONES=""                        secondary: more RPZs, each from its own primary,
+                                        listed after RPZ_ZONE in response-policy (one agent
+                                        per site): "ZONE ADDR [port P]; ..."; same transfer key
 
 Include order in named.conf (see bind-conf/README.md):
   include "DIR/key.conf";                         // top level, first
@@ -98,6 +101,7 @@ declare -A val=(
     [XFR_ACL]=""
     [PRIMARY_ADDR]=127.0.0.2
     [PRIMARY_PORT]=53
+    [OTHER_ZONES]=""
 )
 
 while (($#)); do
@@ -180,6 +184,32 @@ if [[ -n $notify_list ]]; then
 else
     val[RPZ_NOTIFY]="notify no;"
 fi
+# OTHER_ZONES "ZONE ADDR [port P]; ..." -> more policy zones and their
+# secondary zone statements in view-xray-secondary.conf.
+val[OTHER_RPZ_POLICY]=
+val[OTHER_RPZ_ZONES]=
+IFS=';' read -ra others <<<"${val[OTHER_ZONES]}"
+for other in "${others[@]}"; do
+    read -ra w <<<"$other"
+    ((${#w[@]})) || continue
+    if ! [[ ${w[0]} =~ ^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$ && ${w[1]:-} =~ ^[0-9A-Fa-f.:]+$ ]] ||
+        { ((${#w[@]} != 2)) && ! { ((${#w[@]} == 4)) && [[ ${w[2]} == port && ${w[3]} =~ ^[0-9]{1,5}$ ]]; }; }; then
+        die "OTHER_ZONES: '$other' is not 'ZONE ADDR' or 'ZONE ADDR port P'"
+    fi
+    [[ ${w[0]} != "${val[RPZ_ZONE]}" ]] || die "OTHER_ZONES: ${w[0]} is RPZ_ZONE already"
+    oport=${w[3]:-53}
+    val[OTHER_RPZ_POLICY]+="zone \"${w[0]}\" min-update-interval ${val[MIN_UPDATE_INTERVAL]} max-policy-ttl ${val[MAX_POLICY_TTL]} recursive-only no log no;
+        "
+    val[OTHER_RPZ_ZONES]+="zone \"${w[0]}\" {
+        type secondary;
+        primaries { ${w[1]} port $oport key \"${val[XFR_KEY_NAME]}\"; };
+        allow-notify { key \"${val[XFR_KEY_NAME]}\"; };
+        file \"${val[ZONE_DIR]}/${w[0]}.secondary\";
+        check-names ignore;
+        notify no;
+    };
+    "
+done
 # sun_path is 108 bytes including the NUL.
 ((${#val[DNSTAP_SOCKET]} <= 107)) || die "DNSTAP_SOCKET path too long for a unix socket"
 
