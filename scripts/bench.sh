@@ -60,7 +60,7 @@ else
 	REPORT_N=1000000 REPORT_CMP_N=20000
 	ENCODE_S=2
 	HIST_N=2000000 HIST_SIGHTINGS=10000000 HIST_ROWS=5000000 HIST_QUERIES=300
-	FLEET_N=1000000 FLEET_REPS=3
+	FLEET_N=1000000 FLEET_REPS=5
 fi
 SEED=42
 # named's `update` category logs every RR an UPDATE adds or deletes (info).
@@ -258,6 +258,8 @@ ingest() {
 # the agent's CPU per frame. A fresh agent (the same configuration, all three
 # listeners) for every run, so each transport meets an empty table as in
 # `ingest`, and the order rotates between FLEET_REPS repetitions; medians.
+# The ratios are the median of each repetition's own ratio: its three runs
+# are adjacent in time, so the drift of a shared machine cancels out.
 # (2) The same file, the same writer (fstrm_replay: libfstrm's writer, which
 # speaks unix and TCP but not TLS), into one agent's unix socket and then its
 # tcp: listener. (3) rv-loadgen at full speed into rearview-relay, which
@@ -280,9 +282,11 @@ fleet_pki() { # a CA, the agent's certificate (IP 127.0.0.1) and a writer's, in 
 }
 # fleet_lg TRANSPORT: one rv-loadgen run into a fresh agent; appends the
 # frames/s to FL_FPS[TRANSPORT] and the agent's CPU µs per frame to
-# FL_CPU[TRANSPORT] (space-separated lists).
+# FL_CPU[TRANSPORT] (space-separated lists); FL_LAST = the frames/s, "" if the
+# run failed.
 fleet_lg() {
 	local tr=$1 out fps frames c0 c1 pki=$W/pki
+	FL_LAST=
 	local -a target
 	start_dry_agent fleet "dnstap-listen \"unix:$W/fleet.sock tcp:127.0.0.1:$FL_PORT tls:127.0.0.1:$((FL_PORT + 1))\"
 dnstap-tls-cert $pki/central.pem
@@ -303,6 +307,7 @@ dnstap-tls-client-ca $pki/ca.pem"
 	[[ $frames == "$FLEET_N" ]] || log "warning: agent counted $frames frames via $tr, sent $FLEET_N"
 	stop_pid "$APID"
 	[[ -n $fps ]] || return 0
+	FL_LAST=$fps
 	FL_FPS[$tr]+=" $fps"
 	FL_CPU[$tr]+=" $(calc "1000000 * ($c1 - $c0) / $FLEET_N" 3)"
 }
@@ -319,10 +324,16 @@ fleet() {
 	port=$((20000 + RANDOM % 20000))
 	FL_PORT=$port
 	fleet_pki
+	local r_tcp="" r_tls=""
+	local -A this=()
 	for ((i = 0; i < FLEET_REPS; i++)); do
 		for ((k = 0; k < 3; k++)); do
-			fleet_lg "${order[(i + k) % 3]}"
+			tr=${order[(i + k) % 3]}
+			fleet_lg "$tr"
+			this[$tr]=$FL_LAST
 		done
+		if [[ -n ${this[unix]} && -n ${this[tcp]} ]]; then r_tcp+=" $(calc "${this[tcp]} / ${this[unix]}" 4)"; fi
+		if [[ -n ${this[unix]} && -n ${this[tls]} ]]; then r_tls+=" $(calc "${this[tls]} / ${this[unix]}" 4)"; fi
 		log "fleet rep $((i + 1)): rv-loadgen frames/s so far: unix${FL_FPS[unix]}; tcp${FL_FPS[tcp]}; tls${FL_FPS[tls]}"
 	done
 	local -A med=() cpu=()
@@ -342,13 +353,13 @@ fleet() {
 	for tr in unix tcp tls; do
 		if [[ -v "med[$tr]" ]]; then fig "fleet_lg_${tr}_fps" "${med[$tr]}" "${how[$tr]}"; fi
 	done
-	if [[ -v "med[unix]" && -v "med[tcp]" ]]; then
-		fig fleet_tcp_unix_ratio "$(calc "${med[tcp]} / ${med[unix]}" 3)" "fleet_lg_tcp_fps / fleet_lg_unix_fps"
+	if [[ -n ${r_tcp// /} ]]; then
+		fig fleet_tcp_unix_ratio "$(calc "$(fleet_median "$r_tcp")" 3)" "tcp / unix frames/s, median of the repetitions' own ratios"
 	else
 		fig fleet_tcp_unix_ratio n/a "a transport was not measured"
 	fi
-	if [[ -v "med[unix]" && -v "med[tls]" ]]; then
-		fig fleet_tls_unix_ratio "$(calc "${med[tls]} / ${med[unix]}" 3)" "fleet_lg_tls_fps / fleet_lg_unix_fps"
+	if [[ -n ${r_tls// /} ]]; then
+		fig fleet_tls_unix_ratio "$(calc "$(fleet_median "$r_tls")" 3)" "tls / unix frames/s, median of the repetitions' own ratios"
 	else
 		fig fleet_tls_unix_ratio n/a "a transport was not measured"
 	fi
