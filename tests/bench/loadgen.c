@@ -76,7 +76,8 @@ struct opts {
 	unsigned nx_pct, nodata_pct, other_pct, v6_names_pct, v6_clients_pct;
 	bool sequential;
 	double rate;
-	const char *file, *unix_path, *tcp_addr, *tls_addr, *expect_out, *zone_out, *queries_out, *samples_out;
+	const char *file, *unix_path, *tcp_addr, *tls_addr;
+	const char *expect_out, *zone_out, *queries_out, *samples_out;
 	const char *domain;
 	const char *tls_ca, *tls_cert, *tls_key, *tls_name;
 	unsigned timeout_s;
@@ -756,8 +757,8 @@ static int conn_write(conn *c, const uint8_t *p, size_t n)
 		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
 		int r = SSL_write(c->ssl, p, chunk);
 		if (r <= 0) {
+			int saved = errno; /* before SSL_get_error can change it */
 			int e = SSL_get_error(c->ssl, r);
-			int saved = errno;
 			if (e == SSL_ERROR_SYSCALL && saved == EINTR)
 				continue;
 			tls_errors();
@@ -783,8 +784,8 @@ static ssize_t conn_read(conn *c, uint8_t *b, size_t n)
 		int r = SSL_read(c->ssl, b, n > INT32_MAX ? INT32_MAX : (int)n);
 		if (r > 0)
 			return r;
-		int e = SSL_get_error(c->ssl, r);
 		int saved = errno;
+		int e = SSL_get_error(c->ssl, r);
 		if (e == SSL_ERROR_ZERO_RETURN)
 			return 0;
 		if (e == SSL_ERROR_SYSCALL && saved == EINTR)
