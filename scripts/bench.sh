@@ -48,7 +48,7 @@ if ((SMOKE)); then
 	REPORT_N=20000 REPORT_CMP_N=2000
 	ENCODE_S=0.3
 	HIST_N=100000 HIST_SIGHTINGS=300000 HIST_ROWS=50000 HIST_QUERIES=30
-	FLEET_N=100000
+	FLEET_N=100000 FLEET_REPS=1
 	FLEETLAB_N=3
 else
 	INGEST_N=2000000 INGEST_REPS=3
@@ -61,7 +61,7 @@ else
 	REPORT_N=1000000 REPORT_CMP_N=20000
 	ENCODE_S=2
 	HIST_N=2000000 HIST_SIGHTINGS=10000000 HIST_ROWS=5000000 HIST_QUERIES=300
-	FLEET_N=1000000
+	FLEET_N=1000000 FLEET_REPS=5
 	FLEETLAB_N=100
 fi
 SEED=42
@@ -71,7 +71,7 @@ QUIET_UPDATE_LOG='category update { null; };'
 # ------------------------------------------------------------------ setup
 # shellcheck source=scripts/deps.sh
 . "$SRCDIR/scripts/deps.sh"
-rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procps time sqlite3
+rv_install_deps "${RV_BUILD_DEPS[@]}" "${RV_RUN_DEPS[@]}" valgrind dnsperf procps time sqlite3 openssl
 # Only the targets measured here (a half-edited unrelated file elsewhere in
 # the tree should not stop a benchmark).
 [[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" >&2
@@ -254,19 +254,123 @@ ingest() {
 }
 
 # ------------------------------------------------------------------ fleet
-# README "Fleets". (1) The same file, the same writer (fstrm_replay: libfstrm's
-# writer, the only one here that speaks TCP), into one dry-run agent's unix
-# socket and then its tcp: listener. (2) rv-loadgen at full speed into
-# rearview-relay, which forwards to a dry-run agent's tcp: listener: frames
-# the agent received per second (until the relay's queue is empty), the share
-# the relay dropped (queue full: the writer is faster than one TCP stream),
-# and the relay's CPU per frame received.
+# README "Fleets". (1) rv-loadgen at full speed, the same generated stream
+# (seed, count), into a dry-run agent's unix:, tcp: and tls: listeners (mutual
+# TLS, as a relay connects): frames/s from the first data byte to FINISH, and
+# the agent's CPU per frame. A fresh agent (the same configuration, all three
+# listeners) for every run, so each transport meets an empty table as in
+# `ingest`, and the order rotates between FLEET_REPS repetitions; medians.
+# The ratios are the median of each repetition's own ratio: its three runs
+# are adjacent in time, so the drift of a shared machine cancels out.
+# (2) The same file, the same writer (fstrm_replay: libfstrm's writer, which
+# speaks unix and TCP but not TLS), into one agent's unix socket and then its
+# tcp: listener. (3) rv-loadgen at full speed into rearview-relay, which
+# forwards to a dry-run agent's tcp: listener: frames the agent received per
+# second (until the relay's queue is empty), the share the relay dropped
+# (queue full: the writer is faster than one TCP stream), and the relay's CPU
+# per frame received.
+fleet_pki() { # a CA, the agent's certificate (IP 127.0.0.1) and a writer's, in $W/pki
+	local pki=$W/pki name
+	mkdir -p "$pki"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=bench-ca" -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
+	for name in central writer; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+			-keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
+		printf 'subjectAltName=IP:127.0.0.1,DNS:%s\n' "$name" >"$pki/$name.ext"
+		openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+			-CAcreateserial -days 2 -extfile "$pki/$name.ext" -out "$pki/$name.pem" 2>/dev/null
+	done
+}
+# fleet_lg TRANSPORT: one rv-loadgen run into a fresh agent; appends the
+# frames/s to FL_FPS[TRANSPORT] and the agent's CPU µs per frame to
+# FL_CPU[TRANSPORT] (space-separated lists); FL_LAST = the frames/s, "" if the
+# run failed.
+fleet_lg() {
+	local tr=$1 out fps frames c0 c1 pki=$W/pki
+	FL_LAST=
+	local -a target
+	start_dry_agent fleet "dnstap-listen \"unix:$W/fleet.sock tcp:127.0.0.1:$FL_PORT tls:127.0.0.1:$((FL_PORT + 1))\"
+dnstap-tls-cert $pki/central.pem
+dnstap-tls-key $pki/central.key
+dnstap-tls-client-ca $pki/ca.pem"
+	case $tr in
+	unix) target=(--unix "$W/fleet.sock") ;;
+	tcp) target=(--tcp "127.0.0.1:$FL_PORT") ;;
+	tls) target=(--tls "127.0.0.1:$((FL_PORT + 1))" --tls-ca "$pki/ca.pem" --tls-name central
+		--tls-cert "$pki/writer.pem" --tls-key "$pki/writer.key") ;;
+	esac
+	c0=$(cpu_s "$APID")
+	out=$("$LOADGEN" --seed $SEED --count $FLEET_N --names 100000 "${target[@]}" 2>>"$W/fleet-lg.err") ||
+		log "warning: rv-loadgen --$tr failed: $(tail -n 3 "$W/fleet-lg.err")"
+	fps=$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")
+	frames=$(agent_stat "$APID" "$W/fleet.log" frames)
+	c1=$(cpu_s "$APID")
+	[[ $frames == "$FLEET_N" ]] || log "warning: agent counted $frames frames via $tr, sent $FLEET_N"
+	stop_pid "$APID"
+	[[ -n $fps ]] || return 0
+	FL_LAST=$fps
+	FL_FPS[$tr]+=" $fps"
+	FL_CPU[$tr]+=" $(calc "1000000 * ($c1 - $c0) / $FLEET_N" 3)"
+}
+fleet_median() { # "LIST"
+	tr ' ' '\n' <<<"$1" | grep . | median
+}
 fleet_relay_stat() { # KEY: from the relay's SIGUSR1 line
 	agent_stat "$RPID" "$W/relay.log" "$1"
 }
 fleet() {
-	local f=$W/fleet.fstrm port el_u el_t frames t0 c0 c1 el sent rej lost queued in i
+	local f=$W/fleet.fstrm port el_u el_t frames t0 c0 c1 el sent rej lost queued in i k tr
+	local -a order=(unix tcp tls)
+	declare -gA FL_FPS=([unix]="" [tcp]="" [tls]="") FL_CPU=([unix]="" [tcp]="" [tls]="")
 	port=$((20000 + RANDOM % 20000))
+	FL_PORT=$port
+	fleet_pki
+	local r_tcp="" r_tls=""
+	local -A this=()
+	for ((i = 0; i < FLEET_REPS; i++)); do
+		for ((k = 0; k < 3; k++)); do
+			tr=${order[(i + k) % 3]}
+			fleet_lg "$tr"
+			this[$tr]=$FL_LAST
+		done
+		if [[ -n ${this[unix]} && -n ${this[tcp]} ]]; then r_tcp+=" $(calc "${this[tcp]} / ${this[unix]}" 4)"; fi
+		if [[ -n ${this[unix]} && -n ${this[tls]} ]]; then r_tls+=" $(calc "${this[tls]} / ${this[unix]}" 4)"; fi
+		log "fleet rep $((i + 1)): rv-loadgen frames/s so far: unix${FL_FPS[unix]}; tcp${FL_FPS[tcp]}; tls${FL_FPS[tls]}"
+	done
+	local -A med=() cpu=()
+	for tr in unix tcp tls; do
+		if [[ -z ${FL_FPS[$tr]// /} ]]; then
+			fig "fleet_lg_${tr}_fps" n/a "rv-loadgen --$tr failed (see the warnings)"
+			fig "fleet_lg_${tr}_cpu_us_per_frame" n/a "rv-loadgen --$tr failed"
+			continue
+		fi
+		med[$tr]=$(fleet_median "${FL_FPS[$tr]}")
+		cpu[$tr]=$(fleet_median "${FL_CPU[$tr]}")
+	done
+	local -A how=(
+		[unix]="frames/s, rv-loadgen --unix -> dry-run agent's unix: listener, median of $FLEET_REPS x $FLEET_N frames, a fresh agent each"
+		[tcp]="frames/s, the same stream, rv-loadgen --tcp -> its tcp: listener (127.0.0.1)"
+		[tls]="frames/s, the same stream, rv-loadgen --tls -> its tls: listener (mutual TLS)")
+	for tr in unix tcp tls; do
+		if [[ -v "med[$tr]" ]]; then fig "fleet_lg_${tr}_fps" "${med[$tr]}" "${how[$tr]}"; fi
+	done
+	if [[ -n ${r_tcp// /} ]]; then
+		fig fleet_tcp_unix_ratio "$(calc "$(fleet_median "$r_tcp")" 3)" "tcp / unix frames/s, median of the repetitions' own ratios"
+	else
+		fig fleet_tcp_unix_ratio n/a "a transport was not measured"
+	fi
+	if [[ -n ${r_tls// /} ]]; then
+		fig fleet_tls_unix_ratio "$(calc "$(fleet_median "$r_tls")" 3)" "tls / unix frames/s, median of the repetitions' own ratios"
+	else
+		fig fleet_tls_unix_ratio n/a "a transport was not measured"
+	fi
+	for tr in unix tcp tls; do
+		if [[ -v "cpu[$tr]" ]]; then
+			fig "fleet_lg_${tr}_cpu_us_per_frame" "${cpu[$tr]}" "agent CPU (user+sys) per frame over $tr, same runs (10 ms clock ticks)"
+		fi
+	done
+
 	"$LOADGEN" --seed $SEED --count $FLEET_N --names 100000 --file "$f" >"$W/fleet.gen" 2>&1
 	start_dry_agent fleet "dnstap-listen \"unix:$W/fleet.sock tcp:127.0.0.1:$port\""
 	el_u=$(timed fstrm_replay -t protobuf:dnstap.Dnstap -u "$W/fleet.sock" -r "$f")

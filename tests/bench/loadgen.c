@@ -1,11 +1,14 @@
 /*
  * loadgen.c - rv-loadgen: synthesizes a seeded, realistic stream of dnstap
  * CLIENT_RESPONSE frames and writes it to a Frame Streams file or, as a live
- * bidirectional Frame Streams writer, to a unix socket.
+ * bidirectional Frame Streams writer, to a unix socket, a TCP listener or a
+ * TLS listener (the same writer path over each: only connect and read/write
+ * differ).
  *
  * The generator deliberately shares no code with the agent (only the protobuf
- * schema): a DNS encoder or Frame Streams framing borrowed from the code under
- * test would hide any bug the two have in common.
+ * schema; OpenSSL for TLS, as any writer would): a DNS encoder or Frame
+ * Streams framing borrowed from the code under test would hide any bug the two
+ * have in common.
  *
  * Model (all derived from --seed, so two runs with the same options produce the
  * same bytes):
@@ -37,12 +40,19 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <fstrm.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "dnstap.pb-c.h"
 
@@ -66,8 +76,10 @@ struct opts {
 	unsigned nx_pct, nodata_pct, other_pct, v6_names_pct, v6_clients_pct;
 	bool sequential;
 	double rate;
-	const char *file, *unix_path, *expect_out, *zone_out, *queries_out, *samples_out;
+	const char *file, *unix_path, *tcp_addr, *tls_addr;
+	const char *expect_out, *zone_out, *queries_out, *samples_out;
 	const char *domain;
+	const char *tls_ca, *tls_cert, *tls_key, *tls_name;
 	unsigned timeout_s;
 	int64_t time_base;       /* response time of the first frame, epoch seconds */
 };
@@ -710,9 +722,260 @@ out:
 	return rc;
 }
 
+/* ---- live connections: unix, TCP or TLS, one writer path for all three ---- */
+
+enum transport { TR_UNIX, TR_TCP, TR_TLS };
+static const char *const transport_names[] = {"unix", "tcp", "tls"};
+
+/* A connected socket, wrapped in TLS for TR_TLS. The socket stays blocking:
+ * SO_RCVTIMEO/SO_SNDTIMEO (--timeout) bound every read, write and the
+ * handshake, so SSL_read/SSL_write need no WANT_READ/WANT_WRITE loop. */
+typedef struct conn {
+	int fd;
+	SSL_CTX *ctx; /* TR_TLS only */
+	SSL *ssl;     /* TR_TLS only; NULL: plain read()/write() on fd */
+} conn;
+
+/* Prints OpenSSL's error queue after the caller's message (the queue says
+ * which check failed: certificate, name, protocol). */
+static void tls_errors(void)
+{
+	unsigned long e;
+	char buf[256];
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		fprintf(stderr, "rv-loadgen:   %s\n", buf);
+	}
+}
+
+/* Writes all n bytes. Returns 0 or -errno (-EPROTO for a TLS failure). */
+static int conn_write(conn *c, const uint8_t *p, size_t n)
+{
+	if (!c->ssl)
+		return write_all(c->fd, p, n);
+	while (n > 0) {
+		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
+		int r = SSL_write(c->ssl, p, chunk);
+		if (r <= 0) {
+			int saved = errno; /* before SSL_get_error can change it */
+			int e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_SYSCALL && saved == EINTR)
+				continue;
+			tls_errors();
+			return e == SSL_ERROR_SYSCALL && saved ? -saved : -EPROTO;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Reads what is there, up to n bytes (blocks for at least one byte). Returns
+ * the count, 0 at the peer's end of stream, or -errno. */
+static ssize_t conn_read(conn *c, uint8_t *b, size_t n)
+{
+	for (;;) {
+		if (!c->ssl) {
+			ssize_t r = read(c->fd, b, n);
+			if (r < 0 && errno == EINTR)
+				continue;
+			return r < 0 ? -errno : r;
+		}
+		int r = SSL_read(c->ssl, b, n > INT32_MAX ? INT32_MAX : (int)n);
+		if (r > 0)
+			return r;
+		int saved = errno;
+		int e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		if (e == SSL_ERROR_SYSCALL && saved == EINTR)
+			continue;
+		tls_errors();
+		return e == SSL_ERROR_SYSCALL && saved ? -saved : -EPROTO;
+	}
+}
+
+/* Bytes readable now without touching the socket (a TLS record already
+ * decrypted), so poll() is skipped for them. */
+static bool conn_buffered(const conn *c)
+{
+	return c->ssl && SSL_pending(c->ssl) > 0;
+}
+
+static void conn_close(conn *c)
+{
+	if (c->ssl) {
+		(void)SSL_shutdown(c->ssl); /* close_notify; the reader may be gone */
+		SSL_free(c->ssl);
+	}
+	SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->ssl = NULL;
+	c->ctx = NULL;
+}
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT" -> host and port strings (host without the
+ * brackets). */
+static int split_hostport(const char *spec, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *colon = strrchr(spec, ':');
+	if (!colon || colon == spec || !colon[1] || strlen(colon + 1) >= plen)
+		return -EINVAL;
+	const char *h = spec;
+	size_t n = (size_t)(colon - spec);
+	if (h[0] == '[') {
+		if (n < 3 || h[n - 1] != ']')
+			return -EINVAL;
+		h++;
+		n -= 2;
+	}
+	if (n >= hlen)
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = 0;
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+/* Connects a stream socket to the unix path or ADDR:PORT of the transport;
+ * sets *fd. Every read and write on it times out after timeout_s. */
+static int conn_socket(enum transport tr, const char *target, unsigned timeout_s, int *fd)
+{
+	int rc = 0, s = -1;
+	struct addrinfo *ai = NULL;
+	if (tr == TR_UNIX) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		if (strlen(target) >= sizeof(sa.sun_path)) {
+			fprintf(stderr, "rv-loadgen: socket path too long\n");
+			return -ENAMETOOLONG;
+		}
+		strcpy(sa.sun_path, target);
+		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			return -errno;
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			rc = -errno;
+			goto out;
+		}
+	} else {
+		char host[256], port[16];
+		if (split_hostport(target, host, sizeof(host), port, sizeof(port)) < 0) {
+			fprintf(stderr, "rv-loadgen: '%s': want ADDR:PORT or [V6ADDR]:PORT\n", target);
+			return -EINVAL;
+		}
+		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+		int g = getaddrinfo(host, port, &hints, &ai);
+		if (g != 0) {
+			fprintf(stderr, "rv-loadgen: %s: %s\n", target, gai_strerror(g));
+			return -EINVAL;
+		}
+		s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (connect(s, ai->ai_addr, ai->ai_addrlen) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		/* The control frames are small and each waits for an answer. */
+		int one = 1;
+		(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	struct timeval tv = {.tv_sec = (time_t)timeout_s};
+	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	*fd = s;
+	s = -1;
+out:
+	if (rc < 0)
+		fprintf(stderr, "rv-loadgen: connect %s: %s\n", target, strerror(-rc));
+	if (s >= 0)
+		close(s);
+	if (ai)
+		freeaddrinfo(ai);
+	return rc;
+}
+
+/* TLS client on c->fd: TLS 1.2+, the server's certificate verified against
+ * --tls-ca (or the system's store) and --tls-name (default: ADDR, as an IP
+ * address or a DNS name); --tls-cert/--tls-key offer a client certificate. */
+static int conn_tls(conn *c, const struct opts *o, const char *target)
+{
+	char host[256], port[16];
+	unsigned char ipbuf[16];
+	if (split_hostport(target, host, sizeof(host), port, sizeof(port)) < 0)
+		return -EINVAL;
+	const char *name = o->tls_name ? o->tls_name : host;
+	bool name_is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
+
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->ctx)
+		goto fail;
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_AUTO_RETRY);
+	if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1)
+		goto fail;
+	if (o->tls_ca ? SSL_CTX_load_verify_locations(c->ctx, o->tls_ca, NULL) != 1
+		      : SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+		fprintf(stderr, "rv-loadgen: CA %s unusable\n", o->tls_ca ? o->tls_ca : "(system)");
+		goto fail;
+	}
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	if (o->tls_cert && (SSL_CTX_use_certificate_chain_file(c->ctx, o->tls_cert) != 1 ||
+			SSL_CTX_use_PrivateKey_file(c->ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+			SSL_CTX_check_private_key(c->ctx) != 1)) {
+		fprintf(stderr, "rv-loadgen: client certificate %s / key %s unusable\n", o->tls_cert,
+				o->tls_key);
+		goto fail;
+	}
+	c->ssl = SSL_new(c->ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+		goto fail;
+	if (name_is_ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name) != 1)
+			goto fail;
+	} else if (SSL_set1_host(c->ssl, name) != 1 || SSL_set_tlsext_host_name(c->ssl, name) != 1) {
+		goto fail;
+	}
+	if (SSL_connect(c->ssl) != 1) {
+		long vr = SSL_get_verify_result(c->ssl);
+		fprintf(stderr, "rv-loadgen: TLS handshake with %s failed%s%s\n", target,
+				vr != X509_V_OK ? ": " : "",
+				vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
+		tls_errors();
+		return -EPROTO;
+	}
+	fprintf(stderr, "rv-loadgen: %s: %s %s, server certificate verified for %s\n", target,
+			SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), name);
+	return 0;
+fail:
+	fprintf(stderr, "rv-loadgen: TLS setup for %s failed\n", target);
+	tls_errors();
+	return -EPROTO;
+}
+
+/* Connects (and for TLS, handshakes) c to the live writer's target. */
+static int conn_open(conn *c, const struct opts *o, enum transport tr, const char *target)
+{
+	c->fd = -1;
+	c->ssl = NULL;
+	c->ctx = NULL;
+	int rc = conn_socket(tr, target, o->timeout_s, &c->fd);
+	if (rc == 0 && tr == TR_TLS)
+		rc = conn_tls(c, o, target);
+	if (rc < 0)
+		conn_close(c);
+	return rc;
+}
+
 /* Reads one control frame (escape, length, payload) within deadline and checks
  * its type. Data frames are not expected from a reader. */
-static int read_ctrl(int fd, fstrm_control_type want, double deadline)
+static int read_ctrl(conn *cn, fstrm_control_type want, double deadline)
 {
 	uint8_t b[FSTRM_CONTROL_FRAME_LENGTH_MAX + 8];
 	size_t have = 0, need = 8;
@@ -720,18 +983,17 @@ static int read_ctrl(int fd, fstrm_control_type want, double deadline)
 		int ms = (int)((deadline - now_s()) * 1000);
 		if (ms <= 0)
 			return -ETIMEDOUT;
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int pr = poll(&p, 1, ms);
-		if (pr < 0 && errno != EINTR)
-			return -errno;
-		if (pr <= 0)
-			continue;
-		ssize_t r = read(fd, b + have, need - have);
-		if (r < 0) {
-			if (errno == EINTR)
+		if (!conn_buffered(cn)) {
+			struct pollfd p = {.fd = cn->fd, .events = POLLIN};
+			int pr = poll(&p, 1, ms);
+			if (pr < 0 && errno != EINTR)
+				return -errno;
+			if (pr <= 0)
 				continue;
-			return -errno;
 		}
+		ssize_t r = conn_read(cn, b + have, need - have);
+		if (r < 0)
+			return (int)r;
 		if (r == 0)
 			return -ECONNRESET;
 		have += (size_t)r;
@@ -753,40 +1015,30 @@ static int read_ctrl(int fd, fstrm_control_type want, double deadline)
 	return rc;
 }
 
-/* Live writer: READY -> ACCEPT -> START -> data (paced) -> STOP -> FINISH.
- * elapsed = first data byte written .. FINISH read: the reader answers FINISH
- * only after it has read every frame before the STOP. */
-static int write_unix(const struct opts *o, const stream *s)
+/* Live writer over any transport: READY -> ACCEPT -> START -> data (paced) ->
+ * STOP -> FINISH. elapsed = first data byte written .. FINISH read: the reader
+ * answers FINISH only after it has read every frame before the STOP. The TCP
+ * connect and TLS handshake happen before the clock starts. */
+static int write_live(const struct opts *o, const stream *s, enum transport tr, const char *target)
 {
 	uint8_t c[FSTRM_CONTROL_FRAME_LENGTH_MAX + 8];
 	size_t cl;
-	int rc = 0;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(o->unix_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "rv-loadgen: socket path too long\n");
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, o->unix_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		fprintf(stderr, "rv-loadgen: connect %s: %s\n", o->unix_path, strerror(errno));
-		goto out;
-	}
+	conn cn;
+	int rc = conn_open(&cn, o, tr, target);
+	if (rc < 0)
+		return rc;
 	double deadline = now_s() + o->timeout_s;
 	cl = sizeof(c);
 	if ((rc = ctrl_encode(FSTRM_CONTROL_READY, true, c, &cl)) < 0 ||
-	    (rc = write_all(fd, c, cl)) < 0)
+	    (rc = conn_write(&cn, c, cl)) < 0)
 		goto out;
-	if ((rc = read_ctrl(fd, FSTRM_CONTROL_ACCEPT, deadline)) < 0) {
+	if ((rc = read_ctrl(&cn, FSTRM_CONTROL_ACCEPT, deadline)) < 0) {
 		fprintf(stderr, "rv-loadgen: no ACCEPT: %s\n", strerror(-rc));
 		goto out;
 	}
 	cl = sizeof(c);
 	if ((rc = ctrl_encode(FSTRM_CONTROL_START, true, c, &cl)) < 0 ||
-	    (rc = write_all(fd, c, cl)) < 0)
+	    (rc = conn_write(&cn, c, cl)) < 0)
 		goto out;
 
 	struct timespec wall;
@@ -795,7 +1047,7 @@ static int write_unix(const struct opts *o, const stream *s)
 	if (o->rate <= 0) {
 		for (size_t off = 0; off < s->len; off += 1 << 20) {
 			size_t n = s->len - off < (1u << 20) ? s->len - off : 1u << 20;
-			if ((rc = write_all(fd, s->buf + off, n)) < 0)
+			if ((rc = conn_write(&cn, s->buf + off, n)) < 0)
 				goto out;
 		}
 	} else {
@@ -808,7 +1060,7 @@ static int write_unix(const struct opts *o, const stream *s)
 				due = s->count;
 			if (due > sent) {
 				size_t a = s->off[sent], b = s->off[due];
-				if ((rc = write_all(fd, s->buf + a, b - a)) < 0)
+				if ((rc = conn_write(&cn, s->buf + a, b - a)) < 0)
 					goto out;
 				sent = (uint32_t)due;
 			}
@@ -823,21 +1075,21 @@ static int write_unix(const struct opts *o, const stream *s)
 	double t_written = now_s() - t0;
 	cl = sizeof(c);
 	if ((rc = ctrl_encode(FSTRM_CONTROL_STOP, false, c, &cl)) < 0 ||
-	    (rc = write_all(fd, c, cl)) < 0)
+	    (rc = conn_write(&cn, c, cl)) < 0)
 		goto out;
-	if ((rc = read_ctrl(fd, FSTRM_CONTROL_FINISH, deadline)) < 0) {
+	if ((rc = read_ctrl(&cn, FSTRM_CONTROL_FINISH, deadline)) < 0) {
 		fprintf(stderr, "rv-loadgen: no FINISH: %s\n", strerror(-rc));
 		goto out;
 	}
 	double el = now_s() - t0;
-	printf("unix %s frames=%" PRIu32 " bytes=%zu start_epoch=%lld.%06ld written=%.6f "
-			"elapsed=%.6f fps=%.0f\n", o->unix_path, s->count, s->len,
+	printf("%s %s frames=%" PRIu32 " bytes=%zu start_epoch=%lld.%06ld written=%.6f "
+			"elapsed=%.6f fps=%.0f\n", transport_names[tr], target, s->count, s->len,
 			(long long)wall.tv_sec, wall.tv_nsec / 1000, t_written, el,
 			el > 0 ? s->count / el : 0);
 out:
 	if (rc < 0 && rc != -ETIMEDOUT)
-		fprintf(stderr, "rv-loadgen: %s: %s\n", o->unix_path, strerror(-rc));
-	close(fd);
+		fprintf(stderr, "rv-loadgen: %s %s: %s\n", transport_names[tr], target, strerror(-rc));
+	conn_close(&cn);
 	return rc;
 }
 
@@ -950,7 +1202,8 @@ static int write_samples(const model *m, const char *path)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: rv-loadgen [options] (--file F | --unix SOCK | side outputs only)\n"
+		"usage: rv-loadgen [options] (--file F | --unix SOCK | --tcp ADDR:PORT |\n"
+		"                  --tls ADDR:PORT | side outputs only)\n"
 		"Synthesizes dnstap CLIENT_RESPONSE frames (deterministic for a seed).\n"
 		"\n"
 		"Stream:\n"
@@ -974,11 +1227,23 @@ static void usage(FILE *out)
 		"\n"
 		"Outputs:\n"
 		"  --file F          Frame Streams file (content type " CONTENT_TYPE ")\n"
-		"  --unix SOCK       live bidirectional Frame Streams writer; prints frames,\n"
-		"                    start_epoch (wall clock at the first data byte) and\n"
-		"                    elapsed = seconds from the first data byte to FINISH\n"
-		"  --rate R          frames/s for --unix (0 = as fast as possible, default)\n"
-		"  --timeout S       give up on --unix after S seconds (default 600)\n"
+		"  --unix SOCK       live bidirectional Frame Streams writer; prints a line\n"
+		"                    \"unix SOCK frames=N bytes=B start_epoch=T written=S\n"
+		"                    elapsed=S fps=F\": start_epoch is the wall clock at the\n"
+		"                    first data byte, elapsed the seconds from it to FINISH\n"
+		"  --tcp ADDR:PORT   the same writer over TCP ([V6ADDR]:PORT for IPv6); the\n"
+		"                    line starts with \"tcp\"\n"
+		"  --tls ADDR:PORT   the same writer over TLS (1.2 or later); the line starts\n"
+		"                    with \"tls\"; connect and handshake are not timed\n"
+		"  --tls-ca FILE     PEM CA the server's certificate must chain to (default:\n"
+		"                    the system's trust store)\n"
+		"  --tls-name NAME   name (DNS name or IP address) the server's certificate\n"
+		"                    must carry (default: ADDR of --tls)\n"
+		"  --tls-cert FILE   PEM client certificate (chain) for mutual TLS\n"
+		"  --tls-key FILE    its PEM private key (with --tls-cert)\n"
+		"  --rate R          frames/s for a live writer (0 = as fast as possible,\n"
+		"                    default)\n"
+		"  --timeout S       give up on a live writer after S seconds (default 600)\n"
 		"  --expect-out F    expected table: address<TAB>name per learnable address\n"
 		"  --zone-out F      zone file for --domain with every name, chain and address\n"
 		"  --queries-out F   dnsperf query file with the same mix (count lines)\n"
@@ -1005,7 +1270,8 @@ int main(int argc, char **argv)
 			 .v6_clients_pct = 25, .timeout_s = 600};
 	enum { O_SEED = 256, O_COUNT, O_NAMES, O_ADDRS, O_ZIPF, O_SEQ, O_NX, O_NODATA, O_OTHER,
 	       O_V6N, O_V6C, O_DOMAIN, O_FILE, O_UNIX, O_RATE, O_TIMEOUT, O_EXPECT, O_ZONE,
-	       O_QUERIES, O_SAMPLES, O_SAMPLES_OUT, O_ADDR_OFFSET, O_TIME_BASE };
+	       O_QUERIES, O_SAMPLES, O_SAMPLES_OUT, O_ADDR_OFFSET, O_TIME_BASE, O_TCP, O_TLS,
+	       O_TLS_CA, O_TLS_CERT, O_TLS_KEY, O_TLS_NAME };
 	static const struct option lo[] = {
 		{"seed", required_argument, NULL, O_SEED},
 		{"count", required_argument, NULL, O_COUNT},
@@ -1030,6 +1296,12 @@ int main(int argc, char **argv)
 		{"samples-out", required_argument, NULL, O_SAMPLES_OUT},
 		{"addr-offset", required_argument, NULL, O_ADDR_OFFSET},
 		{"time-base", required_argument, NULL, O_TIME_BASE},
+		{"tcp", required_argument, NULL, O_TCP},
+		{"tls", required_argument, NULL, O_TLS},
+		{"tls-ca", required_argument, NULL, O_TLS_CA},
+		{"tls-cert", required_argument, NULL, O_TLS_CERT},
+		{"tls-key", required_argument, NULL, O_TLS_KEY},
+		{"tls-name", required_argument, NULL, O_TLS_NAME},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1071,6 +1343,12 @@ int main(int argc, char **argv)
 				o.time_base = tb;
 			}
 			break;
+		case O_TCP: o.tcp_addr = optarg; break;
+		case O_TLS: o.tls_addr = optarg; break;
+		case O_TLS_CA: o.tls_ca = optarg; break;
+		case O_TLS_CERT: o.tls_cert = optarg; break;
+		case O_TLS_KEY: o.tls_key = optarg; break;
+		case O_TLS_NAME: o.tls_name = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1100,6 +1378,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rv-loadgen: --zone-out and --samples-out need --domain\n");
 		return 2;
 	}
+	if ((o.unix_path != NULL) + (o.tcp_addr != NULL) + (o.tls_addr != NULL) > 1) {
+		fprintf(stderr, "rv-loadgen: one live writer at a time: --unix, --tcp or --tls\n");
+		return 2;
+	}
+	if ((o.tls_ca || o.tls_cert || o.tls_key || o.tls_name) && !o.tls_addr) {
+		fprintf(stderr, "rv-loadgen: --tls-ca, --tls-cert, --tls-key and --tls-name need --tls\n");
+		return 2;
+	}
+	if (!o.tls_cert != !o.tls_key) {
+		fprintf(stderr, "rv-loadgen: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
 	if (o.domain && strlen(o.domain) > 64) {
 		fprintf(stderr, "rv-loadgen: --domain too long\n");
 		return 2;
@@ -1111,7 +1401,7 @@ int main(int argc, char **argv)
 	int rc = model_init(&m, &o);
 	if (rc < 0)
 		goto out;
-	bool want_frames = o.file || o.unix_path || o.expect_out;
+	bool want_frames = o.file || o.unix_path || o.tcp_addr || o.tls_addr || o.expect_out;
 	if (want_frames) {
 		double t0 = now_s();
 		rc = generate(&m, &s);
@@ -1150,7 +1440,11 @@ int main(int argc, char **argv)
 	}
 	if (o.file && (rc = write_file(o.file, &s)) < 0)
 		goto out;
-	if (o.unix_path && (rc = write_unix(&o, &s)) < 0)
+	if (o.unix_path && (rc = write_live(&o, &s, TR_UNIX, o.unix_path)) < 0)
+		goto out;
+	if (o.tcp_addr && (rc = write_live(&o, &s, TR_TCP, o.tcp_addr)) < 0)
+		goto out;
+	if (o.tls_addr && (rc = write_live(&o, &s, TR_TLS, o.tls_addr)) < 0)
 		goto out;
 	fflush(stdout);
 out:
