@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — rearview benchmarks (issue 4); see BENCHMARKS.md.
 #
-#   scripts/bench.sh            full run (4-10 minutes on 2 cores)
+#   scripts/bench.sh            full run (5-11 minutes on 2 cores)
 #   scripts/bench.sh --smoke    every figure with small sizes, < 90 s (CI)
 #
 # Options:
