@@ -625,8 +625,8 @@ wait_records() { # TARGET TIMEOUT_S
 # of a sample (incl. the last address queued) answered by the xray view -
 # first frame. Sets B_RATE, B_CONV (empty: not measured), B_PTRS (AXFR count),
 # B_PER_UPDATE (addresses per acknowledged UPDATE), B_TURN (burst_log) and
-# B_CPU (agent and named CPU seconds meanwhile); keeps the AXFR in $W/burst$1.axfr. Same seed each
-# time: the same addresses, owners and names.
+# B_CPU (agent and named CPU seconds meanwhile); keeps the AXFR in
+# $W/burst$1.axfr. Same seed each time: the same addresses, owners and names.
 burst() { # TAG
 	local tag=$1 out t0 tc ts exp sample a want got pending base ok0 ok1 npid ac0 nc0 ac1 nc1 skip bl
 	"$LOADGEN" --seed 7 --time-base now --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
@@ -803,7 +803,7 @@ nsu_figs() { # SUFFIX "AGENT_RATES" "NSUPDATE_RATES" WHY_IF_NONE
 	((k > 1)) && med=", median of $k runs"
 	n=$(median_words "$3")
 	fig "rpz_nsupdate_addresses_per_s$sfx" "$n" \
-		"same $BURST_N addresses and records by one nsupdate -v (TCP), same key, $NSU_PER addresses per UPDATE (agent: $AGENT_PER; the most nsupdate fits in 64 KB), into an empty RPZ; $how$med"
+		"same $BURST_N addresses and records by one nsupdate -v (TCP), same key, $NSU_PER addresses per UPDATE (agent: $AGENT_PER; nsupdate gets fewer only if it cannot fit them in 64 KB), into an empty RPZ; $how$med"
 	if (($(wc -w <<<"$2") == 0)); then
 		fig "rpz_agent_vs_nsupdate$sfx" n/a "no agent figure"
 		return 0
