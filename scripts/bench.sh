@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — rearview benchmarks (issue 4); see BENCHMARKS.md.
 #
-#   scripts/bench.sh            full run (4-10 minutes on 2 cores)
+#   scripts/bench.sh            full run (5-11 minutes on 2 cores)
 #   scripts/bench.sh --smoke    every figure with small sizes, < 90 s (CI)
 #
 # Options:
@@ -41,7 +41,7 @@ if ((SMOKE)); then
 	INGEST_N=100000 INGEST_REPS=1
 	CG_N=5000
 	RSS_SMALL=10000 RSS_LARGE=50000
-	BURST_N=5000
+	BURST_N=5000 RPZ_REPS=1 RPZ_REPS_QUIET=1
 	LOOKUP_NAMES=20000 LOOKUP_QPS=2000 LOOKUP_SAMPLES=20 SAMPLE_RATE=10
 	DROP_SECONDS=2 SETTLE=1
 	RELOAD_N=20000
@@ -54,7 +54,7 @@ else
 	INGEST_N=2000000 INGEST_REPS=3
 	CG_N=100000
 	RSS_SMALL=100000 RSS_LARGE=1000000
-	BURST_N=100000
+	BURST_N=100000 RPZ_REPS=3 RPZ_REPS_QUIET=2
 	LOOKUP_NAMES=200000 LOOKUP_QPS=20000 LOOKUP_SAMPLES=200 SAMPLE_RATE=10
 	DROP_SECONDS=20 SETTLE=3
 	RELOAD_N=1000000
@@ -189,6 +189,8 @@ timed() {
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The median of a space-separated list of numbers.
+median_words() { local -a v; read -ra v <<<"$1"; printf '%s\n' "${v[@]}" | median; }
 
 # ------------------------------------------------------------------ machine
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -700,11 +702,47 @@ lab_setup() {
 	LAB_UPSTREAM_EXTRA_CONF="zone \"bench.test\" { type primary; file \"$W/bench.test.db\"; };"
 	LAB_RESOLVER_LOGGING_EXTRA=${1:-}
 	lab_start_upstream
+	# lab_start_upstream waits for the lab's own zones; the 200k-name
+	# bench.test zone loads for seconds more, and the first burst must not
+	# share the CPU with that.
+	local i
+	for ((i = 0; i < 600; i++)); do
+		dig @"$LAB_UPSTREAM" -p "$LAB_PORT" +time=1 +tries=1 +short bench.test SOA 2>/dev/null | grep -q . && break
+		sleep 0.1
+	done
 	lab_start_bind
 	# Default batch settings (flush-interval, batch-size): only lab paths set.
-	lab_write_agent_conf flush-interval - log-level notice stats-interval 0 max-addresses 4000000
+	# log-level debug for the rpz part: the writer's one line per UPDATE sent
+	# and per UPDATE acknowledged time the bursts to the millisecond (see
+	# burst_log); nothing else in the agent logs at debug on these paths.
+	local level=notice
+	want rpz && level=debug
+	lab_write_agent_conf flush-interval - log-level $level stats-interval 0 max-addresses 4000000
 	lab_start_agent
 	ALAB_PID=$(<"$LAB/pids/agent")
+}
+
+# From the agent's debug lines after line SKIP of its log ("UPDATE id ...:
+# N addresses, B bytes" when sent, "UPDATE to ...: N addresses committed"
+# when acknowledged): "LAST_COMMIT_EPOCH TURNAROUND_MS UPDATES", where
+# turnaround = the time the agent took between an acknowledgment and its
+# next UPDATE, summed (what it adds to BIND's own time while a backlog waits).
+burst_log() { # SKIP
+	tail -n +"$(($1 + 1))" "$LAB_AGENT_LOG" | python3 -c '
+import datetime, sys
+def ts(line):
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+last_ok, turn, n = None, 0.0, 0
+for line in sys.stdin:
+    if " debug rpz: UPDATE id " in line:
+        n += 1
+        if last_ok is not None:
+            turn += ts(line) - last_ok
+    elif " debug rpz: UPDATE to " in line and line.rstrip().endswith(" addresses committed"):
+        last_ok = ts(line)
+if last_ok is not None:
+    print(f"{last_ok:.3f} {turn * 1000:.0f} {n}")'
 }
 
 # Wall clock (epoch s) when the agent's committed-records counter reaches TARGET.
@@ -723,22 +761,32 @@ wait_records() { # TARGET TIMEOUT_S
 }
 
 # 100k new addresses in one burst into the running agent (default batching):
-# rpz_addresses_per_s = N / (commit of the last record - first frame);
-# converge = last PTR of a sample (incl. the last address queued) answered by
-# the xray view - first frame.
-burst() { # [FIGURE_SUFFIX]
-	local sfx=${1:-} out t0 tc ts exp sample a want got pending
+# rate = N / (commit of the last record - first frame); converge = last PTR
+# of a sample (incl. the last address queued) answered by the xray view -
+# first frame. Sets B_RATE, B_CONV (empty: not measured), B_PTRS (AXFR count),
+# B_PER_UPDATE (addresses per acknowledged UPDATE), B_TURN (burst_log) and
+# B_CPU (agent and named CPU seconds meanwhile); keeps the AXFR in
+# $W/burst$1.axfr. Same seed each time: the same addresses, owners and names.
+burst() { # TAG
+	local tag=$1 out t0 tc ts exp sample a want got pending base ok0 ok1 npid ac0 nc0 ac1 nc1 skip bl
 	"$LOADGEN" --seed 7 --time-base now --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
 		--expect-out "$W/burst.expect" >/dev/null 2>&1
 	exp=$W/burst.expect
 	# 10 spread over the stream plus the last one (queued last).
 	sample=$(awk -v n="$BURST_N" 'NR % int(n / 10) == 0 || NR == n' "$exp")
-	local base
 	base=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" records)
+	ok0=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" ok)
+	npid=$(<"$LAB/pids/resolver")
+	ac0=$(cpu_s "$ALAB_PID")
+	nc0=$(cpu_s "$npid")
+	skip=$(wc -l <"$LAB_AGENT_LOG")
 	out=$("$LOADGEN" --seed 7 --time-base now --sequential --count $BURST_N --names $BURST_N --addresses $BURST_N \
 		--unix "$LAB_SOCK" 2>/dev/null)
 	t0=$(sed -n 's/.*start_epoch=\([0-9.]*\).*/\1/p' <<<"$out")
 	tc=$(wait_records $((base + BURST_N)) 120) || tc=
+	ac1=$(cpu_s "$ALAB_PID")
+	nc1=$(cpu_s "$npid")
+	ok1=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" ok)
 	pending=$sample
 	while [[ -n $pending ]]; do
 		local left=
@@ -752,24 +800,245 @@ burst() { # [FIGURE_SUFFIX]
 		if [[ $(calc "$ts - $t0 > 180" 0) == 1 ]]; then ts=; break; fi
 		sleep 0.1
 	done
-	local how="named logging as shipped in the lab"
-	[[ -n $sfx ]] && how="named: $LAB_RESOLVER_LOGGING_EXTRA"
-	if [[ -n $tc ]]; then
-		fig "rpz_addresses_per_s$sfx" "$(calc "$BURST_N / ($tc - $t0)" 0)" \
-			"$BURST_N new addresses / (last committed - first frame), default batching; $how"
+	B_RATE='' B_CONV='' B_TURN=''
+	# The last acknowledgment's own time (the poll above only notices it,
+	# up to a few tenths of a second later on a busy machine).
+	bl=$(burst_log "$skip")
+	if [[ -n $tc && -n $bl ]]; then
+		tc=${bl%% *}
+		B_TURN=$(cut -d' ' -f2 <<<"$bl")
+	fi
+	[[ -n $tc ]] && B_RATE=$(calc "$BURST_N / ($tc - $t0)" 0)
+	[[ -n $ts ]] && B_CONV=$(calc "$ts - $t0" 2)
+	B_PER_UPDATE=
+	((${ok1:-0} > ${ok0:-0})) && B_PER_UPDATE=$(calc "$BURST_N / ($ok1 - $ok0)" 1)
+	B_CPU="agent $(calc "$ac1 - $ac0" 2) CPU s, named $(calc "$nc1 - $nc0" 2) CPU s"
+	lab_axfr +noall +answer >"$W/burst$tag.axfr" 2>/dev/null || true
+	B_PTRS=$(awk '$4 == "PTR"' "$W/burst$tag.axfr" | wc -l)
+	log "burst$tag: ${B_RATE:-?} addresses/s, converged in ${B_CONV:-?} s, $((ok1 - ok0)) UPDATEs (${B_PER_UPDATE:-?} addresses each), turnaround ${B_TURN:-?} ms in all, $B_CPU; zone holds $B_PTRS PTR records"
+}
+
+# The agent's figures: the median of the bursts' RATES and CONVS (lists),
+# the smallest AXFR count (PTRS).
+burst_figs() { # SUFFIX "RATES" "CONVS" PTRS
+	local sfx=$1 rates=$2 convs=$3 ptrs=$4 n med="" how="named logging as shipped in the lab"
+	[[ -n $sfx ]] && how="named: $QUIET_UPDATE_LOG"
+	n=$(wc -w <<<"$rates")
+	((n > 1)) && med=", median of $n bursts"
+	if ((n > 0)); then
+		fig "rpz_addresses_per_s$sfx" "$(median_words "$rates")" \
+			"$BURST_N new addresses / (last acknowledged - first frame), default batching, into an empty RPZ; $how$med"
 	else
 		fig "rpz_addresses_per_s$sfx" n/a "agent did not commit $BURST_N records in 120 s (see agent log)"
 	fi
-	if [[ -n $ts ]]; then
-		fig "burst_100k_converge_s$sfx" "$(calc "$ts - $t0" 2)" \
-			"first frame of $BURST_N new addresses -> last sampled PTR answered by the xray view"
+	if (($(wc -w <<<"$convs") > 0)); then
+		fig "burst_100k_converge_s$sfx" "$(median_words "$convs")" \
+			"first frame of $BURST_N new addresses -> last sampled PTR answered by the xray view$med"
 	else
 		fig "burst_100k_converge_s$sfx" n/a "sample PTRs not all served within 180 s"
 	fi
-	local ptrs
-	ptrs=$(lab_axfr +noall +answer 2>/dev/null | awk '$4 == "PTR"' | wc -l)
-	log "burst$sfx: zone holds $ptrs PTR records after $BURST_N addresses"
 	fig "rpz_zone_ptrs_after_burst$sfx" "$ptrs" "AXFR count of PTR records (should be >= $BURST_N)"
+}
+
+# The reference for rpz_addresses_per_s, BIND's own ceiling for the same
+# writes: `update add` lines for exactly the records the agent wrote in the
+# burst whose AXFR is $1 (same owners, PTR targets, TXT strings, TTL), in the
+# agent's stream order; add-only, as the agent's writes of new addresses into
+# a zone known to be empty are.
+nsu_records() { # AXFR OUT
+	python3 - "$1" "$2" "$W/burst.expect" "$LAB_RPZ" <<'PY'
+import ipaddress, sys
+axfr, out, expect, zone = sys.argv[1:5]
+rrs = {}
+for line in open(axfr):
+    f = line.split(None, 4)
+    if len(f) == 5 and f[2] == 'IN' and f[3] in ('PTR', 'TXT'):
+        rrs.setdefault(f[0].lower(), {})[f[3]] = (f[1], f[4].rstrip('\n'))
+with open(out, 'w') as o:
+    for line in open(expect):
+        owner = f'{ipaddress.ip_address(line.split(chr(9), 1)[0]).reverse_pointer}.{zone}.'
+        r = rrs.get(owner.lower(), {})
+        if 'PTR' not in r or 'TXT' not in r:
+            sys.exit(f'{owner}: no PTR and TXT in {axfr}')
+        for t in ('PTR', 'TXT'):
+            o.write(f'update add {owner} {r[t][0]} IN {t} {r[t][1]}\n')
+PY
+}
+
+# nsupdate input: those records, PER addresses per `send` (UPDATE), to SERVER.
+nsu_batch() { # PER SERVER OUT
+	awk -v k="$1" -v server="$2" -v port="$LAB_PORT" -v zone="$LAB_RPZ" '
+		NR == 1 { print "server " server " " port; print "zone " zone }
+		{ print }
+		NR % (2 * k) == 0 { print "send" }
+		END { if (NR % (2 * k)) print "send" }' "$W/nsupdate.rr" >"$3"
+}
+
+# True if nsupdate can put PER addresses in every UPDATE of the input. Its
+# encoder (libdns) packs these records less tightly than the agent's, and a
+# message over 64 KB is a fatal "ran out of space" before it is sent. Probed
+# against the lab's upstream named, which is not authoritative for the RPZ
+# and does not know the key: each UPDATE nsupdate can build is sent and
+# refused, and the zone under test is not touched.
+nsu_fits() { # PER
+	nsu_batch "$1" "$LAB_UPSTREAM" "$W/nsupdate.probe"
+	nsupdate -v -t 10 -k "$LAB/rearview.key" "$W/nsupdate.probe" >"$W/nsupdate.probe.out" 2>&1 || true
+	! grep -q 'ran out of space' "$W/nsupdate.probe.out"
+}
+
+# The most addresses per UPDATE nsupdate can send, at most PER (the agent's).
+nsu_fit() { # PER -> prints the count
+	local hi=$1 lo=1 mid
+	if nsu_fits "$hi"; then echo "$hi"; return 0; fi
+	while ((hi - lo > 1)); do # lo fits, hi does not
+		mid=$(((lo + hi) / 2))
+		if nsu_fits "$mid"; then lo=$mid; else hi=$mid; fi
+	done
+	echo "$lo"
+}
+
+# One nsupdate process over TCP (-v) with the agent's TSIG key, reading
+# $W/nsupdate.in, into the RPZ as it is (call lab_fresh_rpz first: empty).
+# nsupdate sends one UPDATE per `send` and waits for its answer before it
+# reads on, as the agent keeps one UPDATE in flight; unlike the agent it
+# opens a new TCP connection for each (BIND 9.18's nsupdate has no option to
+# keep one), a loopback handshake per ~60 KB UPDATE. Sets N_RATE (empty on
+# failure; N_WHY says why) and N_CPU. Time = nsupdate's start -> its exit
+# (the last answer read); the input is generated beforehand, as the agent's
+# stream is.
+nsu_run() { # TAG
+	local tag=$1 t0 t1 rc=0 npid nc0 nc1 ptrs ucpu
+	npid=$(<"$LAB/pids/resolver")
+	nc0=$(cpu_s "$npid")
+	t0=$(now)
+	/usr/bin/time -f '%U %S' -o "$W/nsupdate$tag.time" \
+		nsupdate -v -t 120 -k "$LAB/rearview.key" "$W/nsupdate.in" >"$W/nsupdate$tag.out" 2>&1 || rc=$?
+	t1=$(now)
+	nc1=$(cpu_s "$npid")
+	ucpu=$(awk 'END { printf "%.2f", $1 + $2 }' "$W/nsupdate$tag.time")
+	N_CPU="nsupdate $ucpu CPU s, named $(calc "$nc1 - $nc0" 2) CPU s"
+	ptrs=$(lab_axfr +noall +answer 2>/dev/null | awk '$4 == "PTR"' | wc -l)
+	N_RATE='' N_WHY=''
+	if ((rc != 0)); then
+		N_WHY="nsupdate exited $rc: $(head -c 200 "$W/nsupdate$tag.out")"
+	elif ((ptrs != BURST_N)); then
+		N_WHY="zone holds $ptrs PTR records after nsupdate, sent $BURST_N"
+	else
+		N_RATE=$(calc "$BURST_N / ($t1 - $t0)" 0)
+	fi
+	log "nsupdate$tag: ${N_RATE:-n/a (${N_WHY})} addresses/s in $(calc "$t1 - $t0" 2) s, $N_CPU; zone holds $ptrs PTR records"
+}
+
+# rpz_nsupdate_addresses_per_s[SUFFIX] (median of its runs) and
+# rpz_agent_vs_nsupdate[SUFFIX] = agent / nsupdate (target >= 0.9).
+nsu_figs() { # SUFFIX "AGENT_RATES" "NSUPDATE_RATES" WHY_IF_NONE
+	local sfx=$1 a n k med="" ratio met how="named logging as shipped in the lab"
+	[[ -n $sfx ]] && how="named: $QUIET_UPDATE_LOG"
+	k=$(wc -w <<<"$3")
+	if ((k == 0)); then
+		fig "rpz_nsupdate_addresses_per_s$sfx" n/a "$4"
+		fig "rpz_agent_vs_nsupdate$sfx" n/a "no nsupdate reference: $4"
+		return 0
+	fi
+	((k > 1)) && med=", median of $k runs"
+	n=$(median_words "$3")
+	fig "rpz_nsupdate_addresses_per_s$sfx" "$n" \
+		"same $BURST_N addresses and records by one nsupdate -v (TCP), same key, $NSU_PER addresses per UPDATE (agent: $AGENT_PER; nsupdate gets fewer only if it cannot fit them in 64 KB), into an empty RPZ; $how$med"
+	if (($(wc -w <<<"$2") == 0)); then
+		fig "rpz_agent_vs_nsupdate$sfx" n/a "no agent figure"
+		return 0
+	fi
+	a=$(median_words "$2")
+	ratio=$(calc "$a / $n" 3)
+	met="not met"
+	[[ $(calc "$ratio >= 0.9" 0) == 1 ]] && met=met
+	fig "rpz_agent_vs_nsupdate$sfx" "$ratio" \
+		"rpz_addresses_per_s$sfx / rpz_nsupdate_addresses_per_s$sfx (target >= 0.9: $met)"
+}
+
+# The nsupdate input from burst TAG: its records (AXFR), as many per UPDATE
+# as the agent put in its UPDATEs, or the most nsupdate fits if fewer. Sets
+# AGENT_PER, NSU_PER, and NSU_WHY if it could not be made.
+nsu_prepare() { # TAG
+	AGENT_PER=${B_PER_UPDATE:-} NSU_PER='' NSU_WHY=''
+	if [[ -z $AGENT_PER ]]; then
+		NSU_WHY="the agent's burst was not acknowledged: no batch size to copy"
+	elif nsu_records "$W/burst$1.axfr" "$W/nsupdate.rr"; then
+		NSU_PER=$(nsu_fit "$(calc "$AGENT_PER" 0)")
+		nsu_batch "$NSU_PER" "$LAB_XRAY" "$W/nsupdate.in"
+		log "nsupdate: $NSU_PER addresses per UPDATE ($(grep -c '^send' "$W/nsupdate.in") UPDATEs); the agent sent $AGENT_PER"
+	else
+		NSU_WHY="could not write the nsupdate input from the agent's zone"
+	fi
+	[[ -z $NSU_WHY ]] || rm -f "$W/nsupdate.in"
+}
+
+# One agent burst (into an empty RPZ: the lab's first run has one; later
+# ones restart named on an empty zone first) and its results, added to the
+# R_* lists of rpz_mode. The first burst of the part makes the nsupdate input.
+rpz_agent() { # SFX LOGGING FRESH(0|1) REP
+	(($3)) && lab_fresh_rpz "$2"
+	burst "$1_$4"
+	[[ -n $B_RATE ]] && R_RATES+=" $B_RATE"
+	[[ -n $B_CONV ]] && R_CONVS+=" $B_CONV"
+	[[ -n $B_TURN ]] && R_TURNS+=" $B_TURN"
+	((B_PTRS < R_PTRS)) && R_PTRS=$B_PTRS
+	if [[ -z $NSU_WHY && ! -s $W/nsupdate.in ]]; then nsu_prepare "$1_$4"; fi
+	return 0
+}
+
+# One nsupdate run into an empty RPZ; after a failed one, none.
+rpz_nsupdate() { # SFX LOGGING REP
+	[[ -s $W/nsupdate.in && -z $R_NWHY ]] || return 0
+	lab_fresh_rpz "$2"
+	nsu_run "$1_$3"
+	if [[ -n $N_RATE ]]; then R_NRATES+=" $N_RATE"; else R_NWHY=$N_WHY; fi
+}
+
+# REPS pairs of runs, agent and nsupdate alternating, each into an empty RPZ
+# with named's logging LOGGING; FIRST = agent or nsupdate. Figures with
+# suffix SFX: medians of the runs.
+rpz_mode() { # SFX LOGGING REPS FIRST
+	local i
+	R_RATES='' R_CONVS='' R_TURNS='' R_NRATES='' R_NWHY='' R_PTRS=$BURST_N
+	for ((i = 1; i <= $3; i++)); do
+		if [[ $4 == agent ]]; then
+			rpz_agent "$1" "$2" $((i > 1)) "$i"
+			rpz_nsupdate "$1" "$2" "$i"
+		else
+			rpz_nsupdate "$1" "$2" "$i"
+			rpz_agent "$1" "$2" 1 "$i"
+		fi
+	done
+	burst_figs "$1" "$R_RATES" "$R_CONVS" "$R_PTRS"
+	if [[ -n $R_TURNS ]]; then
+		fig "rpz_agent_turnaround_ms$1" "$(median_words "$R_TURNS")" \
+			"ms the agent took between an acknowledgment and its next UPDATE, summed over a burst's ~$(calc "$BURST_N / ${AGENT_PER:-1}" 0) UPDATEs"
+	else
+		fig "rpz_agent_turnaround_ms$1" n/a "no acknowledged burst (see the agent log)"
+	fi
+	[[ -s $W/nsupdate.in ]] || R_NWHY=${NSU_WHY:-no nsupdate input}
+	# One failed reference run makes the figure n/a: a median would hide it.
+	[[ -z $R_NWHY ]] || R_NRATES=''
+	nsu_figs "$1" "$R_RATES" "$R_NRATES" "$R_NWHY"
+}
+
+# RPZ writes: the agent's bursts beside BIND's own ceiling for the same
+# writes (nsupdate), every run into an empty RPZ (named restarted on the
+# initial zone with the journal deleted, the agent without a snapshot), so
+# that both start from a zone of the same size, and interleaved, so that the
+# machine's load moves both alike:
+#  1. named's `update` category to null: agent, nsupdate, RPZ_REPS_QUIET
+#     times (the lab's first run is the agent's: its records and batch size
+#     make the nsupdate input);
+#  2. named's logging as shipped: nsupdate, agent, RPZ_REPS times, the agent
+#     last (the lookup and drops parts use the RPZ it filled).
+rpz_part() {
+	NSU_WHY='' AGENT_PER='' NSU_PER=''
+	rm -f "$W/nsupdate.in"
+	lab_setup "$QUIET_UPDATE_LOG"
+	rpz_mode _quiet "$QUIET_UPDATE_LOG" "$RPZ_REPS_QUIET" agent
+	rpz_mode "" "" "$RPZ_REPS" nsupdate
 }
 
 # Restarts the resolver on an empty RPZ (zone file and journal removed, so
@@ -1194,15 +1463,13 @@ lab_part() {
 		--addr-offset 8388608 --count $((LOOKUP_QPS * 60)) \
 		--zone-out "$W/bench.test.db" --queries-out "$W/queries.txt" --samples-out "$W/samples.tsv" \
 		>/dev/null 2>&1
-	# rpz: the same 100k burst into an empty RPZ twice, first with named's
-	# `update` log category discarded (named logs every added RR at info, which
-	# costs about half of its UPDATE CPU), then as shipped; lookup and drops
-	# then run on the RPZ the second burst filled.
+	# rpz: the same 100k burst into an empty RPZ, first with named's `update`
+	# log category discarded (named logs every added RR at info, which costs
+	# about half of its UPDATE CPU), then as shipped, each beside nsupdate
+	# writing the same records (rpz_part); lookup and drops then run on the
+	# RPZ the agent's last burst filled.
 	if want rpz; then
-		lab_setup "$QUIET_UPDATE_LOG"
-		burst _quiet
-		lab_fresh_rpz ""
-		burst
+		rpz_part
 	else
 		lab_setup
 	fi
