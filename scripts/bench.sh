@@ -6,9 +6,10 @@
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
-#   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet,fleetlab
+#   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet,fleetlab,floor
 #   --keep            keep the work directory (logs, generated streams)
-# Environment: RV_AGENT=PATH measures that agent binary instead of DIR's.
+# Environment: RV_AGENT=PATH measures that agent binary instead of DIR's;
+# FLOOR_NAMED_OPTIONS="..." adds statements to named's options in part floor.
 #
 # Needs root (the BIND lab adds loopback addresses). Installs what it needs
 # (dnsperf, valgrind, fstrm-bin, bind9, ...). Everything listens on 127.x only;
@@ -22,14 +23,14 @@ SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=0
 KEEP=0
 BUILD=$SRCDIR/build
-ONLY=ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet,fleetlab
+ONLY=ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet,fleetlab,floor
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
 	--keep) KEEP=1 ;;
 	--build-dir) BUILD=$(realpath -m "$2"); shift ;;
 	--only) ONLY=$2; shift ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -50,6 +51,7 @@ if ((SMOKE)); then
 	HIST_N=100000 HIST_SIGHTINGS=300000 HIST_ROWS=50000 HIST_QUERIES=30
 	FLEET_N=100000 FLEET_REPS=1
 	FLEETLAB_N=3
+	FLOOR_N=5
 else
 	INGEST_N=2000000 INGEST_REPS=3
 	CG_N=100000
@@ -63,6 +65,7 @@ else
 	HIST_N=2000000 HIST_SIGHTINGS=10000000 HIST_ROWS=5000000 HIST_QUERIES=300
 	FLEET_N=1000000 FLEET_REPS=5
 	FLEETLAB_N=100
+	FLOOR_N=40
 fi
 SEED=42
 # named's `update` category logs every RR an UPDATE adds or deletes (info).
@@ -416,6 +419,54 @@ fleet() {
 	fig fleet_relay_cpu_us_per_frame "$(calc "1000000 * ($c1 - $c0) / $in" 2)" "relay CPU (user+sys) per frame received, both threads"
 	stop_pid "$RPID"
 	stop_pid "$APID"
+}
+
+# ------------------------------------------------------------------ floor
+# named's own dnstap delivery time, the floor under lookup -> PTR: a lab named
+# whose dnstap goes to tests/bench/fstrm-arrivals.py (it reads and timestamps
+# frames, nothing else); FLOOR_N lookups of fresh names, one at a time at
+# random moments (0-0.9 s apart): the lookup sent -> its frame arrived.
+# FLOOR_NAMED_OPTIONS adds statements to named's options, to see what moves
+# it (e.g. 'fstrm-set-output-notify-threshold 1;').
+floor_part() {
+	local out=$W/floor.ms py=$SRCDIR/tests/bench/fstrm-arrivals.py sorted n
+	: >"$out"
+	(
+		# shellcheck source=scripts/lab.sh
+		. "$SRCDIR/scripts/lab.sh"
+		RV_AGENT=$AGENT
+		lab_init
+		trap 'lab_stop 0' EXIT
+		python3 "$py" "$LAB_SOCK" "$LAB/arrivals" >"$LAB/arrivals.log" 2>&1 &
+		lab_register_pid arrivals $!
+		lab_wait_until 5 test -S "$LAB_SOCK"
+		LAB_RESOLVER_OPTIONS_EXTRA=${FLOOR_NAMED_OPTIONS:-}
+		lab_start_upstream
+		lab_start_bind
+		lab_wait_until 10 lab__dnstap_connected
+		sleep 2
+		local i n0 t0 t1
+		arrived() { (($(wc -l <"$LAB/arrivals") > n0)); }
+		for ((i = 1; i <= FLOOR_N; i++)); do
+			n0=$(wc -l <"$LAB/arrivals")
+			t0=$(lab_now_ms)
+			lab_lookup "g$i.example.test" A >/dev/null
+			lab_wait_until 5 arrived || continue
+			t1=$(sed -n "$((n0 + 1))p" "$LAB/arrivals")
+			echo $((t1 - t0)) >>"$out"
+			sleep "0.$((RANDOM % 10))"
+		done
+	) >&2
+	mapfile -t sorted < <(sort -n "$out")
+	n=${#sorted[@]}
+	if ((n < FLOOR_N)); then
+		fig dnstap_floor_p50_ms n/a "only $n of $FLOOR_N lookups' frames arrived within 5 s"
+		fig dnstap_floor_max_ms n/a "see above"
+		return 0
+	fi
+	fig dnstap_floor_min_ms "${sorted[0]}" "lookup at the lab's named -> its dnstap frame at a minimal reader; $n lookups one at a time${FLOOR_NAMED_OPTIONS:+; named: $FLOOR_NAMED_OPTIONS}"
+	fig dnstap_floor_p50_ms "${sorted[$(((n - 1) / 2))]}" "same, p50"
+	fig dnstap_floor_max_ms "${sorted[$((n - 1))]}" "same, max"
 }
 
 # ------------------------------------------------------------------ fleetlab
@@ -1496,6 +1547,7 @@ if want rss; then
 fi
 if want encode; then log "encode..."; encode; fi
 if want fleet; then log "fleet..."; fleet; fi
+if want floor; then log "floor (named's own dnstap delivery, $FLOOR_N lookups)..."; floor_part; fi
 if want fleetlab; then log "fleetlab (the whole fleet, $FLEETLAB_N lookups)..."; fleetlab; fi
 if want rpz || want lookup || want drops || want reload || want report; then log "BIND lab..."; lab_part; fi
 
