@@ -6,6 +6,11 @@
  *   and for sanitizer builds (see meson.build and tests/unit/meson.build), where
  *   everything runs several times slower. Lower bounds ("not before 150 ms")
  *   stay unscaled: a slower machine only makes them easier to meet.
+ * RV_WORK_SCALE: a divisor (>= 1) for the iteration counts of the randomized
+ *   and differential loops (rv_test_work). The valgrind setup sets it to 10:
+ *   every code path still runs there, under valgrind's checks; the full
+ *   counts run in the plain and sanitizer builds. (CI time: these loops made
+ *   half of the valgrind run.)
  * RV_REQUIRE_ALL: set by scripts/test.sh (and so CI). A test that cannot run
  *   because a tool is missing then fails, naming the tool; without it, the test
  *   is skipped with the same message (running one test by hand).
@@ -35,6 +40,17 @@ static inline unsigned rv_test_ms(unsigned ms)
 static inline double rv_test_s(double s)
 {
 	return s * rv_test_time_scale();
+}
+
+/* n iterations, divided by RV_WORK_SCALE (at least 1). */
+static inline unsigned long rv_test_work(unsigned long n)
+{
+	const char *s = getenv("RV_WORK_SCALE");
+	unsigned long d = s && *s ? strtoul(s, NULL, 10) : 1;
+
+	if (d < 1)
+		d = 1;
+	return n / d > 0 ? n / d : 1;
 }
 
 static inline bool rv_test_require_all(void)

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include <cmocka.h>
+#include "rv_test.h"
 
 #include "common.h"
 
@@ -264,7 +265,7 @@ static void test_str_same_as_inet_ntop(void **state)
 	char mine[RV_ADDR_STRLEN], ref[INET6_ADDRSTRLEN];
 	rv_addr a;
 
-	for (unsigned long n = 0; n < 1000000; n++) {
+	for (unsigned long n = 0, end = rv_test_work(1000000); n < end; n++) {
 		uint8_t b[16];
 
 		for (int i = 0; i < 16; i += 2) {

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include "rv_test.h"
 #include <ldns/ldns.h>
 
 #include "dnsmsg.h"
@@ -1471,7 +1472,7 @@ static void test_diff_mutations(void **state)
 	static const unsigned depths[] = { 0, 1, 2, 3, 8, UINT32_MAX };
 	struct diff_stats st = { 0 };
 	const char *env = getenv("RV_DIFF_N");
-	unsigned long n = env != NULL ? strtoul(env, NULL, 10) : 200000;
+	unsigned long n = env != NULL ? strtoul(env, NULL, 10) : rv_test_work(200000);
 	uint32_t seed = 0x0ddba11;
 
 	(void)state;
