@@ -820,6 +820,18 @@ lab_need_tools() {
 # or we are not root, and fail instead under RV_REQUIRE_ALL=1 (lab_prereq_missing);
 # then print the summary (and the logs on failure) at exit. A test script sets
 # LAB_SUMMARIZED=1 once it has run all its checks.
+# lab_skip_under_sanitizers NAME WHY: in a sanitizer build (RV_SANITIZE),
+# report NAME as one "ok - ... # SKIP" line with WHY and exit 0. For tests
+# whose subject runs between name servers (or is built elsewhere), where the
+# agent's part is covered under the sanitizers by other tests: CI time.
+lab_skip_under_sanitizers() { # NAME WHY
+    if [[ ${RV_SANITIZE:-none} != none ]]; then
+        echo "ok - $1 # SKIP in the b_sanitize=$RV_SANITIZE build: $2"
+        echo "1 passed, 0 failed"
+        exit 0
+    fi
+}
+
 lab_test_begin() {
     lab_need_tools "${LAB_TOOLS[@]}"
     if ((EUID != 0)); then
@@ -968,8 +980,10 @@ lab_stop_dir() { # DIR
 # $LAB/NAME/. Kept apart from the rest of the library on purpose.
 #
 #   lab_add_addr N            claim $LAB_NET.N on lo (removed by lab_stop)
-#   lab_start_secondary NAME N  named on $LAB_NET.N with the rendered
-#                            view-xray-secondary.conf; primary = $LAB_XRAY
+#   lab_start_secondary NAME N [VAR=value...]  named on $LAB_NET.N with the
+#                            rendered view-xray-secondary.conf (more
+#                            render-bind-conf.sh variables, e.g. OTHER_ZONES,
+#                            may follow); primary = $LAB_XRAY
 #                            (LAB_XFR_KEY_NAME: key name, default the
 #                            agent's; its file is $LAB/NAME.key if it
 #                            exists, else $LAB/rearview.key)
@@ -1002,34 +1016,32 @@ lab_add_addr() { # N
     printf '%s\n' "$a" >>"$LAB/addrs"
 }
 
-lab_start_secondary() { # NAME N
-    local name=$1 addr=$LAB_NET.$2 d=$LAB/$1 xname=${LAB_XFR_KEY_NAME:-$LAB_KEY_NAME} kfile
-    kfile=$LAB/$xname.key
-    [[ -f $kfile ]] || kfile=$LAB/rearview.key
-    lab_add_addr "$2"
-    mkdir -p "$d/zones"
-    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$d/bind-conf" --no-check \
-        RPZ_ZONE="$LAB_RPZ" KEY_NAME="$xname" XFR_KEY_NAME="$xname" KEY_FILE="$kfile" \
-        ZONE_DIR="$d/zones" ZONE_OWNER= XRAY_ADDR="$addr" XRAY_ACL="127.0.0.0/8;" \
-        PRIMARY_ADDR="$LAB_XRAY" PRIMARY_PORT="$LAB_PORT" >"$d/render.log" \
-        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed ($name)"; }
-    cat >"$d/named.conf" <<EOC
-// Lab secondary $name: the shipped key.conf + view-xray-secondary.conf.
-include "$d/bind-conf/key.conf";
+# The named.conf of a fleet server NAME in $LAB/NAME, and start it:
+# HEAD (top-level text first: key includes), listening on LISTEN ("A; B;"),
+# SRC the address SOA checks, transfers, NOTIFYs and queries leave from (on
+# loopback the kernel would otherwise pick the destination's address),
+# OPTS (text inside options), then the include lines of INCLUDES (files
+# under $LAB/NAME/bind-conf); ready when READY_ADDR answers READY_ZONE's SOA
+# within LAB_SECONDARY_TIMEOUT (30) seconds.
+lab__fleet_named() { # NAME HEAD LISTEN SRC OPTS READY_ADDR READY_ZONE INCLUDES...
+    local name=$1 head=$2 listen=$3 src=$4 opts=$5 raddr=$6 rzone=$7 d=$LAB/$1 f
+    shift 7
+    {
+        printf '// Lab server %s, from the shipped fragments (scripts/lab.sh).\n%s\n' "$name" "$head"
+        cat <<EOC
 options {
     directory "$d";
     pid-file "$d/named.pid";
     session-keyfile "$d/session.key";
-    listen-on port $LAB_PORT { $addr; };
+    listen-on port $LAB_PORT { $listen };
     listen-on-v6 { none; };
-    // SOA checks and transfers leave from our own address (on loopback the
-    // kernel would otherwise pick the primary's address as the source).
-    transfer-source $addr;
-    query-source address $addr;
-    notify-source $addr;
+    transfer-source $src;
+    query-source address $src;
+    notify-source $src;
     forwarders port $LAB_PORT { $LAB_UPSTREAM; };
     forward only;
     dnssec-validation no;
+    $opts
 };
 controls { };
 logging {
@@ -1037,51 +1049,51 @@ logging {
     category default { main; };
     category lame-servers { null; };
 };
-include "$d/bind-conf/view-xray-secondary.conf";
 EOC
+        for f in "$@"; do
+            printf 'include "%s/bind-conf/%s";\n' "$d" "$f"
+        done
+    } >"$d/named.conf"
     lab__start_named "$name"
     lab_register_pid "$name" "$(<"$LAB/pids/$name")"
+    lab__wait_for "$name" "$(<"$LAB/pids/$name")" "${LAB_SECONDARY_TIMEOUT:-30}" lab__dig_ok "$raddr" "$rzone"
+}
+
+# Render the shipped fragments for fleet server NAME into $LAB/NAME/bind-conf.
+lab__fleet_render() { # NAME VAR=value...
+    local name=$1 d=$LAB/$1
+    shift
+    mkdir -p "$d/zones"
+    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$d/bind-conf" --no-check \
+        ZONE_DIR="$d/zones" ZONE_OWNER= "$@" >"$d/render.log" \
+        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed ($name)"; }
+}
+
+lab_start_secondary() { # NAME N [VAR=value...]
+    local name=$1 addr=$LAB_NET.$2 xname=${LAB_XFR_KEY_NAME:-$LAB_KEY_NAME} kfile
+    shift 2
+    kfile=$LAB/$xname.key
+    [[ -f $kfile ]] || kfile=$LAB/rearview.key
+    lab_add_addr "${addr##*.}"
+    lab__fleet_render "$name" RPZ_ZONE="$LAB_RPZ" KEY_NAME="$xname" XFR_KEY_NAME="$xname" \
+        KEY_FILE="$kfile" XRAY_ADDR="$addr" XRAY_ACL="127.0.0.0/8;" \
+        PRIMARY_ADDR="$LAB_XRAY" PRIMARY_PORT="$LAB_PORT" "$@"
     # Ready = it answers the RPZ's SOA, i.e. its first transfer is done.
-    lab__wait_for "$name" "$(<"$LAB/pids/$name")" "${LAB_SECONDARY_TIMEOUT:-30}" lab__dig_ok "$addr" "$LAB_RPZ"
+    lab__fleet_named "$name" "include \"$LAB/$name/bind-conf/key.conf\";" "$addr;" "$addr" "" \
+        "$addr" "$LAB_RPZ" view-xray-secondary.conf
     lab_log "secondary $name ready on $addr (pid $(<"$LAB/pids/$name"))"
 }
 
 lab_start_resolver() { # NAME N
     local name=$1 addr=$LAB_NET.$2 d=$LAB/$1
     lab_add_addr "$2"
-    mkdir -p "$d/zones"
     # The shipped options.conf and view-client.conf; no xray view (the RPZ
     # is served elsewhere in a fleet).
-    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$d/bind-conf" --no-check \
-        RPZ_ZONE="$LAB_RPZ" KEY_FILE="$LAB/rearview.key" ZONE_DIR="$d/zones" ZONE_OWNER= \
+    lab__fleet_render "$name" RPZ_ZONE="$LAB_RPZ" KEY_FILE="$LAB/rearview.key" \
         DNSTAP_SOCKET="$d/dnstap.sock" DNSTAP_IDENTITY="$name" \
-        CLIENT_ADDRS="$addr;" CLIENT_ACL="127.0.0.0/8;" >"$d/render.log" \
-        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed ($name)"; }
-    cat >"$d/named.conf" <<EOC
-// Lab resolver $name: the shipped options.conf + view-client.conf.
-options {
-    directory "$d";
-    pid-file "$d/named.pid";
-    session-keyfile "$d/session.key";
-    listen-on port $LAB_PORT { $addr; };
-    listen-on-v6 { none; };
-    query-source address $addr;
-    forwarders port $LAB_PORT { $LAB_UPSTREAM; };
-    forward only;
-    dnssec-validation no;
-    include "$d/bind-conf/options.conf";
-};
-controls { };
-logging {
-    channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
-    category default { main; };
-    category lame-servers { null; };
-};
-include "$d/bind-conf/view-client.conf";
-EOC
-    lab__start_named "$name"
-    lab_register_pid "$name" "$(<"$LAB/pids/$name")"
-    lab__wait_for "$name" "$(<"$LAB/pids/$name")" 30 lab__dig_ok "$addr" example.test
+        CLIENT_ADDRS="$addr;" CLIENT_ACL="127.0.0.0/8;"
+    lab__fleet_named "$name" "" "$addr;" "$addr" "include \"$d/bind-conf/options.conf\";" \
+        "$addr" example.test view-client.conf
     lab_log "resolver $name ready on $addr (pid $(<"$LAB/pids/$name")), dnstap to $d/dnstap.sock"
 }
 
@@ -1090,44 +1102,14 @@ lab_start_site() { # NAME N ZONE [SECONDARIES]
     local xname=${LAB_XFR_KEY_NAME:-$LAB_KEY_NAME}
     lab_add_addr "$2"
     lab_add_addr "$(($2 + 1))"
-    mkdir -p "$d/zones"
-    "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$d/bind-conf" --no-check \
-        RPZ_ZONE="$zone" KEY_FILE="$LAB/rearview.key" ZONE_DIR="$d/zones" ZONE_OWNER= \
+    lab__fleet_render "$name" RPZ_ZONE="$zone" KEY_FILE="$LAB/rearview.key" \
         DNSTAP_SOCKET="$d/dnstap.sock" DNSTAP_IDENTITY="$name" \
         CLIENT_ADDRS="$caddr;" CLIENT_ACL="127.0.0.0/8;" \
         XRAY_ADDR="$xaddr" XRAY_ACL="127.0.0.0/8;" XFR_KEY_NAME="$xname" \
-        SECONDARIES="$secs" NOTIFY_DELAY=1 >"$d/render.log" \
-        || { cat "$d/render.log" >&2; lab_die "render-bind-conf.sh failed ($name)"; }
-    cat >"$d/named.conf" <<EOC
-// Lab site $name: the shipped fragments (as the lab's resolver), RPZ $zone.
-include "$d/bind-conf/key.conf";
-$(lab__extra_key_includes)
-options {
-    directory "$d";
-    pid-file "$d/named.pid";
-    session-keyfile "$d/session.key";
-    listen-on port $LAB_PORT { $caddr; $xaddr; };
-    listen-on-v6 { none; };
-    transfer-source $xaddr;
-    query-source address $caddr;
-    notify-source $xaddr;
-    forwarders port $LAB_PORT { $LAB_UPSTREAM; };
-    forward only;
-    dnssec-validation no;
-    include "$d/bind-conf/options.conf";
-};
-controls { };
-logging {
-    channel main { file "$d/named.log"; severity info; print-time yes; print-category yes; };
-    category default { main; };
-    category lame-servers { null; };
-};
-include "$d/bind-conf/view-xray.conf";
-include "$d/bind-conf/view-client.conf";
-EOC
-    lab__start_named "$name"
-    lab_register_pid "$name" "$(<"$LAB/pids/$name")"
-    lab__wait_for "$name" "$(<"$LAB/pids/$name")" 30 lab__dig_ok "$xaddr" "$zone"
+        SECONDARIES="$secs" NOTIFY_DELAY=1
+    lab__fleet_named "$name" "include \"$d/bind-conf/key.conf\";
+$(lab__extra_key_includes)" "$caddr; $xaddr;" "$xaddr" "include \"$d/bind-conf/options.conf\";" \
+        "$xaddr" "$zone" view-xray.conf view-client.conf
     lab_log "site $name ready: client view $caddr, xray view $xaddr ($zone), dnstap to $d/dnstap.sock (pid $(<"$LAB/pids/$name"))"
 }
 

@@ -21,19 +21,12 @@
 # needs root.
 set -euo pipefail
 
-# The agent's and the relay's parts of this path run under the sanitizers in
-# integration.relay and integration.pipeline; what this test adds is between
-# name servers. So the sanitizer build's run says so instead of repeating the
-# plain build's (CI time).
-if [[ ${RV_SANITIZE:-none} != none ]]; then
-    echo "ok - fleet # SKIP in the b_sanitize=$RV_SANITIZE build: the relay and the agent run there in relay.sh and pipeline.sh; the plain build's run of this test checks the rest"
-    echo "1 passed, 0 failed"
-    exit 0
-fi
-
 srcdir=${RV_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=scripts/lab.sh
 . "$srcdir/scripts/lab.sh"
+
+lab_skip_under_sanitizers "fleet" \
+    "it checks what happens between relays and name servers; the relay and the agent run there in relay.sh and pipeline.sh"
 
 lab_need_tools openssl python3 curl
 lab_test_begin

@@ -13,19 +13,12 @@
 # Run by meson (suite "integration") with RV_AGENT and RV_SRCDIR; needs root.
 set -euo pipefail
 
-# What this test checks happens between name servers (Unbound serving the RPZ it transfers from the primary); the agent
-# does nothing here that integration.pipeline does not do under the
-# sanitizers. So the sanitizer build's run says so instead of repeating the
-# plain build's (CI time).
-if [[ ${RV_SANITIZE:-none} != none ]]; then
-    echo "ok - unbound-xray # SKIP in the b_sanitize=$RV_SANITIZE build: the agent's part is pipeline.sh's, which runs there; the plain build's run of this test checks the rest"
-    echo "1 passed, 0 failed"
-    exit 0
-fi
-
 srcdir=${RV_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=scripts/lab.sh
 . "$srcdir/scripts/lab.sh"
+
+lab_skip_under_sanitizers "unbound-xray" \
+    "it checks Unbound serving the RPZ it transfers from the primary; the agent's part is pipeline.sh's, which runs there"
 
 lab_need_tools unbound unbound-checkconf
 lab_test_begin
