@@ -19,8 +19,12 @@
  * a partial batch (one that empties the queue) goes at most once per
  * max(flush_interval, PACE_RTT_FACTOR smoothed round trips), so a trickle of
  * changes never turns into one small transaction per round trip, and the
- * slower BIND gets (a bigger policy zone), the bigger the batches. The tail of
- * a burst is not held back unless a partial batch went out just before.
+ * slower BIND gets (a bigger policy zone), the bigger the batches. A change
+ * that finds the writer idle (no partial batch within that gap) goes at once,
+ * on the loop's next turn, with whatever else that turn learned: an idle
+ * lookup reaches BIND without waiting for the interval, and only load makes
+ * changes wait to be batched. The tail of a burst is not held back unless a
+ * partial batch went out just before.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -1199,7 +1203,9 @@ void rv_rpz_writer_kick(rv_rpz_writer *w)
 	if (batch_full(w))
 		start_batch(w);
 	else if (!evtimer_pending(w->flush_ev, NULL))
-		arm_flush(w, pace_delay_ms(w, w->opts.flush_interval_ms));
+		/* 0 when the last partial batch is a gap ago: the timer fires
+		 * after the current read's frames are all in the feed. */
+		arm_flush(w, pace_delay_ms(w, 0));
 }
 
 void rv_rpz_writer_flush_now(rv_rpz_writer *w)

@@ -82,7 +82,7 @@ typedef struct rv_rpz_writer_opts {
 	uint16_t port;
 	const char *zone;
 	uint32_t ttl;
-	unsigned flush_interval_ms;  /* queued changes wait this long... */
+	unsigned flush_interval_ms;  /* partial batches at most this often... */
 	size_t batch_bytes;          /* ...unless a full batch of this many bytes is queued */
 	unsigned timeout_ms;         /* connect + reply timeout per UPDATE */
 	unsigned retry_min_ms;       /* backoff after a failure, doubling up to retry_max_ms */
@@ -119,10 +119,12 @@ int rv_rpz_writer_set_key(rv_rpz_writer *w, const rv_tsig_key *key) RV_MUST_CHEC
  * policy zone, a walk of the whole zone by BIND's policy code):
  *  - one UPDATE in flight at a time;
  *  - while at least batch_bytes worth is queued, full batches go back to back;
- *  - a partial batch (one that empties the queue) goes flush_interval_ms after
- *    the kick that found the queue empty, and at most once per
+ *  - a partial batch (one that empties the queue) goes at most once per
  *    max(flush_interval_ms, 4 x the smoothed UPDATE round trip): when BIND
  *    slows down (a bigger zone), partial batches grow instead of multiplying;
+ *    a kick that finds the writer idle (the last partial batch that gap ago
+ *    or longer) sends on the loop's next turn, so an idle lookup does not
+ *    wait for the interval;
  *  - with max_rate, an UPDATE of n addresses is followed by the next one no
  *    sooner than n / max_rate seconds later (the queue grows into bigger
  *    batches meanwhile): BIND's UPDATE work runs on the cores that answer

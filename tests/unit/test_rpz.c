@@ -1437,6 +1437,35 @@ static void test_writer_pacing(void **state)
 	assert_true(s.messages >= 3);
 	assert_true(s.messages <= ms / 40 + 2);
 
+	/* an idle writer sends a lone change at once, not a (long) flush
+	 * interval later; a change right after it waits for the pacing gap */
+	rv_rpz_writer_free(&w);
+	o.flush_interval_ms = rv_test_ms(5000);
+	w = rv_rpz_writer_new(base, &o, &test_key, &ft_feed, &err);
+	assert_non_null(w);
+	unsigned idle0 = s.messages;
+	ft_add(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rv_rpz_writer_kick(w);
+	assert_true(run_until_idle(base, w, 1000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("idle writer: a lone change committed in %ld ms (flush interval %u ms)\n",
+			(long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+			o.flush_interval_ms);
+	assert_int_equal(s.messages, idle0 + 1);
+	ft_add(1);
+	rv_rpz_writer_kick(w);
+	for (int k = 0; k < 300; k++) {   /* 300 ms: well inside the gap */
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	assert_int_equal(s.messages, idle0 + 1);
+	assert_false(rv_rpz_writer_idle(w));
+	rv_rpz_writer_flush_now(w);
+	assert_true(run_until_idle(base, w, 1000));
+	assert_int_equal(s.messages, idle0 + 2);
+	assert_all_committed_once();
+
 	/* a burst is not held back: full batches back to back and the tail right
 	 * after, well before the (long) flush interval would have sent it */
 	rv_rpz_writer_free(&w);
