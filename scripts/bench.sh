@@ -429,8 +429,9 @@ fleet() {
 # FLOOR_NAMED_OPTIONS adds statements to named's options, to see what moves
 # it (e.g. 'fstrm-set-output-notify-threshold 1;').
 floor_part() {
-	local out=$W/floor.ms py=$SRCDIR/tests/bench/fstrm-arrivals.py sorted n
+	local out=$W/floor.ms ptr=$W/idle-ptr.ms py=$SRCDIR/tests/bench/fstrm-arrivals.py sorted n
 	: >"$out"
+	: >"$ptr"
 	(
 		# shellcheck source=scripts/lab.sh
 		. "$SRCDIR/scripts/lab.sh"
@@ -456,6 +457,20 @@ floor_part() {
 			echo $((t1 - t0)) >>"$out"
 			sleep "0.$((RANDOM % 10))"
 		done
+		# The same lookups through the agent (shipped defaults but for
+		# the lab's paths: flush-interval 1s) to the PTR in the xray view.
+		lab__stop_pid arrivals "$(<"$LAB/pids/arrivals")" 5
+		rm -f "$LAB/pids/arrivals" "$LAB_SOCK"
+		lab_write_agent_conf flush-interval - stats-interval 0
+		lab_start_agent
+		sleep 2
+		for ((i = FLOOR_N + 1; i <= 2 * FLOOR_N; i++)); do
+			t0=$(lab_now_ms)
+			lab_lookup "g$i.example.test" A >/dev/null
+			lab_wait_ptr "198.51.100.$i" "g$i.example.test" 10 || continue
+			echo $(($(lab_now_ms) - t0)) >>"$ptr"
+			sleep "0.$((RANDOM % 10))"
+		done
 	) >&2
 	mapfile -t sorted < <(sort -n "$out")
 	n=${#sorted[@]}
@@ -464,9 +479,21 @@ floor_part() {
 		fig dnstap_floor_max_ms n/a "see above"
 		return 0
 	fi
+	local fp50=${sorted[$(((n - 1) / 2))]}
 	fig dnstap_floor_min_ms "${sorted[0]}" "lookup at the lab's named -> its dnstap frame at a minimal reader; $n lookups one at a time${FLOOR_NAMED_OPTIONS:+; named: $FLOOR_NAMED_OPTIONS}"
-	fig dnstap_floor_p50_ms "${sorted[$(((n - 1) / 2))]}" "same, p50"
+	fig dnstap_floor_p50_ms "$fp50" "same, p50"
 	fig dnstap_floor_max_ms "${sorted[$((n - 1))]}" "same, max"
+	mapfile -t sorted < <(sort -n "$ptr")
+	n=${#sorted[@]}
+	if ((n < FLOOR_N)); then
+		fig idle_lookup_ptr_p50_ms n/a "only $n of $FLOOR_N idle lookups became PTRs within 10 s"
+		fig idle_lookup_over_floor_ms n/a "see above"
+		return 0
+	fi
+	fig idle_lookup_ptr_p50_ms "${sorted[$(((n - 1) / 2))]}" "lookup -> PTR in the xray view through the agent (shipped flush-interval 1s), $n lookups one at a time (the same named)"
+	fig idle_lookup_ptr_max_ms "${sorted[$((n - 1))]}" "same, max"
+	local over=$((sorted[(n - 1) / 2] - fp50))
+	fig idle_lookup_over_floor_ms "$over" "p50 of idle lookup -> PTR minus p50 of named's floor: what the agent and named's UPDATE and rebuild add (target <= 200: $( ((over <= 200)) && echo met || echo 'NOT met'))"
 }
 
 # ------------------------------------------------------------------ fleetlab
