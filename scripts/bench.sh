@@ -2,7 +2,7 @@
 # scripts/bench.sh — rearview benchmarks (issue 4); see BENCHMARKS.md.
 #
 #   scripts/bench.sh            full run (5-11 minutes on 2 cores)
-#   scripts/bench.sh --smoke    every figure with small sizes, < 90 s (CI)
+#   scripts/bench.sh --smoke    every figure with small sizes, ~2.5 min (CI)
 #
 # Options:
 #   --build-dir DIR   meson build directory (default: build, the one test.sh uses)
