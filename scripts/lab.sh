@@ -990,6 +990,13 @@ lab_stop_dir() { # DIR
 #   lab_start_unbound NAME N  unbound on $LAB_NET.N serving the RPZ (rpz:
 #                            primary: $LAB_XRAY); LAB_UNBOUND_EXTRA_CONF is
 #                            appended to its server: clause
+#   lab_start_rpz_primary_and_secondaries NOTIFY_DELAY  the lab's upstream
+#                            and resolver (the primary, NOTIFYing with
+#                            that delay) and two BIND secondaries sec1 and
+#                            sec2 on $LAB_NET.4/.5 (SEC1, SEC2), copying with
+#                            the transfer key rearview-xfr, which cannot write
+#   lab_check_ixfr_served    the primary's log shows >= 5 IXFRs and at most
+#                            one AXFR to each of SEC1 and SEC2 (checks)
 #   lab_start_resolver NAME N  another resolver: named on $LAB_NET.N with
 #                            only the rendered client view, forwarding to the
 #                            lab upstream, dnstap identity NAME to the socket
@@ -1082,6 +1089,34 @@ lab_start_secondary() { # NAME N [VAR=value...]
     lab__fleet_named "$name" "include \"$LAB/$name/bind-conf/key.conf\";" "$addr;" "$addr" "" \
         "$addr" "$LAB_RPZ" view-xray-secondary.conf
     lab_log "secondary $name ready on $addr (pid $(<"$LAB/pids/$name"))"
+}
+
+lab_start_rpz_primary_and_secondaries() { # NOTIFY_DELAY
+    SEC1=$LAB_NET.4
+    SEC2=$LAB_NET.5
+    # The secondaries' key: it may transfer the RPZ, not update it.
+    lab_add_key rearview-xfr
+    LAB_XFR_KEY_NAME=rearview-xfr
+    LAB_RENDER_ARGS=(SECONDARIES="$SEC1 port $LAB_PORT; $SEC2 port $LAB_PORT" XFR_KEY_NAME=rearview-xfr
+        NOTIFY_DELAY="$1" MIN_UPDATE_INTERVAL=1)
+    lab_start_upstream
+    lab_start_bind
+    lab_start_secondary sec1 4
+    lab_start_secondary sec2 5
+}
+
+# The primary logs each outgoing transfer ("client @... SRC#port/key K
+# (zone): view xray: transfer of 'zone/IN': IXFR started ...").
+lab_check_ixfr_served() {
+    local s n_ixfr n_axfr plog=$LAB/resolver/named.log
+    for s in "$SEC1" "$SEC2"; do
+        n_ixfr=$(grep -cE "client @[^ ]+ $s#[0-9]+/key rearview-xfr .*IXFR started" "$plog" || true)
+        n_axfr=$(grep -cE "client @[^ ]+ $s#[0-9]+/key rearview-xfr .*AXFR started" "$plog" || true)
+        echo "# primary served $s: $n_ixfr IXFR, $n_axfr AXFR"
+        lab_check "primary served IXFRs to $s (got $n_ixfr)" test "${n_ixfr:-0}" -ge 5
+        # One AXFR at most: the first transfer of a secondary that has no copy.
+        lab_check "primary served at most one AXFR to $s (got $n_axfr)" test "${n_axfr:-0}" -le 1
+    done
 }
 
 lab_start_resolver() { # NAME N

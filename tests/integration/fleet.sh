@@ -41,18 +41,9 @@ lab_init
 # Roles on the lab's block: .1 the central agent's listeners (and the
 # primary's client view, unused here), .2 the primary's xray view, .3 the
 # upstream, .4/.5 the secondaries, .6/.7 the resolvers.
-SEC1=$LAB_NET.4
-SEC2=$LAB_NET.5
 RESA=$LAB_NET.6
 RESB=$LAB_NET.7
-lab_add_key rearview-xfr
-LAB_XFR_KEY_NAME=rearview-xfr
-LAB_RENDER_ARGS=(SECONDARIES="$SEC1 port $LAB_PORT; $SEC2 port $LAB_PORT" XFR_KEY_NAME=rearview-xfr
-    NOTIFY_DELAY="$NOTIFY_DELAY" MIN_UPDATE_INTERVAL=1)
-lab_start_upstream
-lab_start_bind
-lab_start_secondary sec1 4
-lab_start_secondary sec2 5
+lab_start_rpz_primary_and_secondaries "$NOTIFY_DELAY"
 
 # --- the central agent: TCP and TLS listeners for the relays (allow-list:
 # the lab's block), mutual TLS with the fleet's CA; the history on, so the
@@ -288,13 +279,7 @@ lab_check "every sample's parts found in the servers' logs" grep -q "^# fleet-pa
 # primary only.
 lab_phase "IXFR to the secondaries, the agent only at the primary"
 plog=$LAB/resolver/named.log
-for s in "$SEC1" "$SEC2"; do
-    n_ixfr=$(grep -cE "client @[^ ]+ $s#[0-9]+/key rearview-xfr .*IXFR started" "$plog" || true)
-    n_axfr=$(grep -cE "client @[^ ]+ $s#[0-9]+/key rearview-xfr .*AXFR started" "$plog" || true)
-    echo "# primary served $s: $n_ixfr IXFR, $n_axfr AXFR"
-    lab_check "primary served IXFRs to $s (got $n_ixfr)" test "${n_ixfr:-0}" -ge 5
-    lab_check "primary served at most one AXFR to $s (got $n_axfr)" test "${n_axfr:-0}" -le 1
-done
+lab_check_ixfr_served
 for n in sec1 sec2; do
     lab_check "$n: no query or transfer from the agent's key" \
         bash -c "! grep -q '/key $LAB_KEY_NAME ' '$LAB/$n/named.log'"
