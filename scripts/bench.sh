@@ -9,7 +9,12 @@
 #   --only LIST       comma-separated parts: ingest,history,scrape,cg,rss,encode,rpz,lookup,drops,reload,report,fleet,fleetlab,floor
 #   --keep            keep the work directory (logs, generated streams)
 # Environment: RV_AGENT=PATH measures that agent binary instead of DIR's;
-# FLOOR_NAMED_OPTIONS="..." adds statements to named's options in part floor.
+# FLOOR_NAMED_OPTIONS="..." adds statements to named's options in part floor;
+# BENCH_AGENT_CONF_EXTRA="..." lines for the BIND lab agent's config;
+# BENCH_MIN_UPDATE_INTERVAL=S the xray view's min-update-interval (default 1);
+# part drops: DROP_FLOOD=1 (names new to the agent throughout), DROP_SPLIT=1
+# (the RPZ on its own named, DROP_XRAY_NICE=N or DROP_XRAY_IDLE=1),
+# DROP_AGENT_DRY=1 (agent in dry-run), DROP_AGENT_WRAP="cmd" (agent under it).
 #
 # Needs root (the BIND lab adds loopback addresses). Installs what it needs
 # (dnsperf, valgrind, fstrm-bin, bind9, ...). Everything listens on 127.x only;
@@ -779,6 +784,10 @@ lab_setup() {
 	# only place named 9.18 reports them (`rndc stats` does not dump them).
 	LAB_UPSTREAM_EXTRA_CONF="zone \"bench.test\" { type primary; file \"$W/bench.test.db\"; };"
 	LAB_RESOLVER_LOGGING_EXTRA=${1:-}
+	# BENCH_MIN_UPDATE_INTERVAL=S: the xray view's response-policy
+	# min-update-interval (shipped default 1 s) for every part.
+	LAB_RENDER_ARGS=()
+	[[ -z ${BENCH_MIN_UPDATE_INTERVAL:-} ]] || LAB_RENDER_ARGS=(MIN_UPDATE_INTERVAL="$BENCH_MIN_UPDATE_INTERVAL")
 	lab_start_upstream
 	# lab_start_upstream waits for the lab's own zones; the 200k-name
 	# bench.test zone loads for seconds more, and the first burst must not
@@ -796,6 +805,8 @@ lab_setup() {
 	local level=notice
 	want rpz && level=debug
 	lab_write_agent_conf flush-interval - log-level $level stats-interval 0 max-addresses 4000000
+	# BENCH_AGENT_CONF_EXTRA: more lines for the lab agent's config.
+	[[ -z ${BENCH_AGENT_CONF_EXTRA:-} ]] || printf '%s\n' "$BENCH_AGENT_CONF_EXTRA" >>"$LAB_AGENT_CONF"
 	lab_start_agent
 	ALAB_PID=$(<"$LAB/pids/agent")
 }
@@ -1153,7 +1164,7 @@ lookup_latency() {
 	n=$(sed -n 's/.* samples=\([0-9]*\).*/\1/p' <<<"$out")
 	if [[ -n $seen && $seen -gt 0 ]]; then
 		fig lookup_to_ptr_p50_ms "$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$out")" \
-			"$n samples at $SAMPLE_RATE/s under ${qps:-?} q/s of dnsperf (target $LOOKUP_QPS); min-update-interval 1"
+			"$n samples at $SAMPLE_RATE/s under ${qps:-?} q/s of dnsperf (target $LOOKUP_QPS); min-update-interval ${BENCH_MIN_UPDATE_INTERVAL:-1}"
 		fig lookup_to_ptr_p99_ms "$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$out")" \
 			"$seen of $n seen within 30 s (timeouts count as infinite)"
 	else
@@ -1168,20 +1179,25 @@ lookup_latency() {
 # DNSTAPdropped = frames it discarded (queue full).
 dnstap_counters() { # -> "success dropped"
 	local j
-	j=$(curl -s --max-time 5 "http://$LAB_CLIENT:$LAB_STATS_PORT/json/v1/server") || j=
+	j=$(curl -s --max-time 5 "http://${DROP_SERVER:-$LAB_CLIENT}:$LAB_STATS_PORT/json/v1/server") || j=
 	printf '%s %s\n' "$(grep -o '"DNSTAPsuccess":[0-9]*' <<<"$j" | cut -d: -f2 || true)" \
 		"$(grep -o '"DNSTAPdropped":[0-9]*' <<<"$j" | cut -d: -f2 || true)" |
 		awk '{ print ($1 == "" ? 0 : $1), ($2 == "" ? 0 : $2) }'
 }
 
-# One dnsperf run (max rate, or -Q RATE); prints
+# One dnsperf run (max rate, or -Q RATE) of DROP_SECONDS, or with RATE
+# "once" flat out through the query file once; prints
 # "completed qps named_success named_dropped lost_queries".
-drop_run() { # LABEL [RATE]
-	local c0 c1 out rate=()
-	[[ -n ${2:-} ]] && rate=(-Q "$2")
+drop_run() { # LABEL [RATE|once]
+	local c0 c1 out rate=() span=(-l "$DROP_SECONDS")
+	if [[ ${2:-} == once ]]; then
+		span=(-n 1)
+	elif [[ -n ${2:-} ]]; then
+		rate=(-Q "$2")
+	fi
 	c0=$(dnstap_counters)
-	dnsperf -s "$LAB_CLIENT" -p "$LAB_PORT" -d "$W/queries.txt" -l $DROP_SECONDS -c 8 -T 2 -q 2000 \
-		"${rate[@]}" >"$W/dnsperf.$1" 2>&1 || true
+	dnsperf -s "${DROP_SERVER:-$LAB_CLIENT}" -p "$LAB_PORT" -d "$W/queries.txt" "${span[@]}" -c 8 -T 2 -q 2000 \
+		${rate[@]+"${rate[@]}"} >"$W/dnsperf.$1" 2>&1 || true
 	sleep 3 # named flushes its dnstap buffers about every second
 	c1=$(dnstap_counters)
 	out=$(sed -n 's/.*Queries completed:[[:space:]]*\([0-9]*\).*/\1/p' "$W/dnsperf.$1")
@@ -1207,18 +1223,23 @@ ctxsw() {
 # "reader lost qps named_dropped_frames reader_cpu_s named_cpu_s ctxsw" to
 # $W/drops.tsv.
 drop_pass() { # LABEL READER_PID RATE FRAMES_BEFORE_CMD FRAMES_AFTER_CMD...
-	local label=$1 rpid=$2 rate=$3 npid r q qps ok dr lost c0 c1 n0 n1 x0 x1 f0 f1 got
-	npid=$(<"$LAB/pids/resolver")
+	local label=$1 rpid=$2 rate=$3 npid r q qps ok dr lost c0 c1 n0 n1 x0 x1 f0 f1 got opid o0=0 o1=0
+	npid=$(<"$LAB/pids/${DROP_NAMED:-resolver}")
+	# Split: the RPZ's named too (it has no clients; its CPU is the writes').
+	opid=
+	[[ -z ${DROP_SPLIT:-} ]] || opid=$(<"$LAB/pids/resolver")
 	f0=$($4)
 	c0=$(cpu_s "$rpid") n0=$(cpu_s "$npid") x0=$(ctxsw "$rpid")
+	[[ -z $opid ]] || o0=$(cpu_s "$opid")
 	r=$(drop_run "$label" "$rate")
 	c1=$(cpu_s "$rpid") n1=$(cpu_s "$npid") x1=$(ctxsw "$rpid")
+	[[ -z $opid ]] || o1=$(cpu_s "$opid")
 	f1=$($4)
 	got=$((f1 - f0))
 	read -r q qps ok dr lost <<<"$r"
-	log "drops/$label: dnsperf $q answers ($qps q/s), lost ${lost:-0}; named dnstap success=$ok dropped=$dr; reader got $got; reader CPU $(calc "$c1 - $c0" 2) s, named CPU $(calc "$n1 - $n0" 2) s, reader context switches $((x1 - x0))"
-	printf '%s %s %s %s %s %s %s\n' "${label%%[0-9]*}" "${lost:-0}" "$qps" "$((ok + dr - got))" \
-		"$(calc "$c1 - $c0" 2)" "$(calc "$n1 - $n0" 2)" "$((x1 - x0))" >>"$W/drops.tsv"
+	log "drops/$label: dnsperf $q answers ($qps q/s), lost ${lost:-0}; named dnstap success=$ok dropped=$dr; reader got $got; reader CPU $(calc "$c1 - $c0" 2) s, named CPU $(calc "$n1 - $n0" 2) s, reader context switches $((x1 - x0))${opid:+, the RPZ named CPU $(calc "$o1 - $o0" 2) s}"
+	printf '%s %s %s %s %s %s %s %s\n' "${label%%[0-9]*}" "${lost:-0}" "$qps" "$((ok + dr - got))" \
+		"$(calc "$c1 - $c0" 2)" "$(calc "$n1 - $n0" 2)" "$((x1 - x0))" "$(calc "$o1 - $o0" 2)" >>"$W/drops.tsv"
 }
 
 agent_frames() { agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" frames; }
@@ -1243,29 +1264,124 @@ drops_start_agent() {
 	rm -f "$LAB_SOCK"
 	# shellcheck disable=SC2206 # the wrapper is words on purpose
 	[[ -z ${DROP_AGENT_WRAP:-} ]] || LAB_AGENT_ARGV=($DROP_AGENT_WRAP "$LAB_AGENT" -c "$LAB_AGENT_CONF")
+	local n0
+	n0=$(grep -c 'reconcile: zone' "$LAB_AGENT_LOG" || true)
 	lab_start_agent
 	LAB_AGENT_ARGV=()
 	ALAB_PID=$(<"$LAB/pids/agent")
-	sleep "$SETTLE" # its start-up AXFR, before the pass
+	# Its start-up reconcile (an AXFR of the whole RPZ from named) is done
+	# before the pass, not during it.
+	local i
+	for ((i = 0; i < 600; i++)); do
+		(($(grep -c 'reconcile: zone' "$LAB_AGENT_LOG" || true) > n0)) && break
+		sleep 0.1
+	done
+	sleep "$SETTLE"
+}
+
+# Waits (up to 10 min) until the agent has nothing queued for BIND.
+drops_wait_drained() {
+	local i q
+	for ((i = 0; i < 600; i++)); do
+		q=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" queued)
+		[[ ${q:-1} == 0 ]] && return 0
+		sleep 1
+	done
+	log "warning: drops: the agent still had ${q:-?} addresses queued after 10 min"
+}
+
+drops_agent_pass() { # K RATE
+	local r0 r1
+	r0=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" records)
+	drop_pass "agent$1" "$ALAB_PID" "$2" agent_frames
+	r1=$(agent_stat "$ALAB_PID" "$LAB_AGENT_LOG" records)
+	echo "$((${r1:-0} - ${r0:-0}))" >>"$W/drops.records"
+}
+drops_capture_pass() { # K RATE
+	local got ok_dr
+	drops_start_capture
+	drop_pass "capture$1" "$CAP_PID" "$2" capture_frames
+	stop_pid "$CAP_PID"
+	# fstrm_capture's count (its log, at exit) includes the START and STOP
+	# frames of its file; fix the last line's dropped column with it.
+	got=$(sed -n 's/.*wrote \([0-9]*\) frames.*/\1/p' "$W/cap-drops.log")
+	ok_dr=$(tail -n 1 "$W/drops.tsv" | cut -d' ' -f4)
+	if [[ -n $got ]]; then
+		sed -i "\$s/^\(capture [^ ]* [^ ]*\) [^ ]*/\1 $((ok_dr - got + 2))/" "$W/drops.tsv"
+	fi
+	drops_start_agent
 }
 
 # dnstap loss and lost queries at the same capped rate with the agent and with
-# fstrm_capture as the reader, DROP_PAIRS interleaved pairs (agent first), after
-# one unmeasured flat-out pass with the agent that finds the rate this machine
-# sustains and warms the resolver's cache and the agent's table. Per pass:
+# fstrm_capture as the reader, DROP_PAIRS interleaved pairs in alternating
+# order. First one unmeasured flat-out pass with the agent, once through the
+# whole query file: it finds the rate this machine sustains, fills named's
+# cache with every name of the file and teaches the agent every address,
+# which it writes into the RPZ before the measured passes start (the steady
+# state of a resolver whose clients keep asking for names it has seen: the
+# agent's writes are then the metadata refreshes of txt-refresh-*).
+# DROP_FLOOD=1 instead: the warm-up is DROP_SECONDS long and the measured
+# passes keep bringing names the agent has not seen (those of the capture
+# passes among them), so it writes new addresses throughout. Per pass:
 # dnsperf's lost queries, named's dnstap frames not received (success +
 # dropped - the reader's count), the reader's and named's CPU, the reader's
-# context switches. Figures: medians per reader, and the target of issue 14
-# (lost with the agent <= 1.2 x lost with fstrm_capture).
+# context switches, the records the agent wrote. Figures: medians per
+# reader, and the target of issue 14 (lost with the agent <= 1.2 x lost with
+# fstrm_capture).
+# DROP_SPLIT=1: the RPZ on its own named. The clients' resolver ("front",
+# the lab's shipped options.conf, view-client.conf and statistics.conf, no
+# xray view) sends its dnstap to the agent; the agent writes the RPZ to the
+# lab's other named (the xray view, the RPZ primary), which runs at nice
+# DROP_XRAY_NICE (default 10, every thread), as a unit's Nice= would. The
+# resolver then does no UPDATE or policy work at all; what is left of the
+# agent's cost to it is the reading, and the two nameds share the CPU as
+# the scheduler decides.
+drops_xray_sched() {
+	if [[ -n ${DROP_XRAY_IDLE:-} ]]; then echo "SCHED_IDLE"; else echo "nice ${DROP_XRAY_NICE:-10}"; fi
+}
+drops_split_setup() {
+	local xpid t
+	LAB_RESOLVER_STATS_PORT=$LAB_STATS_PORT lab_start_resolver front 6
+	DROP_SERVER=$LAB_NET.6
+	DROP_NAMED=front
+	lab_stop_agent TERM
+	LAB_SOCK=$LAB/front/dnstap.sock
+	sed -i "s|^dnstap-socket .*|dnstap-socket $LAB_SOCK|" "$LAB_AGENT_CONF"
+	xpid=$(<"$LAB/pids/resolver")
+	# DROP_XRAY_IDLE=1: SCHED_IDLE instead (a unit's CPUSchedulingPolicy=idle):
+	# it runs only on a CPU nothing else wants.
+	for t in /proc/"$xpid"/task/*; do
+		if [[ -n ${DROP_XRAY_IDLE:-} ]]; then
+			chrt -i -p 0 "${t##*/}" >/dev/null
+		else
+			renice -n "${DROP_XRAY_NICE:-10}" -p "${t##*/}" >/dev/null
+		fi
+	done
+	log "drops: split: clients' resolver $DROP_SERVER (pid $(<"$LAB/pids/front")), RPZ on the xray named (pid $xpid) at $(drops_xray_sched)"
+	lab_start_agent
+	ALAB_PID=$(<"$LAB/pids/agent")
+	sleep "$SETTLE"
+}
+
 drops() {
 	local r ceiling k line
 	: >"$W/drops.tsv"
-	r=$(drop_run ceiling)
+	: >"$W/drops.records"
+	[[ -z ${DROP_SPLIT:-} ]] || drops_split_setup
+	if [[ -n ${DROP_FLOOD:-} ]]; then
+		r=$(drop_run ceiling)
+	else
+		r=$(drop_run ceiling once)
+	fi
 	read -r _ ceiling _ <<<"$r"
 	ceiling=${ceiling%.*}
 	log "drops: flat-out pass reached ${ceiling:-?} q/s; every measured pass is capped at that rate"
+	if [[ -z ${DROP_FLOOD:-} ]]; then
+		drops_wait_drained
+		log "drops: the agent has written what the warm-up taught it"
+	fi
 	fig drop_test_qps_ceiling "${ceiling:-0}" \
-		"flat-out dnsperf q/s, agent reading and writing the RPZ; every measured pass is capped (-Q) at this"
+		"flat-out dnsperf q/s, agent reading and writing the RPZ$([[ -z ${DROP_SPLIT:-} ]] || echo " (split: to its own named at $(drops_xray_sched))"); every measured pass is capped (-Q) at this"
 	# DROP_AGENT_DRY=1: the measured passes with the agent in dry-run (it
 	# reads and learns, sends nothing to BIND): the reader's cost alone.
 	if [[ -n ${DROP_AGENT_WRAP:-} || -n ${DROP_AGENT_DRY:-} ]]; then
@@ -1275,20 +1391,17 @@ drops() {
 		drops_start_agent
 	fi
 	sleep 2
+	# Alternating order (agent first in odd pairs, fstrm_capture first in
+	# even ones): whatever drifts from one pass to the next (the query file's
+	# position, named's cache and journal) falls on both readers alike.
 	for ((k = 1; k <= DROP_PAIRS; k++)); do
-		drop_pass "agent$k" "$ALAB_PID" "${ceiling:-}" agent_frames
-		drops_start_capture
-		drop_pass "capture$k" "$CAP_PID" "${ceiling:-}" capture_frames
-		stop_pid "$CAP_PID"
-		# fstrm_capture's count (its log, at exit) includes the START and STOP
-		# frames of its file; fix the last line's dropped column with it.
-		local got ok_dr
-		got=$(sed -n 's/.*wrote \([0-9]*\) frames.*/\1/p' "$W/cap-drops.log")
-		ok_dr=$(tail -n 1 "$W/drops.tsv" | cut -d' ' -f4)
-		if [[ -n $got ]]; then
-			sed -i "\$s/^\(capture [^ ]* [^ ]*\) [^ ]*/\1 $((ok_dr - got + 2))/" "$W/drops.tsv"
+		if ((k % 2)); then
+			drops_agent_pass "$k" "${ceiling:-}"
+			drops_capture_pass "$k" "${ceiling:-}"
+		else
+			drops_capture_pass "$k" "${ceiling:-}"
+			drops_agent_pass "$k" "${ceiling:-}"
 		fi
-		drops_start_agent
 	done
 	sed 's/^/# drops pass: /' "$W/drops.tsv" >&2
 	med() { # READER COLUMN
@@ -1300,6 +1413,7 @@ drops() {
 	fig dnsperf_lost_with_agent "$la" "median over $DROP_PAIRS passes of queries dnsperf got no answer to (5 s), agent reading and $([[ -n ${DROP_AGENT_DRY:-} ]] && echo "in dry-run (writing nothing)" || echo "writing the RPZ")${DROP_AGENT_WRAP:+ under '$DROP_AGENT_WRAP'}; passes: $(awk '$1 == "agent" { printf "%s ", $2 }' "$W/drops.tsv")"
 	fig dnsperf_lost_with_fstrm_capture "$lc" "the same with fstrm_capture reading, interleaved; passes: $(awk '$1 == "capture" { printf "%s ", $2 }' "$W/drops.tsv")"
 	fig dnsperf_lost_agent_vs_capture "$(calc "($la + 1) / ($lc + 1)" 2)" "(median lost with the agent + 1) / (with fstrm_capture + 1); issue 14 target: lost with the agent <= 1.2 x with fstrm_capture: $(awk -v a="$la" -v c="$lc" 'BEGIN { print (a <= 1.2 * c ? "met" : "NOT met") }')"
+	fig drops_agent_records_per_s "$(calc "$(median <"$W/drops.records") / $DROP_SECONDS" 0)" "records the agent wrote into the RPZ during its passes, per second (median; $([[ -n ${DROP_FLOOD:-} ]] && echo "flood: names the agent has not seen" || echo "steady state: the names of the query file were learned and written before"))"
 	fig bind_dnstap_dropped_with_agent "$(med agent 4)" "median of named success+dropped - agent frames per pass ($DROP_SECONDS s)"
 	fig bind_dnstap_dropped_with_fstrm_capture "$(med capture 4)" "the same for fstrm_capture"
 	fig drop_test_qps_agent "$(med agent 3)" "median dnsperf q/s with the agent reading"
@@ -1310,6 +1424,9 @@ drops() {
 	fig drops_named_cpu_pct_capture "$(calc "100 * $(med capture 6) / $DROP_SECONDS" 1)" "named's CPU during fstrm_capture's passes (median)"
 	fig drops_reader_ctxsw_per_s_agent "$(calc "$(med agent 7) / $DROP_SECONDS" 0)" "the agent's context switches per second (all threads, median)"
 	fig drops_reader_ctxsw_per_s_capture "$(calc "$(med capture 7) / $DROP_SECONDS" 0)" "fstrm_capture's (median)"
+	if [[ -n ${DROP_SPLIT:-} ]]; then
+		fig drops_rpz_named_cpu_pct_agent "$(calc "100 * $(med agent 8) / $DROP_SECONDS" 1)" "split: the RPZ's own named during the agent's passes, % of one core (median)"
+	fi
 }
 
 # ------------------------------------------------------------------ reload

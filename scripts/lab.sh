@@ -48,6 +48,8 @@
 #                              resolver's render-bind-conf.sh (e.g.
 #                              SECONDARIES=..., lab_start_secondary)
 #   LAB_RESOLVER_OPTIONS_EXTRA text inside the resolver's `options { }`
+#   LAB_RESOLVER_STATS_PORT    lab_start_resolver: also the shipped
+#                              statistics.conf, on the resolver's address
 #
 # Isolation: each lab claims a random 127.X.Y.0 block by adding 127.X.Y.1 to
 # lo (`ip addr add` fails if the address exists, which makes the claim
@@ -1120,15 +1122,19 @@ lab_check_ixfr_served() {
 }
 
 lab_start_resolver() { # NAME N
-    local name=$1 addr=$LAB_NET.$2 d=$LAB/$1
+    local name=$1 addr=$LAB_NET.$2 d=$LAB/$1 stats=()
     lab_add_addr "$2"
+    # With LAB_RESOLVER_STATS_PORT set, the shipped statistics.conf too, on
+    # the resolver's own address (named's dnstap counters are read there).
+    [[ -z ${LAB_RESOLVER_STATS_PORT:-} ]] || stats=(statistics.conf)
     # The shipped options.conf and view-client.conf; no xray view (the RPZ
     # is served elsewhere in a fleet).
     lab__fleet_render "$name" RPZ_ZONE="$LAB_RPZ" KEY_FILE="$LAB/rearview.key" \
         DNSTAP_SOCKET="$d/dnstap.sock" DNSTAP_IDENTITY="$name" \
-        CLIENT_ADDRS="$addr;" CLIENT_ACL="127.0.0.0/8;"
+        CLIENT_ADDRS="$addr;" CLIENT_ACL="127.0.0.0/8;" \
+        STATS_ADDR="$addr" STATS_PORT="${LAB_RESOLVER_STATS_PORT:-8080}" STATS_ACL="127.0.0.0/8;"
     lab__fleet_named "$name" "" "$addr;" "$addr" "include \"$d/bind-conf/options.conf\";" \
-        "$addr" example.test view-client.conf
+        "$addr" example.test view-client.conf ${stats[@]+"${stats[@]}"}
     lab_log "resolver $name ready on $addr (pid $(<"$LAB/pids/$name")), dnstap to $d/dnstap.sock"
 }
 
