@@ -50,6 +50,8 @@
 #   LAB_RESOLVER_OPTIONS_EXTRA text inside the resolver's `options { }`
 #   LAB_RESOLVER_STATS_PORT    lab_start_resolver: also the shipped
 #                              statistics.conf, on the resolver's address
+#   LAB_NAMED_WRAP             words before `named` when a named starts
+#                              (e.g. "chrt -i 0"; it must exec named)
 #
 # Isolation: each lab claims a random 127.X.Y.0 block by adding 127.X.Y.1 to
 # lo (`ip addr add` fails if the address exists, which makes the claim
@@ -384,7 +386,10 @@ lab__start_named() {
     # -4: the lab is IPv4 loopback only (IPv6 may be absent in containers).
     # -f: stay in the foreground so $! is named itself. Running as root
     # (no -u) keeps the lab files in a root-only temp dir readable.
-    named -4 -f -c "$conf" >"$LAB/$role/named.stderr" 2>&1 &
+    # LAB_NAMED_WRAP (words, e.g. "chrt -i 0") runs named under a command
+    # that execs it, so $! stays named's pid.
+    # shellcheck disable=SC2086 # words on purpose
+    ${LAB_NAMED_WRAP:-} named -4 -f -c "$conf" >"$LAB/$role/named.stderr" 2>&1 &
     pid=$!
     printf '%s\n' "$pid" >"$LAB/pids/$role"
 }
@@ -1119,6 +1124,20 @@ lab_check_ixfr_served() {
         # One AXFR at most: the first transfer of a secondary that has no copy.
         lab_check "primary served at most one AXFR to $s (got $n_axfr)" test "${n_axfr:-0}" -le 1
     done
+}
+
+# The RPZ on its own named (README "A busy resolver"): key.conf and
+# view-xray.conf only, the RPZ's primary on $LAB_NET.N, which the agent
+# writes to and analysts query; LAB_NAMED_WRAP sets its CPU policy.
+lab_start_rpz_named() { # NAME N [VAR=value...]
+    local name=$1 addr=$LAB_NET.$2 d=$LAB/$1
+    shift 2
+    lab_add_addr "${addr##*.}"
+    lab__fleet_render "$name" RPZ_ZONE="$LAB_RPZ" KEY_FILE="$LAB/rearview.key" \
+        XRAY_ADDR="$addr" XRAY_ACL="127.0.0.0/8;" XRAY_ALONE=yes "$@"
+    lab__fleet_named "$name" "include \"$d/bind-conf/key.conf\";" "$addr;" "$addr" "" \
+        "$addr" "$LAB_RPZ" view-xray.conf
+    lab_log "RPZ named $name ready on $addr (pid $(<"$LAB/pids/$name"))"
 }
 
 lab_start_resolver() { # NAME N

@@ -42,6 +42,9 @@ Variables (default):
   STATS_ACL="127.0.0.1;"                who may read it
   MIN_UPDATE_INTERVAL=1                 seconds between two rebuilds of the policy
                                         data (response-policy min-update-interval)
+  XRAY_ALONE=no                         yes: view-xray.conf is for a named of its own
+                                        (README "A busy resolver"), which has no
+                                        dnstap-output, so the view has no `dnstap { }`
  Fleets (README "Fleets"): the RPZ copied to secondary servers
   SECONDARIES=""                        primary: servers to NOTIFY, "ADDR [port P]; ..."
                                         ("" = none: notify no)
@@ -94,6 +97,7 @@ declare -A val=(
     [STATS_PORT]=8080
     [STATS_ACL]="127.0.0.1;"
     [MIN_UPDATE_INTERVAL]=1
+    [XRAY_ALONE]=no
     [SECONDARIES]=""
     [SECONDARIES_NOKEY]=""
     [NOTIFY_DELAY]=5
@@ -152,6 +156,13 @@ case ${val[DNSTAP_IDENTITY]} in
 esac
 [[ ${val[MIN_UPDATE_INTERVAL]} =~ ^[0-9]+$ ]] || die "MIN_UPDATE_INTERVAL must be a number of seconds"
 [[ ${val[NOTIFY_DELAY]} =~ ^[0-9]+$ ]] || die "NOTIFY_DELAY must be a number of seconds"
+# named refuses a view's `dnstap { }` without a dnstap-output in options,
+# which a named serving only the xray view has no use for.
+case ${val[XRAY_ALONE]} in
+    no) val[XRAY_DNSTAP]="dnstap { };" ;;
+    yes) val[XRAY_DNSTAP]="// (XRAY_ALONE=yes: this named has no dnstap-output, so no \`dnstap { }\`)" ;;
+    *) die "XRAY_ALONE must be yes or no" ;;
+esac
 if [[ -n ${val[XFR_ACL]//[[:space:]]/} && ! ${val[XFR_ACL]} =~ \;[[:space:]]*$ ]]; then
     val[XFR_ACL]="${val[XFR_ACL]};"
 fi
