@@ -7,19 +7,6 @@
 
 #include "common.h"
 
-int rv_addr_set(rv_addr *a, const uint8_t *bytes, size_t len)
-{
-	memset(a, 0, sizeof(*a));
-	if (len == 4)
-		a->family = AF_INET;
-	else if (len == 16)
-		a->family = AF_INET6;
-	else
-		return -EINVAL;
-	memcpy(a->bytes, bytes, len);
-	return 0;
-}
-
 int rv_addr_parse(const char *text, rv_addr *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -141,11 +128,6 @@ const char *rv_addr_str(const rv_addr *a, char *buf, size_t len)
 		buf[n] = '\0';
 	}
 	return buf;
-}
-
-bool rv_addr_equal(const rv_addr *a, const rv_addr *b)
-{
-	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
 void rv_ascii_lower(char *s)

@@ -33,6 +33,11 @@
  * label run, so more hops than that are never an honest encoding. */
 #define DNS_PTR_HOPS_MAX 128
 
+/* Inlined where it pays: a call per RR or per comparison (prologue,
+ * epilogue, the struct rr through memory) cost more than the few loads the
+ * helpers do (callgrind). */
+#define DNS_INLINE static inline __attribute__((always_inline))
+
 enum {
 	DNS_TYPE_A = 1,
 	DNS_TYPE_CNAME = 5,
@@ -88,6 +93,7 @@ static inline uint8_t fold(uint8_t c)
  * DNS_PTR_HOPS_MAX hops. Labels are at most 63 octets and the whole name at
  * most 255 (RFC 1035 2.3.4); the label types 0x40 and 0x80 are malformed
  * (RFC 6891 5 retired the extended label types, RFC 2673 bit labels with them).
+ * Returns the pointers followed (>= 0), or -EBADMSG.
  */
 static int name_check(const uint8_t *w, size_t len, size_t off, size_t *next)
 {
@@ -125,7 +131,7 @@ static int name_check(const uint8_t *w, size_t len, size_t off, size_t *next)
 	}
 	if (!jumped)
 		*next = off + 1;
-	return 0;
+	return (int)hops;
 }
 
 /* Offset just past a name that name_check() accepted. */
@@ -152,7 +158,7 @@ static inline size_t name_deref(const uint8_t *w, size_t off)
  * themselves. Two label runs at the same offset are the same suffix: a
  * compressed message shares suffixes, so most comparisons end there early.
  */
-static bool name_equal(const uint8_t *w, size_t a, size_t b)
+DNS_INLINE bool name_equal(const uint8_t *w, size_t a, size_t b)
 {
 	for (;;) {
 		uint8_t n;
@@ -202,7 +208,20 @@ static void name_text(const uint8_t *w, size_t off, char *out)
 			break;
 		if (p != out)
 			*p++ = '.';
-		for (size_t i = 1; i <= n; i++) {
+		size_t i = 1;
+
+		/* Four octets at a time while all four print as themselves (one
+		 * test, one 4-byte copy): host names are nearly all such octets. */
+		for (; i + 3 <= n; i += 4) {
+			const uint8_t *q = w + off + i;
+
+			if (!(prints_as_itself[q[0]] & prints_as_itself[q[1]] &
+			      prints_as_itself[q[2]] & prints_as_itself[q[3]]))
+				break;
+			memcpy(p, q, 4);
+			p += 4;
+		}
+		for (; i <= n; i++) {
 			uint8_t c = w[off + i];
 
 			if (prints_as_itself[c])
@@ -228,7 +247,7 @@ struct rr {
 };
 
 /* Reads the fixed fields of the RR whose name ends at off. */
-static size_t rr_fields(const uint8_t *w, size_t owner, size_t off,
+DNS_INLINE size_t rr_fields(const uint8_t *w, size_t owner, size_t off,
 			struct rr *rr)
 {
 	rr->owner = owner;
@@ -246,21 +265,37 @@ static size_t rr_read(const uint8_t *w, size_t off, struct rr *rr)
 	return rr_fields(w, off, name_skip(w, off), rr);
 }
 
+/* A name name_check() accepted where it starts (start 0: none), and the
+ * pointers it followed. */
+struct known_name {
+	size_t start;
+	unsigned hops;
+};
+
 /* Checks the RR at *off (owner name, fixed fields, RDATA inside the message)
  * and moves *off past it. */
-static int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr,
-		    bool q_checked)
+DNS_INLINE int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr,
+		    bool q_checked, const struct known_name *target)
 {
-	size_t p;
+	size_t p, o = *off;
 
 	/* Nearly every owner is a bare pointer to the question name (RFC 1035
 	 * 4.1.4), which q_checked says name_check() accepted at offset 12 with
 	 * no pointer of its own: the pointer, after it, obeys every rule (it
 	 * goes backwards, into the body, one hop), and the name is the same
 	 * name; nothing more to walk. */
-	if (q_checked && len - *off >= 2 && w[*off] == 0xc0 && w[*off + 1] == DNS_HEADER_SIZE)
-		p = *off + 2;
-	else if (name_check(w, len, *off, &p) < 0)
+	if (q_checked && len - o >= 2 && w[o] == 0xc0 && w[o + 1] == DNS_HEADER_SIZE)
+		p = o + 2;
+	/* The other common owner, in a chain: a bare pointer to the target of
+	 * the CNAME before it, which name_check() accepted where it starts. The
+	 * pointer obeys the rules (backwards, into the body) if it is before
+	 * this owner; following it walks that same accepted name, from its own
+	 * start, so the only sums that grow are the hops: one more. */
+	else if (target->start >= DNS_HEADER_SIZE && target->start < o && len - o >= 2 &&
+		 w[o] == (0xc0 | target->start >> 8) && w[o + 1] == (target->start & 0xff) &&
+		 target->hops < DNS_PTR_HOPS_MAX)
+		p = o + 2;
+	else if (name_check(w, len, o, &p) < 0)
 		return -EBADMSG;
 	if (len - p < DNS_RR_FIXED)
 		return -EBADMSG;
@@ -290,18 +325,27 @@ struct msg {
 	size_t answers;    /* first RR of the answer section */
 	uint8_t ext_rcode; /* upper 8 bits of the rcode from the OPT RR */
 	bool soa_additional;
+	/* The IN CNAMEs among the cached answers, in answer order: each link of
+	 * the chain walk looks at these only, not at every answer again. */
+	unsigned ncnames;
+	uint8_t cnames[AN_CACHE];
 	struct rr an[AN_CACHE]; /* answers[0..min(ancount, AN_CACHE)) */
 };
 
-/* Answer RR i, which starts at off unless cached; returns the offset past it
- * (where RR i + 1 starts). */
-static inline size_t answer_at(const struct msg *m, unsigned i, size_t off, struct rr *rr)
+/* Answer RR i, which starts at *off: the cached one, or read into *spare;
+ * *off moves past it (where RR i + 1 starts). Not copied out of the cache:
+ * the walks look at most RRs' type only. */
+static inline const struct rr *answer_at(const struct msg *m, unsigned i, size_t *off,
+					 struct rr *spare)
 {
-	if (i < AN_CACHE) {
-		*rr = m->an[i];
-		return rr->rdata + rr->rdlen;
-	}
-	return rr_read(m->w, off, rr);
+	const struct rr *rr = spare;
+
+	if (i < AN_CACHE)
+		rr = &m->an[i];
+	else
+		rr_read(m->w, *off, spare);
+	*off = rr->rdata + rr->rdlen;
+	return rr;
 }
 
 /*
@@ -326,6 +370,7 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 	size_t off = DNS_HEADER_SIZE;
 	bool opt = false;
 	struct rr rr;
+	struct known_name target = {0, 0};
 
 	memset(m, 0, offsetof(struct msg, an));
 	m->w = w;
@@ -349,25 +394,33 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 	for (unsigned i = 0; i < an; i++) {
 		size_t end;
 
-		if (rr_check(w, len, &off, &rr, qd > 0) < 0)
+		if (rr_check(w, len, &off, &rr, qd > 0, &target) < 0)
 			return -EBADMSG;
-		if (i < AN_CACHE)
+		if (i < AN_CACHE) {
 			m->an[i] = rr;
+			if (rr.type == DNS_TYPE_CNAME && rr.class == DNS_CLASS_IN)
+				m->cnames[m->ncnames++] = (uint8_t)i;
+		}
 		if (rr.class == DNS_CLASS_IN &&
 		    ((rr.type == DNS_TYPE_A && rr.rdlen != 4) ||
 		     (rr.type == DNS_TYPE_AAAA && rr.rdlen != 16)))
 			return -EBADMSG;
-		if (rr.type == DNS_TYPE_CNAME &&
-		    (name_check(w, len, rr.rdata, &end) < 0 || end != off))
-			return -EBADMSG;
+		if (rr.type == DNS_TYPE_CNAME) {
+			int hops = name_check(w, len, rr.rdata, &end);
+
+			if (hops < 0 || end != off)
+				return -EBADMSG;
+			target.start = rr.rdata;
+			target.hops = (unsigned)hops;
+		}
 	}
 
 	for (unsigned i = 0; i < ns; i++)
-		if (rr_check(w, len, &off, &rr, qd > 0) < 0)
+		if (rr_check(w, len, &off, &rr, qd > 0, &target) < 0)
 			return -EBADMSG;
 
 	for (unsigned i = 0; i < ar; i++) {
-		if (rr_check(w, len, &off, &rr, qd > 0) < 0)
+		if (rr_check(w, len, &off, &rr, qd > 0, &target) < 0)
 			return -EBADMSG;
 		switch (rr.type) {
 		case DNS_TYPE_SOA:
@@ -402,19 +455,36 @@ static int find_cname(const struct msg *m, size_t name, struct rr *cname)
 	size_t off = m->answers;
 	int found = -ENOENT;
 
-	for (unsigned i = 0; i < m->ancount; i++) {
-		struct rr rr;
+	if (m->ancount <= AN_CACHE) {
+		/* The same walk, over the IN CNAMEs only (every answer is cached). */
+		for (unsigned k = 0; k < m->ncnames; k++) {
+			const struct rr *rr = &m->an[m->cnames[k]];
 
-		off = answer_at(m, i, off, &rr);
-		if (rr.type != DNS_TYPE_CNAME || rr.class != DNS_CLASS_IN ||
-		    !name_equal(m->w, rr.owner, name))
+			if (!name_equal(m->w, rr->owner, name))
+				continue;
+			if (found < 0) {
+				found = (int)m->cnames[k];
+				*cname = *rr;
+				continue;
+			}
+			if (!name_equal(m->w, cname->rdata, rr->rdata))
+				return -EBADMSG;
+		}
+		return found;
+	}
+	for (unsigned i = 0; i < m->ancount; i++) {
+		struct rr spare;
+		const struct rr *rr = answer_at(m, i, &off, &spare);
+
+		if (rr->type != DNS_TYPE_CNAME || rr->class != DNS_CLASS_IN ||
+		    !name_equal(m->w, rr->owner, name))
 			continue;
 		if (found < 0) {
 			found = (int)i;
-			*cname = rr;
+			*cname = *rr;
 			continue;
 		}
-		if (!name_equal(m->w, cname->rdata, rr.rdata))
+		if (!name_equal(m->w, cname->rdata, rr->rdata))
 			return -EBADMSG;
 	}
 	return found;
@@ -562,7 +632,7 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 	memset(used, 0, (m.ancount + 7) / 8); /* only the bits we can touch */
 	name = m.qname;
 	for (;;) {
-		struct rr cname;
+		struct rr cname = {0}; /* set when found (gcc cannot tell) */
 		int i = find_cname(&m, name, &cname);
 
 		if (i == -ENOENT)
@@ -596,36 +666,36 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 	/* Every IN A/AAAA owned by the chain's last name, in answer order. */
 	off = m.answers;
 	for (unsigned i = 0; i < m.ancount; i++) {
-		struct rr rr;
+		struct rr spare;
+		const struct rr *rr = answer_at(&m, i, &off, &spare);
 		rv_addr a;
 
-		off = answer_at(&m, i, off, &rr);
 		/* A DNAME's target is one name (RFC 6672 2.1). One that is not
 		 * readable is not kept for the history, and the message is judged
 		 * as before DNAMEs were kept (the verdict never depended on them). */
-		if (rr.class == DNS_CLASS_IN && rr.type == DNS_TYPE_DNAME &&
+		if (rr->class == DNS_CLASS_IN && rr->type == DNS_TYPE_DNAME &&
 		    out->nlinks < RV_ANSWER_MAX_LINKS &&
-		    name_check(wire, len, rr.rdata, &end) == 0 && end == off) {
+		    name_check(wire, len, rr->rdata, &end) >= 0 && end == off) {
 			out->links[out->nlinks++] = (rv_answer_link){
-				.owner = (uint16_t)rr.owner,
-				.target = (uint16_t)rr.rdata,
+				.owner = (uint16_t)rr->owner,
+				.target = (uint16_t)rr->rdata,
 				.type = DNS_TYPE_DNAME,
-				.ttl = rr.ttl,
+				.ttl = rr->ttl,
 			};
 			continue;
 		}
-		if (rr.class != DNS_CLASS_IN ||
-		    (rr.type != DNS_TYPE_A && rr.type != DNS_TYPE_AAAA) ||
-		    !name_equal(wire, rr.owner, name))
+		if (rr->class != DNS_CLASS_IN ||
+		    (rr->type != DNS_TYPE_A && rr->type != DNS_TYPE_AAAA) ||
+		    !name_equal(wire, rr->owner, name))
 			continue;
 		/* check_message() fixed the size at 4 or 16. */
-		if (rv_addr_set(&a, wire + rr.rdata, rr.rdlen) < 0) {
+		if (rv_addr_set(&a, wire + rr->rdata, rr->rdlen) < 0) {
 			rc = -EBADMSG;
 			*why = RV_BAD_DNS;
 			goto out;
 		}
-		if (add_addr(out, &a, rr.ttl) && rr.ttl < min_ttl)
-			min_ttl = rr.ttl;
+		if (add_addr(out, &a, rr->ttl) && rr->ttl < min_ttl)
+			min_ttl = rr->ttl;
 	}
 	out->wire = wire;
 	out->wire_len = len;

@@ -224,8 +224,11 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 			rv_stats.addresses_ignored++;
 			continue;
 		}
-		obs->answer.addr_ttl[kept] = obs->answer.addr_ttl[i];
-		obs->answer.addrs[kept++] = obs->answer.addrs[i];
+		if (kept != i) {
+			obs->answer.addr_ttl[kept] = obs->answer.addr_ttl[i];
+			obs->answer.addrs[kept] = obs->answer.addrs[i];
+		}
+		kept++;
 	}
 	obs->answer.naddrs = kept;
 	rv_stats.addresses_seen += kept;

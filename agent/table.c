@@ -3,7 +3,8 @@
  * zone was last told about each address.
  *
  * Memory layout (budget: <= 200 bytes per address plus name bytes):
- *  - entry: one malloc per address holding the address, hash-chain and LRU links,
+ *  - entry: one per address (allocated from slabs, below) holding the address,
+ *    its hash, hash-chain and LRU links,
  *    what the RPZ holds, and the first candidate inline (most addresses only
  *    ever have one name); further candidates live in a small array.
  *  - names are interned (refcounted, one copy however many addresses use them).
@@ -28,10 +29,27 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+/* XXH3 inlined (the header carries the implementation): the keys are short
+ * and fixed-size, and a call into libxxhash cost more than the hash itself
+ * (callgrind: ~44 instructions a call, ~700k calls per 100k frames). */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "stats.h"
 #include "table.h"
+
+/* Free entries stay poisoned under ASan, so a use after free is still caught
+ * although they go back to a slab, not to malloc. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The small helpers of the per-observation path, inlined: their calls cost
+ * more than their bodies (callgrind). */
+#define TABLE_INLINE static inline __attribute__((always_inline))
 
 /* ---- interned names ---- */
 
@@ -82,8 +100,30 @@ struct entry {
 	uint8_t ncand;
 	uint8_t extra_cap;
 	uint8_t flags;
+	/* The address's hash, in what was padding: finds compare it before the
+	 * address, and growing the index or unlinking never hashes again. */
+	uint32_t hash;
 	cand *extra;                 /* candidates 1..ncand-1 */
 	cand c0;
+};
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct entry) == 104, "entry outgrew its 104 bytes (README memory budget)");
+#endif
+
+/*
+ * Entries come from slabs of ENTRY_SLAB, one malloc per 256 addresses: a
+ * calloc per address cost ~230 instructions (callgrind, most of it in
+ * malloc's bookkeeping), malloc's header added 8 bytes to each, and freeing
+ * the table freed every address. A freed entry goes to a free list (linked
+ * through hnext) and is reused; slabs go back only with the table, so their
+ * memory follows the most addresses ever held, which max-addresses bounds.
+ */
+#define ENTRY_SLAB 256
+
+typedef struct slab slab;
+struct slab {
+	slab *next;
+	entry e[ENTRY_SLAB];
 };
 
 struct rv_table {
@@ -106,6 +146,8 @@ struct rv_table {
 	bool zone_known;             /* a reconcile has shown what the zone holds */
 	size_t ncands;               /* candidates of every address */
 	rv_table_counters counters;
+	slab *slabs;
+	entry *free_entries;
 };
 
 static uint32_t clamp_time(int64_t t)
@@ -189,17 +231,27 @@ static void name_unref(rv_table *t, iname *p)
 
 /* ---- hash of entries ---- */
 
-static size_t bucket_of(const rv_table *t, const rv_addr *a)
+/* Keyed (per-process random seed): addresses come from hostile answers, and
+ * a known hash would let them build long chains. An observation hashes its
+ * address once (find_h, then entry_new); the entry keeps the result. The 16
+ * address bytes are hashed with the family folded into the seed: XXH3's path
+ * for 9..16 bytes is a third cheaper than its 17..128 one (callgrind). */
+static uint32_t addr_hash(const rv_table *t, const rv_addr *a)
 {
-	return (size_t)XXH3_64bits_withSeed(a, sizeof(*a), t->seed) & (t->nbuckets - 1);
+	return (uint32_t)XXH3_64bits_withSeed(a->bytes, sizeof(a->bytes), t->seed ^ a->family);
+}
+
+TABLE_INLINE entry *find_h(const rv_table *t, const rv_addr *a, uint32_t h)
+{
+	for (entry *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->hnext)
+		if (e->hash == h && rv_addr_equal(&e->addr, a))
+			return e;
+	return NULL;
 }
 
 static entry *find(const rv_table *t, const rv_addr *a)
 {
-	for (entry *e = t->buckets[bucket_of(t, a)]; e; e = e->hnext)
-		if (rv_addr_equal(&e->addr, a))
-			return e;
-	return NULL;
+	return find_h(t, a, addr_hash(t, a));
 }
 
 static int resize(rv_table *t, size_t n)
@@ -215,7 +267,7 @@ static int resize(rv_table *t, size_t n)
 		entry *e = old[i];
 		while (e) {
 			entry *next = e->hnext;
-			size_t b = bucket_of(t, &e->addr);
+			size_t b = e->hash & (n - 1);
 			e->hnext = nb[b];
 			nb[b] = e;
 			e = next;
@@ -232,7 +284,7 @@ static int grow(rv_table *t)
 
 static void unlink_hash(rv_table *t, entry *e)
 {
-	entry **pp = &t->buckets[bucket_of(t, &e->addr)];
+	entry **pp = &t->buckets[e->hash & (t->nbuckets - 1)];
 	while (*pp && *pp != e)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -246,7 +298,7 @@ static struct lru *seg_of(rv_table *t, const entry *e)
 	return &t->lru[(e->flags & F_PROTECTED) ? 1 : 0];
 }
 
-static void lru_unlink(rv_table *t, entry *e)
+TABLE_INLINE void lru_unlink(rv_table *t, entry *e)
 {
 	struct lru *l = seg_of(t, e);
 	if (e->lru_prev)
@@ -261,7 +313,7 @@ static void lru_unlink(rv_table *t, entry *e)
 	l->n--;
 }
 
-static void lru_push_head(rv_table *t, entry *e)
+TABLE_INLINE void lru_push_head(rv_table *t, entry *e)
 {
 	struct lru *l = seg_of(t, e);
 	e->lru_prev = NULL;
@@ -354,7 +406,13 @@ static unsigned sketch_clients(uint16_t bits)
 	static const unsigned est[17] = {
 		48, 44, 33, 27, 22, 19, 16, 13, 11, 9, 7, 6, 4, 3, 2, 1, 0,
 	};
-	return est[16 - __builtin_popcount(bits)];
+	/* Bits set, by halves (no libgcc __popcountdi2 call without -mpopcnt). */
+	unsigned x = bits;
+	x = x - ((x >> 1) & 0x5555u);
+	x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+	x = (x + (x >> 4)) & 0x0f0fu;
+	x = (x + (x >> 8)) & 0x1fu;
+	return est[16 - x];
 }
 
 /* The frequency a candidate is ranked by: its decayed frequency, capped at
@@ -392,7 +450,7 @@ static bool better(const rv_table_opts *o, const cand *a, const cand *b)
 	return strcmp(a->name->s, b->name->s) < 0;
 }
 
-static const cand *best_of(const rv_table_opts *o, const entry *e)
+TABLE_INLINE const cand *best_of(const rv_table_opts *o, const entry *e)
 {
 	const cand *best = NULL;
 	for (unsigned i = 0; i < e->ncand; i++) {
@@ -412,22 +470,50 @@ static uint32_t entry_last(const entry *e)
 	return last;
 }
 
-/* Does the RPZ need a write for e: another best name, or metadata that moved
+/* Does the RPZ need a write for e, whose best candidate is b (best_of(), which
+ * the caller has at hand): another best name, or metadata that moved
  * materially (bounded: at most every txt_refresh_s or per growth by txt_refresh_ratio). */
-static bool needs_write(const rv_table *t, const entry *e)
+TABLE_INLINE bool needs_write_best(const rv_table *t, const entry *e, const cand *b)
 {
-	const cand *b = best_of(&t->opts, e);
 	if (!b)
 		return false;
 	if (e->committed != b->name)
 		return true;
 	if (t->opts.txt_refresh_s > 0 && b->last >= (uint64_t)e->committed_last + t->opts.txt_refresh_s)
 		return true;
-	if (t->opts.txt_refresh_ratio > 1.0 &&
-	    (double)b->count >= (double)e->committed_count * t->opts.txt_refresh_ratio &&
-	    b->count > e->committed_count)
+	/* The integer test first: mostly false, and it spares the doubles. */
+	if (b->count > e->committed_count && t->opts.txt_refresh_ratio > 1.0 &&
+	    (double)b->count >= (double)e->committed_count * t->opts.txt_refresh_ratio)
 		return true;
 	return false;
+}
+
+static bool needs_write(const rv_table *t, const entry *e)
+{
+	return needs_write_best(t, e, best_of(&t->opts, e));
+}
+
+/* A zeroed entry, or NULL (ENOMEM). */
+static entry *entry_alloc(rv_table *t)
+{
+	entry *e = t->free_entries;
+	if (!e) {
+		slab *s = malloc(sizeof(*s));
+		if (!s)
+			return NULL;
+		s->next = t->slabs;
+		t->slabs = s;
+		for (size_t i = ENTRY_SLAB; i-- > 0;) {
+			s->e[i].hnext = t->free_entries;
+			t->free_entries = &s->e[i];
+		}
+		ASAN_POISON_MEMORY_REGION(s->e, sizeof(s->e));
+		e = t->free_entries;
+	}
+	ASAN_UNPOISON_MEMORY_REGION(e, sizeof(*e));
+	t->free_entries = e->hnext;
+	memset(e, 0, sizeof(*e));
+	return e;
 }
 
 static void entry_free(rv_table *t, entry *e)
@@ -437,7 +523,9 @@ static void entry_free(rv_table *t, entry *e)
 		name_unref(t, cand_at(e, i)->name);
 	name_unref(t, e->committed);
 	free(e->extra);
-	free(e);
+	e->hnext = t->free_entries;
+	t->free_entries = e;
+	ASAN_POISON_MEMORY_REGION(e, sizeof(*e));
 }
 
 /* Removes e from the table; if the RPZ holds something for it, queues a removal. */
@@ -456,7 +544,8 @@ static void drop_entry(rv_table *t, entry *e)
 	entry_free(t, e);
 }
 
-static entry *entry_new(rv_table *t, const rv_addr *addr)
+/* A new entry for addr, whose addr_hash() is h. */
+static entry *entry_new(rv_table *t, const rv_addr *addr, uint32_t h)
 {
 	if (t->size >= t->opts.max_addresses && victim(t)) {
 		drop_entry(t, victim(t));
@@ -464,16 +553,17 @@ static entry *entry_new(rv_table *t, const rv_addr *addr)
 	}
 	if (t->size + 1 > t->nbuckets && grow(t) < 0)
 		return NULL;
-	entry *e = calloc(1, sizeof(*e));
+	entry *e = entry_alloc(t);
 	if (!e)
 		return NULL;
 	e->addr = *addr;
+	e->hash = h;
 	/* After a complete reconcile, a new address has no records in the zone,
 	 * unless a removal of earlier ones is still queued: pop_queued() clears the
 	 * flag when it meets that removal. */
 	if (t->zone_known)
 		e->flags = F_ABSENT;
-	size_t b = bucket_of(t, addr);
+	size_t b = h & (t->nbuckets - 1);
 	e->hnext = t->buckets[b];
 	t->buckets[b] = e;
 	t->size++;
@@ -623,13 +713,24 @@ void rv_table_free(rv_table **tp)
 	if (!tp || !*tp)
 		return;
 	rv_table *t = *tp;
-	for (int k = 0; k < 2; k++) {
-		entry *e = t->lru[k].head;
-		while (e) {
-			entry *next = e->lru_next;
-			entry_free(t, e);
-			e = next;
+	/* Everything goes: no reference counting, no unlinking. Every interned
+	 * name is in the names index, and every entry in a slab. */
+	for (int k = 0; k < 2; k++)
+		for (entry *e = t->lru[k].head; e; e = e->lru_next)
+			free(e->extra);
+	for (size_t i = 0; i < t->names.nbuckets; i++) {
+		iname *p = t->names.buckets[i];
+		while (p) {
+			iname *next = p->next;
+			free(p);
+			p = next;
 		}
+	}
+	while (t->slabs) {
+		slab *s = t->slabs;
+		t->slabs = s->next;
+		ASAN_UNPOISON_MEMORY_REGION(s->e, sizeof(s->e));
+		free(s);
 	}
 	free(t->buckets);
 	free(t->names.buckets);
@@ -641,7 +742,12 @@ double rv_table_score(const rv_table_opts *o, const rv_candidate *c, int64_t now
 {
 	double idle = now > c->last ? (double)(now - c->last) : 0.0;
 	double h = o->half_life_s ? (double)o->half_life_s : 86400.0;
-	return capped_freq(c->freq, c->clients) * exp2(-idle / h) * exp2(depth_bonus(o, c->depth));
+	double bonus = depth_bonus(o, c->depth);
+	/* exp2(0) is exactly 1: every change is scored as of its last sighting
+	 * (idle 0), most without a depth bonus, and two libm calls per change
+	 * were a tenth of the acknowledgement path (callgrind). */
+	return capped_freq(c->freq, c->clients) * (idle == 0.0 ? 1.0 : exp2(-idle / h)) *
+	       (bonus == 0.0 ? 1.0 : exp2(bonus));
 }
 
 int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigned depth,
@@ -654,11 +760,12 @@ int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name, un
 		uint32_t ttl, int64_t now, const rv_addr *client)
 {
 	uint32_t ts = clamp_time(now);
-	uint16_t cbit = client ? (uint16_t)(1u << (XXH3_64bits_withSeed(client, sizeof(*client),
-				t->seed ^ 0x9e3779b97f4a7c15ull) & 15)) : 0;
-	entry *e = find(t, addr);
+	uint16_t cbit = client ? (uint16_t)(1u << (XXH3_64bits_withSeed(client->bytes,
+				sizeof(client->bytes), t->seed ^ 0x9e3779b97f4a7c15ull ^ client->family) & 15)) : 0;
+	uint32_t ah = addr_hash(t, addr);
+	entry *e = find_h(t, addr, ah);
 	if (!e) {
-		e = entry_new(t, addr);
+		e = entry_new(t, addr, ah);
 		if (!e)
 			return -ENOMEM;
 	} else {
@@ -690,7 +797,11 @@ int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name, un
 			return 0;
 		}
 	} else {
-		if (ts >= c->last) {
+		if (ts == c->last) {
+			/* Same second: no decay (exp2(0) = 1, without the call). */
+			c->freq = (float)((double)c->freq + 1.0);
+			c->ttl = ttl;
+		} else if (ts > c->last) {
 			c->freq = (float)((double)c->freq * exp2(-(double)(ts - c->last) / h) + 1.0);
 			c->last = ts;
 			c->ttl = ttl;
@@ -708,10 +819,11 @@ int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name, un
 			c->depth = (uint8_t)(depth > 255 ? 255 : depth);
 	}
 
-	if (best_before && best_of(&t->opts, e)->name != best_before)
+	const cand *after = best_of(&t->opts, e);
+	if (best_before && after->name != best_before)
 		t->counters.changed++;
 	name_unref(t, best_before);
-	if (!(e->flags & F_DIRTY) && needs_write(t, e)) {
+	if (!(e->flags & F_DIRTY) && needs_write_best(t, e, after)) {
 		if (queue_entry(t, e, false) < 0)
 			return -ENOMEM;
 		return 1;
@@ -756,9 +868,9 @@ size_t rv_table_names(const rv_table *t, size_t *bytes)
 	return t->names.count;
 }
 
-static void fill_change(const rv_table *t, const entry *e, rv_change *out)
+/* out <- e, whose best candidate is b. */
+static void fill_change(const rv_table *t, const entry *e, const cand *b, rv_change *out)
 {
-	const cand *b = best_of(&t->opts, e);
 	memset(out, 0, offsetof(rv_change, name));
 	out->addr = e->addr;
 	out->absent = (e->flags & F_ABSENT) != 0;
@@ -798,9 +910,10 @@ int rv_table_take(rv_table *t, const rv_addr *addr, rv_change *out)
 	if (!e)
 		return -ENOENT; /* evicted or expired: its removal was queued if needed */
 	e->flags &= (uint8_t)~F_DIRTY;
-	if (!needs_write(t, e))
+	const cand *b = best_of(&t->opts, e);
+	if (!needs_write_best(t, e, b))
 		return -EALREADY; /* flipped back to what the RPZ holds */
-	fill_change(t, e, out);
+	fill_change(t, e, b, out);
 	e->flags |= F_POPPED;
 	return 0;
 }
@@ -827,13 +940,17 @@ void rv_table_committed(rv_table *t, const rv_change *c)
 	if (!e)
 		return; /* evicted while in flight; its removal is queued */
 	e->flags &= (uint8_t)~F_ABSENT;
-	iname *n = name_intern(t, c->name);
+	/* Nearly always the best name still, whose interned copy is at hand:
+	 * the same pointer name_intern() would find, without hashing the text. */
+	const cand *b = best_of(&t->opts, e);
+	iname *n = b && strcmp(b->name->s, c->name) == 0 ? name_ref(b->name) : name_intern(t, c->name);
 	name_unref(t, e->committed);
 	e->committed = n; /* NULL on ENOMEM: "unknown", written again later */
 	e->committed_count = c->count > UINT32_MAX ? UINT32_MAX : (uint32_t)c->count;
 	e->committed_last = clamp_time(c->last);
-	/* Seen a better name while the UPDATE was in flight: write again. */
-	if (!(e->flags & F_DIRTY) && needs_write(t, e))
+	/* Seen a better name while the UPDATE was in flight: write again. (b is
+	 * still the best: only what the zone holds changed.) */
+	if (!(e->flags & F_DIRTY) && needs_write_best(t, e, b))
 		(void)queue_entry(t, e, false);
 }
 
@@ -966,10 +1083,11 @@ int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands
 {
 	if (n == 0 || (addr->family != AF_INET && addr->family != AF_INET6))
 		return -EINVAL;
-	entry *e = find(t, addr);
+	uint32_t h = addr_hash(t, addr);
+	entry *e = find_h(t, addr, h);
 	if (e)
 		drop_entry(t, e);
-	e = entry_new(t, addr);
+	e = entry_new(t, addr, h);
 	if (!e)
 		return -ENOMEM;
 	e->flags &= (uint8_t)~F_ABSENT; /* restored state: its records may be in the zone */
