@@ -29,6 +29,12 @@ struct rv_guard {
 	cidr *cidrs;       /* the IPv4 ones first: cidrs[0..nv4) */
 	size_t ncidrs;
 	size_t nv4;
+	/* first[0] (IPv4), first[1] (IPv6): bit b is set when an entry of that
+	 * family can match an address whose first octet is b. Most addresses
+	 * match none, and one bit test answers for them instead of a scan of
+	 * the family's entries (callgrind: ~60 instructions an address with
+	 * the default list). */
+	uint64_t first[2][4];
 	char **suffixes;
 	size_t nsuffixes;
 	resp *resps;
@@ -153,6 +159,11 @@ static int add_cidr(void *arg, const char *item)
 	if (!n)
 		return -ENOMEM;
 	g->cidrs = n;
+	unsigned fam = c.net.family == AF_INET ? 0 : 1;
+	uint8_t mb = (uint8_t)(c.mhi >> 56), nb = (uint8_t)(c.hi >> 56);
+	for (unsigned b = 0; b < 256; b++)
+		if ((b & mb) == nb)
+			g->first[fam][b >> 6] |= UINT64_C(1) << (b & 63);
 	/* Keep the IPv4 ones first, so an address is only tested against its
 	 * own family's. */
 	if (c.net.family == AF_INET) {
@@ -252,7 +263,13 @@ void rv_guard_free(rv_guard **gp)
 bool rv_guard_ignore_addr(const rv_guard *g, const rv_addr *a)
 {
 	uint64_t hi, lo;
+	unsigned fam = a->family == AF_INET ? 0 : 1;
+	uint8_t b0 = a->bytes[0];
 
+	/* No entry of its family covers its first octet. An IPv6 address
+	 * starting with 0 may be IPv4-mapped: the IPv4 entries decide then. */
+	if ((g->first[fam][b0 >> 6] >> (b0 & 63) & 1) == 0 && (fam == 0 || b0 != 0))
+		return false;
 	addr_words(a, &hi, &lo);
 	/* ::ffff:a.b.c.d (RFC 4291 2.5.5.2) names the IPv4 address a.b.c.d: an
 	 * AAAA record holding one must not slip past the IPv4 entries of
@@ -281,6 +298,8 @@ bool rv_guard_ignore_addr(const rv_guard *g, const rv_addr *a)
 
 bool rv_guard_ignore_name(const rv_guard *g, const char *name)
 {
+	if (g->nsuffixes == 0)
+		return false;
 	size_t nlen = strlen(name);
 	for (size_t i = 0; i < g->nsuffixes; i++) {
 		const char *s = g->suffixes[i];
