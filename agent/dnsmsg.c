@@ -172,8 +172,10 @@ DNS_INLINE bool name_equal(const uint8_t *w, size_t a, size_t b)
 			return false;
 		if (n == 0)
 			return true;
+		/* Folded only where the octets differ: most are equal or
+		 * differ in more than case. */
 		for (size_t i = 1; i <= n; i++)
-			if (fold(w[a + i]) != fold(w[b + i]))
+			if (w[a + i] != w[b + i] && fold(w[a + i]) != fold(w[b + i]))
 				return false;
 		a += 1u + n;
 		b += 1u + n;
@@ -195,7 +197,49 @@ static const bool prints_as_itself[256] = {
 	['a' ... 'z'] = true, ['0' ... '9'] = true, ['-'] = true, ['_'] = true,
 };
 
-static void name_text(const uint8_t *w, size_t off, char *out)
+/* The n octets of the label whose length octet is at off, printed at p;
+ * returns the end of what it wrote. len bounds what may be read. */
+DNS_INLINE char *label_text(const uint8_t *w, size_t len, size_t off, uint8_t n, char *p)
+{
+	size_t i = 1;
+
+	/* Four octets at a time while all four print as themselves (one
+	 * test, one 4-byte copy): host names are nearly all such octets. */
+	for (; i + 3 <= n; i += 4) {
+		const uint8_t *q = w + off + i;
+
+		if (!(prints_as_itself[q[0]] & prints_as_itself[q[1]] &
+		      prints_as_itself[q[2]] & prints_as_itself[q[3]]))
+			break;
+		memcpy(p, q, 4);
+		p += 4;
+	}
+	/* The last 1..3 octets the same way, when the loop above did not stop
+	 * early and the 4 octets from there lie in the message (they do but for
+	 * a name at its very end): the octets past the label are copied too,
+	 * and then overwritten (out has room to spare: the static assert). */
+	if (i <= n && i + 3 > n && off + i + 4 <= len) {
+		const uint8_t *q = w + off + i;
+		size_t r = n + 1 - i;
+
+		if (prints_as_itself[q[0]] & (prints_as_itself[q[1]] | (r < 2)) &
+		    (prints_as_itself[q[2]] | (r < 3))) {
+			memcpy(p, q, 4);
+			return p + r;
+		}
+	}
+	for (; i <= n; i++) {
+		uint8_t c = w[off + i];
+
+		if (prints_as_itself[c])
+			*p++ = (char)c;
+		else
+			p = rv_dname_octet_text(c, RV_DNAME_LOWER, p);
+	}
+	return p;
+}
+
+static void name_text(const uint8_t *w, size_t len, size_t off, char *out)
 {
 	char *p = out;
 
@@ -208,32 +252,51 @@ static void name_text(const uint8_t *w, size_t off, char *out)
 			break;
 		if (p != out)
 			*p++ = '.';
-		size_t i = 1;
-
-		/* Four octets at a time while all four print as themselves (one
-		 * test, one 4-byte copy): host names are nearly all such octets. */
-		for (; i + 3 <= n; i += 4) {
-			const uint8_t *q = w + off + i;
-
-			if (!(prints_as_itself[q[0]] & prints_as_itself[q[1]] &
-			      prints_as_itself[q[2]] & prints_as_itself[q[3]]))
-				break;
-			memcpy(p, q, 4);
-			p += 4;
-		}
-		for (; i <= n; i++) {
-			uint8_t c = w[off + i];
-
-			if (prints_as_itself[c])
-				*p++ = (char)c;
-			else
-				p = rv_dname_octet_text(c, RV_DNAME_LOWER, p);
-		}
+		p = label_text(w, len, off, n, p);
 		off += 1u + n;
 	}
 	if (p == out)
 		*p++ = '.';
 	*p = '\0';
+}
+
+/*
+ * name_check() and name_text() in one walk, for the question's name at offset
+ * 12. A pointer there can never be valid (it would have to point before the
+ * name's start, into the header), so the name lies in one piece: the checks
+ * that remain are name_check()'s for labels (lengths, 255 octets, the
+ * message's end). *next as name_check() gives it; out is filled even when the
+ * name is bad (the caller empties it then).
+ */
+static int qname_check_text(const uint8_t *w, size_t len, char *out, size_t *next)
+{
+	size_t off = DNS_HEADER_SIZE, total = 1;
+	char *p = out;
+
+	for (;;) {
+		uint8_t n;
+
+		if (off >= len)
+			return -EBADMSG;
+		n = w[off];
+		if (n == 0)
+			break;
+		if (n > DNS_LABEL_MAX)
+			return -EBADMSG;
+		total += 1u + n;
+		/* The label and the octet after it lie in the message. */
+		if (total > DNS_NAME_MAX || len - off <= 1u + n)
+			return -EBADMSG;
+		if (p != out)
+			*p++ = '.';
+		p = label_text(w, len, off, n, p);
+		off += 1u + n;
+	}
+	if (p == out)
+		*p++ = '.';
+	*p = '\0';
+	*next = off + 1;
+	return 0;
 }
 
 /* One resource record (RFC 1035 4.1.3): offsets into the message. */
@@ -295,6 +358,10 @@ DNS_INLINE int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr
 		 w[o] == (0xc0 | target->start >> 8) && w[o + 1] == (target->start & 0xff) &&
 		 target->hops < DNS_PTR_HOPS_MAX)
 		p = o + 2;
+	/* The root (the OPT RR's owner, RFC 6891 6.1.2): one octet, nothing
+	 * to walk. */
+	else if (o < len && w[o] == 0)
+		p = o + 1;
 	else if (name_check(w, len, o, &p) < 0)
 		return -EBADMSG;
 	if (len - p < DNS_RR_FIXED)
@@ -363,7 +430,7 @@ static inline const struct rr *answer_at(const struct msg *m, unsigned i, size_t
  * Octets after the last section are ignored, as ldns did: they carry nothing
  * we read, and named never sends any.
  */
-static int check_message(struct msg *m, const uint8_t *w, size_t len)
+static int check_message(struct msg *m, const uint8_t *w, size_t len, char *qname)
 {
 	unsigned qd = rv_get16(w + 4), an = rv_get16(w + 6);
 	unsigned ns = rv_get16(w + 8), ar = rv_get16(w + 10);
@@ -380,8 +447,14 @@ static int check_message(struct msg *m, const uint8_t *w, size_t len)
 	for (unsigned i = 0; i < qd; i++) {
 		size_t name = off;
 
-		if (name_check(w, len, name, &off) < 0 || len - off < 4)
+		/* The one question's name is printed as it is checked (the
+		 * verdict and the logs want it). */
+		if (qd == 1) {
+			if (qname_check_text(w, len, qname, &off) < 0 || len - off < 4)
+				return -EBADMSG;
+		} else if (name_check(w, len, name, &off) < 0 || len - off < 4) {
 			return -EBADMSG;
+		}
 		if (i == 0) {
 			m->qname = name;
 			m->qtype = rv_get16(w + off);
@@ -563,14 +636,15 @@ void rv_answer_name(const rv_answer *a, uint16_t off, char *out)
 		out[0] = '\0';
 		return;
 	}
-	name_text(a->wire, off, out);
+	name_text(a->wire, a->wire_len, off, out);
 }
 
 int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 		    rv_answer *out, rv_verdict *why)
 {
 	struct msg m;
-	uint8_t used[(UINT16_MAX + 1) / 8];
+	uint64_t used_lo = 0; /* answers 0..63: a word, no memset */
+	uint8_t used[(UINT16_MAX + 1) / 8]; /* all of them, for longer sections */
 	size_t name, off, end;
 	unsigned depth = 0;
 	uint32_t min_ttl = UINT32_MAX;
@@ -581,15 +655,15 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 
 	if (wire == NULL || len < DNS_HEADER_SIZE || len > UINT16_MAX)
 		goto out;
-	if (check_message(&m, wire, len) < 0)
+	if (check_message(&m, wire, len, out->qname) < 0) {
+		out->qname[0] = '\0';
 		goto out;
+	}
 
 	out->rcode = wire[3] & 0x0f;
 	/* The name is useful in logs even when we do not learn from it. */
-	if (m.qdcount == 1) {
-		name_text(wire, m.qname, out->qname);
+	if (m.qdcount == 1)
 		out->qtype = m.qtype;
-	}
 
 	rc = -ENOENT;
 	/* RFC 1035 4.1.1: QR is the top bit of octet 2, OPCODE the next four. */
@@ -629,7 +703,8 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 	 * other. A name visited twice means the CNAME owned by it is reached twice,
 	 * so marking used CNAME records is the loop guard.
 	 */
-	memset(used, 0, (m.ancount + 7) / 8); /* only the bits we can touch */
+	if (m.ancount > 64)
+		memset(used, 0, (m.ancount + 7) / 8); /* only the bits we can touch */
 	name = m.qname;
 	for (;;) {
 		struct rr cname = {0}; /* set when found (gcc cannot tell) */
@@ -643,12 +718,18 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 			goto out;
 		}
 		/* depth is a uint8_t in rv_answer: a longer chain is not stored. */
-		if ((used[i / 8] & (1u << (i % 8))) != 0 || depth >= max_depth ||
+		bool seen = m.ancount > 64 ? (used[i / 8] & (1u << (i % 8))) != 0
+					   : (used_lo >> i & 1) != 0;
+
+		if (seen || depth >= max_depth ||
 		    depth >= UINT8_MAX) {
 			*why = RV_SKIP_CHAIN;
 			goto out;
 		}
-		used[i / 8] |= (uint8_t)(1u << (i % 8));
+		if (m.ancount > 64)
+			used[i / 8] |= (uint8_t)(1u << (i % 8));
+		else
+			used_lo |= 1ull << i;
 		if (cname.ttl < min_ttl)
 			min_ttl = cname.ttl;
 		/* depth < max_depth <= 64 < RV_ANSWER_MAX_LINKS (config bound) */

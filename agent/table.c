@@ -181,10 +181,9 @@ static int names_resize(names *n, size_t nb)
 	return 0;
 }
 
-static iname *name_intern(rv_table *t, const char *s)
+static iname *name_intern_len(rv_table *t, const char *s, size_t len)
 {
 	names *n = &t->names;
-	size_t len = strlen(s);
 	uint32_t h = (uint32_t)XXH3_64bits_withSeed(s, len, t->seed);
 	for (iname *p = n->buckets[h & (n->nbuckets - 1)]; p; p = p->next) {
 		if (p->hash == h && strcmp(p->s, s) == 0) {
@@ -205,6 +204,11 @@ static iname *name_intern(rv_table *t, const char *s)
 	n->count++;
 	n->bytes += len + 1;
 	return p;
+}
+
+static iname *name_intern(rv_table *t, const char *s)
+{
+	return name_intern_len(t, s, strlen(s));
 }
 
 static iname *name_ref(iname *p)
@@ -640,13 +644,12 @@ static cand *cand_slot(rv_table *t, entry *e)
 /* Adds name to e as a new candidate with the statistics of init, within the
  * per-address name budget (the weakest candidates make room). 0; -E2BIG when
  * the name alone exceeds the budget (nothing changed); -ENOMEM. */
-static int add_cand(rv_table *t, entry *e, const char *name, cand init)
+static int add_cand(rv_table *t, entry *e, const char *name, size_t len, cand init)
 {
-	size_t len = strlen(name);
 	if (len > t->opts.name_budget)
 		return -E2BIG;
 	make_room(t, e, len);
-	iname *n = name_intern(t, name);
+	iname *n = name_intern_len(t, name, len);
 	if (!n)
 		return -ENOMEM;
 	cand *c = cand_slot(t, e);
@@ -759,9 +762,52 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigne
 int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name, unsigned depth,
 		uint32_t ttl, int64_t now, const rv_addr *client)
 {
+	size_t nfull = 0;
+	int rc = rv_table_observe_addrs(t, addr, 1, name, depth, ttl, now, client, &nfull);
+
+	return rc < 0 ? rc : (int)(rc > 0);
+}
+
+/* The client's bit in a candidate's 16-bit set of clients (see capped_freq). */
+static uint16_t client_bit(const rv_table *t, const rv_addr *client)
+{
+	if (!client)
+		return 0;
+	return (uint16_t)(1u << (XXH3_64bits_withSeed(client->bytes, sizeof(client->bytes),
+				t->seed ^ 0x9e3779b97f4a7c15ull ^ client->family) & 15));
+}
+
+static int observe_one(rv_table *t, const rv_addr *addr, const char *name, size_t name_len,
+		unsigned depth, uint32_t ttl, uint32_t ts, uint16_t cbit);
+
+int rv_table_observe_addrs(rv_table *t, const rv_addr *addrs, size_t n, const char *name,
+		unsigned depth, uint32_t ttl, int64_t now, const rv_addr *client,
+		size_t *nfull)
+{
+	/* What the addresses share is worked out once (per answer, not per
+	 * address): the time, the client's bit, the name's length. */
 	uint32_t ts = clamp_time(now);
-	uint16_t cbit = client ? (uint16_t)(1u << (XXH3_64bits_withSeed(client->bytes,
-				sizeof(client->bytes), t->seed ^ 0x9e3779b97f4a7c15ull ^ client->family) & 15)) : 0;
+	uint16_t cbit = client_bit(t, client);
+	size_t name_len = strlen(name);
+	int queued = 0, rc = 0;
+
+	*nfull = 0;
+	for (size_t i = 0; i < n; i++) {
+		int r = observe_one(t, &addrs[i], name, name_len, depth, ttl, ts, cbit);
+
+		if (r < 0) {
+			(*nfull)++;
+			rc = r;
+		} else {
+			queued += r;
+		}
+	}
+	return rc < 0 ? rc : queued;
+}
+
+static int observe_one(rv_table *t, const rv_addr *addr, const char *name, size_t name_len,
+		unsigned depth, uint32_t ttl, uint32_t ts, uint16_t cbit)
+{
 	uint32_t ah = addr_hash(t, addr);
 	entry *e = find_h(t, addr, ah);
 	if (!e) {
@@ -784,7 +830,7 @@ int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name, un
 	}
 	double h = (double)t->opts.half_life_s;
 	if (!c) {
-		int rc = add_cand(t, e, name, (cand){.first = ts, .last = ts, .count = 1,
+		int rc = add_cand(t, e, name, name_len, (cand){.first = ts, .last = ts, .count = 1,
 				.freq = 1.0f, .ttl = ttl, .clients = cbit,
 				.depth = (uint8_t)(depth > 255 ? 255 : depth)});
 		if (rc == -ENOMEM)
@@ -1096,7 +1142,7 @@ int rv_table_restore(rv_table *t, const rv_addr *addr, const rv_candidate *cands
 			drop_entry(t, e);
 			return -EINVAL;
 		}
-		int rc = add_cand(t, e, cands[i].name, (cand){
+		int rc = add_cand(t, e, cands[i].name, strlen(cands[i].name), (cand){
 			.first = clamp_time(cands[i].first), .last = clamp_time(cands[i].last),
 			.count = cands[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)cands[i].count,
 			.freq = (float)cands[i].freq, .ttl = cands[i].ttl,
@@ -1141,7 +1187,7 @@ static int merge_zone_record(rv_table *t, entry *e, const char *ptr_name,
 	uint32_t count = meta ? (meta->count > UINT32_MAX ? UINT32_MAX : (uint32_t)meta->count) : 1;
 	float freq = (float)(meta && meta->freq >= 1.0 ? meta->freq : 1.0);
 	if (!c) {
-		int rc = add_cand(t, e, ptr_name, (cand){.first = first, .last = last,
+		int rc = add_cand(t, e, ptr_name, strlen(ptr_name), (cand){.first = first, .last = last,
 				.count = count, .freq = freq, .clients = 0xffff,
 				.depth = (uint8_t)(meta && meta->depth < 255 ? meta->depth : 0)});
 		return rc == -E2BIG ? 0 : rc;

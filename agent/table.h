@@ -104,6 +104,13 @@ int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name,
  * client can give a name at most RV_SCORE_PER_CLIENT of weight. */
 int rv_table_observe_from(rv_table *t, const rv_addr *addr, const char *name,
 		unsigned depth, uint32_t ttl, int64_t now, const rv_addr *client) RV_MUST_CHECK;
+/* Same for the n addresses of one answer (addrs borrowed): the sightings
+ * share name, depth, ttl, time and client. Returns how many addresses the
+ * listener was told need a write (>= 0), or -ENOMEM when at least one could
+ * not be stored; *nfull counts those, the others are recorded either way. */
+int rv_table_observe_addrs(rv_table *t, const rv_addr *addrs, size_t n, const char *name,
+		unsigned depth, uint32_t ttl, int64_t now, const rv_addr *client,
+		size_t *nfull) RV_MUST_CHECK;
 
 size_t rv_table_size(const rv_table *t);
 /* Sizes the hash tables for n addresses (and about as many names) at once.

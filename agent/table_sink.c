@@ -5,13 +5,12 @@
 static void observe(void *arg, const rv_observation *obs)
 {
 	rv_table *t = arg;
-	for (size_t i = 0; i < obs->answer.naddrs; i++) {
-		int r = rv_table_observe_from(t, &obs->answer.addrs[i], obs->answer.qname,
-				obs->answer.depth, obs->answer.min_ttl, obs->time_sec,
-				obs->has_client ? &obs->client : NULL);
-		if (r < 0)
-			rv_stats.table_full++;
-	}
+	size_t nfull = 0;
+
+	if (rv_table_observe_addrs(t, obs->answer.addrs, obs->answer.naddrs, obs->answer.qname,
+			obs->answer.depth, obs->answer.min_ttl, obs->time_sec,
+			obs->has_client ? &obs->client : NULL, &nfull) < 0)
+		rv_stats.table_full += nfull;
 }
 
 rv_sink rv_table_sink(rv_table *t)
