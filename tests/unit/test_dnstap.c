@@ -1176,6 +1176,164 @@ static void test_differential_random(void **state)
 	free(f.buf);
 }
 
+/* Protobuf encoding by hand, for frames protobuf-c never writes: fields out
+ * of number order, given twice, unknown ones between known ones. */
+struct pbuf {
+	uint8_t b[1024];
+	size_t n;
+};
+
+static void pb_varint(struct pbuf *p, uint64_t v)
+{
+	do {
+		assert_true(p->n < sizeof(p->b));
+		p->b[p->n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+}
+
+static void pb_key(struct pbuf *p, unsigned num, unsigned wt)
+{
+	pb_varint(p, (uint64_t)num << 3 | wt);
+}
+
+static void pb_bytes(struct pbuf *p, unsigned num, const void *data, size_t len)
+{
+	pb_key(p, num, 2);
+	pb_varint(p, len);
+	assert_true(len <= sizeof(p->b) - p->n);
+	memcpy(p->b + p->n, data, len);
+	p->n += len;
+}
+
+static void pb_fixed32(struct pbuf *p, unsigned num, uint32_t v)
+{
+	pb_key(p, num, 5);
+	assert_true(sizeof(p->b) - p->n >= 4);
+	for (int i = 0; i < 4; i++)
+		p->b[p->n++] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * The reader takes fields in number order first, one compare each, and then
+ * whatever is left field by field. Frames that leave that order (shuffled,
+ * repeated, unknown fields, a Message given twice) must still decode exactly
+ * as protobuf-c decodes them, and the later of two values must win.
+ */
+static void test_field_order(void **state)
+{
+	size_t la = 0, lb = 0;
+	uint8_t *dns_a = dns_wire("a.example.com. IN A", "a.example.com. 300 IN A 192.0.2.1",
+				  LDNS_RCODE_NOERROR, &la);
+	uint8_t *dns_b = dns_wire("b.example.com. IN A", "b.example.com. 300 IN A 192.0.2.2",
+				  LDNS_RCODE_NOERROR, &lb);
+	uint32_t seed = 0x0dde;
+	size_t nlearned = 0;
+	enum { NCHUNK = 16 };
+
+	(void)state;
+	for (int round = 0, end = (int)rv_test_work(20000); round < end; round++) {
+		struct pbuf chunk[NCHUNK], msg = {.n = 0}, top = {.n = 0}, one;
+		unsigned order[2 * NCHUNK], n = 0;
+		bool v6 = rnd(&seed) & 1;
+
+		/* Every Message field once, some with two possible values. */
+		for (unsigned i = 0; i < NCHUNK; i++)
+			chunk[i].n = 0;
+		pb_key(&chunk[0], 1, 0), pb_varint(&chunk[0], 6);        /* type */
+		pb_key(&chunk[1], 2, 0), pb_varint(&chunk[1], 1);        /* family */
+		pb_key(&chunk[2], 3, 0), pb_varint(&chunk[2], 1 + rnd(&seed) % 2);
+		pb_bytes(&chunk[3], 4, v6 ? client6 : client4, v6 ? sizeof(client6) : sizeof(client4));
+		pb_bytes(&chunk[4], 5, server4, sizeof(server4));
+		pb_key(&chunk[5], 6, 0), pb_varint(&chunk[5], 40000 + rnd(&seed) % 100);
+		pb_key(&chunk[6], 7, 0), pb_varint(&chunk[6], rnd(&seed) % 2 ? 53 : 70000);
+		pb_key(&chunk[7], 8, 0), pb_varint(&chunk[7], 1700000000);
+		pb_fixed32(&chunk[8], 9, rnd(&seed));
+		pb_bytes(&chunk[9], 10, dns_a, la);                      /* query_message */
+		pb_key(&chunk[10], 12, 0), pb_varint(&chunk[10], 1700000000 + rnd(&seed) % 1000);
+		pb_fixed32(&chunk[11], 13, rnd(&seed) % 1000000000u);
+		pb_bytes(&chunk[12], 14, rnd(&seed) & 1 ? dns_a : dns_b, rnd(&seed) & 1 ? la : lb);
+		pb_key(&chunk[13], 16, 0), pb_varint(&chunk[13], 1);     /* http_protocol */
+		pb_key(&chunk[14], 20, 0), pb_varint(&chunk[14], 7);     /* unknown */
+		pb_bytes(&chunk[15], 11, "\7example\3com", 13);        /* query_zone */
+
+		/* A random sequence: each chunk 0..2 times, in random order. */
+		for (unsigned i = 0; i < NCHUNK; i++)
+			for (unsigned k = rnd(&seed) % 3 + (i == 0); k > 0 && n < 2 * NCHUNK; k--)
+				order[n++] = i;
+		for (unsigned i = n; i > 1; i--) {
+			unsigned j = rnd(&seed) % i, t = order[i - 1];
+
+			order[i - 1] = order[j];
+			order[j] = t;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			assert_true(chunk[order[i]].n <= sizeof(msg.b) - msg.n);
+			memcpy(msg.b + msg.n, chunk[order[i]].b, chunk[order[i]].n);
+			msg.n += chunk[order[i]].n;
+		}
+
+		/* The Dnstap around it: identity, version, the Message (once or
+		 * split in two), type, in one of several orders. */
+		switch (rnd(&seed) % 4) {
+		case 0: /* number order, as packers write it */
+			pb_bytes(&top, 1, "ns1", 3);
+			pb_bytes(&top, 2, "bind9", 5);
+			pb_bytes(&top, 14, msg.b, msg.n);
+			pb_key(&top, 15, 0), pb_varint(&top, 1);
+			break;
+		case 1: /* type first, version after the message */
+			pb_key(&top, 15, 0), pb_varint(&top, 1);
+			pb_bytes(&top, 14, msg.b, msg.n);
+			pb_bytes(&top, 2, "bind9", 5);
+			pb_bytes(&top, 1, "ns1", 3);
+			pb_bytes(&top, 1, "ns2", 3);
+			break;
+		case 2: { /* the Message in two parts: protobuf-c merges them */
+			size_t cut = 0;
+
+			for (unsigned i = 0; i < n / 2; i++)
+				cut += chunk[order[i]].n;
+			one.n = 0;
+			pb_bytes(&one, 14, msg.b, cut);
+			pb_bytes(&one, 14, msg.b + cut, msg.n - cut);
+			pb_bytes(&top, 1, "ns1", 3);
+			memcpy(top.b + top.n, one.b, one.n);
+			top.n += one.n;
+			pb_key(&top, 15, 0), pb_varint(&top, 1);
+			break;
+		}
+		default: /* extra, and an unknown top-level field */
+			pb_bytes(&top, 3, "x", 1);
+			pb_bytes(&top, 14, msg.b, msg.n);
+			pb_key(&top, 9, 0), pb_varint(&top, 5);
+			pb_key(&top, 15, 0), pb_varint(&top, 1);
+			break;
+		}
+		if (check_same(top.b, top.n) == 0)
+			nlearned++;
+	}
+	/* The later of two response messages is the one read. */
+	{
+		struct pbuf msg = {.n = 0}, top = {.n = 0};
+		rv_observation obs;
+		rv_verdict why;
+
+		pb_bytes(&msg, 14, dns_a, la);
+		pb_key(&msg, 1, 0), pb_varint(&msg, 6);
+		pb_bytes(&msg, 14, dns_b, lb);
+		pb_key(&top, 15, 0), pb_varint(&top, 1);
+		pb_bytes(&top, 14, msg.b, msg.n);
+		assert_int_equal(rv_dnstap_decode(top.b, top.n, DEPTH, &obs, &why), 0);
+		assert_string_equal(obs.answer.qname, "b.example.com");
+		assert_int_equal(check_same(top.b, top.n), 0);
+	}
+	print_message("field order: %zu learned\n", nlearned);
+	assert_true(nlearned > 100);
+	free(dns_a);
+	free(dns_b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1195,6 +1353,7 @@ int main(void)
 		cmocka_unit_test(test_differential_corpus),
 		cmocka_unit_test(test_differential_capture),
 		cmocka_unit_test(test_differential_random),
+		cmocka_unit_test(test_field_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
