@@ -7,6 +7,9 @@
  * 7.9k instructions a frame cost (callgrind, default bench mix). This reader
  * makes one pass over the frame, allocates nothing and copies nothing: what
  * the observation borrows (identity, the DNS message) points into the frame.
+ * It first takes the known fields in number order, the order every packer
+ * writes, with one compare of the key byte each, and then reads whatever is
+ * left field by field with the generic rules below.
  *
  * It accepts and rejects exactly what protobuf-c 1.4's
  * dnstap__dnstap__unpack() does, and reads the same values; the unit tests
