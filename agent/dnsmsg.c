@@ -643,8 +643,7 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 		    rv_answer *out, rv_verdict *why)
 {
 	struct msg m;
-	uint64_t used_lo = 0; /* answers 0..63: a word, no memset */
-	uint8_t used[(UINT16_MAX + 1) / 8]; /* all of them, for longer sections */
+	uint64_t used[(UINT16_MAX + 1) / 64]; /* the CNAME loop guard, a bit per answer */
 	size_t name, off, end;
 	unsigned depth = 0;
 	uint32_t min_ttl = UINT32_MAX;
@@ -703,8 +702,11 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 	 * other. A name visited twice means the CNAME owned by it is reached twice,
 	 * so marking used CNAME records is the loop guard.
 	 */
-	if (m.ancount > 64)
-		memset(used, 0, (m.ancount + 7) / 8); /* only the bits we can touch */
+	/* Only the words we can touch; nearly always one, and no memset call. */
+	if (m.ancount <= 64)
+		used[0] = 0;
+	else
+		memset(used, 0, (m.ancount + 63) / 64 * sizeof(used[0]));
 	name = m.qname;
 	for (;;) {
 		struct rr cname = {0}; /* set when found (gcc cannot tell) */
@@ -718,18 +720,12 @@ int rv_dnsmsg_parse(const uint8_t *wire, size_t len, unsigned max_depth,
 			goto out;
 		}
 		/* depth is a uint8_t in rv_answer: a longer chain is not stored. */
-		bool seen = m.ancount > 64 ? (used[i / 8] & (1u << (i % 8))) != 0
-					   : (used_lo >> i & 1) != 0;
-
-		if (seen || depth >= max_depth ||
+		if ((used[i / 64] >> (i % 64) & 1) != 0 || depth >= max_depth ||
 		    depth >= UINT8_MAX) {
 			*why = RV_SKIP_CHAIN;
 			goto out;
 		}
-		if (m.ancount > 64)
-			used[i / 8] |= (uint8_t)(1u << (i % 8));
-		else
-			used_lo |= 1ull << i;
+		used[i / 64] |= UINT64_C(1) << (i % 64);
 		if (cname.ttl < min_ttl)
 			min_ttl = cname.ttl;
 		/* depth < max_depth <= 64 < RV_ANSWER_MAX_LINKS (config bound) */

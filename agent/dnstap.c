@@ -211,87 +211,8 @@ PB_INLINE void take_bytes(struct pb_bytes *b, const struct pb_field *f)
 	b->len = f->len;
 }
 
-/*
- * The fast path: a field whose key is the one byte (number << 3 | wire type)
- * of a field we know, with the wire type its schema gives, is read by these
- * straight from the key, without the generic key decoding and the wire-type
- * checks of pb_next() (13 such fields a BIND frame: callgrind cut ~0.2k
- * instructions a frame). They read exactly what pb_next() would; every other
- * key takes pb_next() and its error rules. *at points at the key byte.
- */
+/* A field's one-byte key: its number (below 16) and wire type together. */
 #define KEY(num, wt) ((num) << 3 | (wt))
-
-PB_INLINE bool fast_varint(const uint8_t **at, size_t *rem, uint64_t *out)
-{
-	const uint8_t *p = *at + 1;
-	size_t n = *rem - 1, max;
-	uint64_t v = 0;
-
-	if (n > 0 && p[0] < 0x80) {
-		*out = p[0];
-		*at = p + 1;
-		*rem = n - 1;
-		return true;
-	}
-	max = n < 10 ? n : 10;
-	for (size_t i = 0; i < max; i++) {
-		v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-		if (p[i] < 0x80) {
-			*out = v;
-			*at = p + i + 1;
-			*rem = n - i - 1;
-			return true;
-		}
-	}
-	return false;
-}
-
-PB_INLINE bool fast_len(const uint8_t **at, size_t *rem, struct pb_bytes *b)
-{
-	const uint8_t *p = *at + 1;
-	size_t n = *rem - 1, max;
-	uint64_t v = 0;
-
-	if (n > 0 && p[0] < 0x80) {
-		if (p[0] > n - 1)
-			return false;
-		b->has = true;
-		b->p = p + 1;
-		b->len = p[0];
-		*at = p + 1 + p[0];
-		*rem = n - 1 - p[0];
-		return true;
-	}
-	max = n < 5 ? n : 5;
-	for (size_t i = 0; i < max; i++) {
-		v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-		if (p[i] < 0x80) {
-			i++;
-			if (v > n - i)
-				return false;
-			b->has = true;
-			b->p = p + i;
-			b->len = (size_t)v;
-			*at = p + i + (size_t)v;
-			*rem = n - i - (size_t)v;
-			return true;
-		}
-	}
-	return false;
-}
-
-PB_INLINE bool fast_fixed32(const uint8_t **at, size_t *rem, uint32_t *out)
-{
-	const uint8_t *p = *at + 1;
-
-	if (*rem < 5)
-		return false;
-	*out = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-	*at = p + 4;
-	*rem -= 5;
-	return true;
-}
 
 /* A Policy: no field is used, but protobuf-c unpacks it, so its errors are
  * the frame's. */
@@ -322,61 +243,73 @@ static bool check_policy(const uint8_t *at, size_t rem)
 }
 
 /*
- * One field of a Message whose one-byte key is the constant k, read on the
- * fast path into *m. Inlined with k known, the switch folds away.
+ * Stores the Message field f (number, wire type, value) into *m; false when a
+ * known field has another wire type than its schema's (unknown fields are
+ * skipped). The one place that knows the Message's fields: both paths of
+ * read_message() go through it.
  */
-PB_INLINE bool msg_fast(const uint8_t **at, size_t *rem, struct pb_message *m,
-			unsigned k)
+PB_INLINE bool msg_store(struct pb_message *m, const struct pb_field *f)
 {
-	struct pb_bytes skip;
-	uint64_t v = 0;
-	uint32_t v32 = 0;
-
-	switch (k) {
-	case KEY(M_TYPE, WT_VARINT):
-		if (!fast_varint(at, rem, &v))
+	switch (f->num) {
+	case M_TYPE:
+		if (f->wt != WT_VARINT)
 			return false;
 		m->has_type = true;
-		m->type = (int32_t)(uint32_t)v;
+		m->type = (int32_t)(uint32_t)f->v;
 		return true;
-	case KEY(M_SOCKET_PROTOCOL, WT_VARINT):
-		if (!fast_varint(at, rem, &v))
+	case M_SOCKET_PROTOCOL:
+		if (f->wt != WT_VARINT)
 			return false;
 		m->has_socket_protocol = true;
-		m->socket_protocol = (int32_t)(uint32_t)v;
+		m->socket_protocol = (int32_t)(uint32_t)f->v;
 		return true;
-	case KEY(M_RESPONSE_PORT, WT_VARINT):
-		if (!fast_varint(at, rem, &v))
+	case M_RESPONSE_PORT:
+		if (f->wt != WT_VARINT)
 			return false;
 		m->has_response_port = true;
-		m->response_port = (uint32_t)v;
+		m->response_port = (uint32_t)f->v;
 		return true;
-	case KEY(M_RESPONSE_TIME_SEC, WT_VARINT):
-		if (!fast_varint(at, rem, &v))
+	case M_RESPONSE_TIME_SEC:
+		if (f->wt != WT_VARINT)
 			return false;
 		m->has_response_time_sec = true;
-		m->response_time_sec = v;
+		m->response_time_sec = f->v;
 		return true;
-	case KEY(M_SOCKET_FAMILY, WT_VARINT):
-	case KEY(M_QUERY_PORT, WT_VARINT):
-	case KEY(M_QUERY_TIME_SEC, WT_VARINT):
-		return fast_varint(at, rem, &v);
-	case KEY(M_RESPONSE_TIME_NSEC, WT_32BIT):
-		if (!fast_fixed32(at, rem, &v32))
+	case M_RESPONSE_TIME_NSEC:
+		if (f->wt != WT_32BIT)
 			return false;
 		m->has_response_time_nsec = true;
-		m->response_time_nsec = v32;
+		m->response_time_nsec = (uint32_t)f->v;
 		return true;
-	case KEY(M_QUERY_TIME_NSEC, WT_32BIT):
-		return fast_fixed32(at, rem, &v32);
-	case KEY(M_QUERY_ADDRESS, WT_LEN):
-		return fast_len(at, rem, &m->query_address);
-	case KEY(M_RESPONSE_ADDRESS, WT_LEN):
-		return fast_len(at, rem, &m->response_address);
-	case KEY(M_RESPONSE_MESSAGE, WT_LEN):
-		return fast_len(at, rem, &m->response_message);
-	default: /* M_QUERY_MESSAGE, M_QUERY_ZONE: not used */
-		return fast_len(at, rem, &skip);
+	case M_QUERY_ADDRESS:
+		if (f->wt != WT_LEN)
+			return false;
+		take_bytes(&m->query_address, f);
+		return true;
+	case M_RESPONSE_ADDRESS:
+		if (f->wt != WT_LEN)
+			return false;
+		take_bytes(&m->response_address, f);
+		return true;
+	case M_RESPONSE_MESSAGE:
+		if (f->wt != WT_LEN)
+			return false;
+		take_bytes(&m->response_message, f);
+		return true;
+	case M_SOCKET_FAMILY:
+	case M_QUERY_PORT:
+	case M_QUERY_TIME_SEC:
+	case M_HTTP_PROTOCOL:
+		return f->wt == WT_VARINT;
+	case M_QUERY_TIME_NSEC:
+		return f->wt == WT_32BIT;
+	case M_QUERY_MESSAGE:
+	case M_QUERY_ZONE:
+		return f->wt == WT_LEN;
+	case M_POLICY:
+		return f->wt == WT_LEN && check_policy(f->p, f->len);
+	default:
+		return true;
 	}
 }
 
@@ -386,14 +319,16 @@ PB_INLINE bool read_message(const uint8_t *at, size_t rem, struct pb_message *m)
 	struct pb_field f = {0};
 
 	/* Packers write the fields in number order (protobuf-c, BIND, the
-	 * other resolvers): take each known one where it is expected, with
-	 * one compare, then whatever is left (nothing, for those) field by
-	 * field. Both read in frame order, so the later of two occurrences
-	 * still wins. */
+	 * other resolvers): each known one is first looked for where it is
+	 * expected, with one compare of its key byte; with the key a constant
+	 * there, the compiler folds the key decoding and msg_store()'s switch
+	 * away. Whatever is left (nothing, for those packers) is then read
+	 * field by field. Both read in frame order, so the later of two
+	 * occurrences still wins. */
 #define IN_ORDER(num, wt)                                                   \
 	do {                                                                \
 		if (rem > 0 && at[0] == KEY(num, wt) &&                     \
-		    !msg_fast(&at, &rem, m, KEY(num, wt)))                  \
+		    (!pb_next(&at, &rem, &f) || !msg_store(m, &f)))         \
 			return false;                                       \
 	} while (0)
 	IN_ORDER(M_TYPE, WT_VARINT);
@@ -412,80 +347,9 @@ PB_INLINE bool read_message(const uint8_t *at, size_t rem, struct pb_message *m)
 	IN_ORDER(M_RESPONSE_MESSAGE, WT_LEN);
 #undef IN_ORDER
 
-	while (rem > 0) {
-		/* Any other key: read generically, with every rule. */
-		if (!pb_next(&at, &rem, &f))
+	while (rem > 0)
+		if (!pb_next(&at, &rem, &f) || !msg_store(m, &f))
 			return false;
-		switch (f.num) {
-		case M_TYPE:
-			if (f.wt != WT_VARINT)
-				return false;
-			m->has_type = true;
-			m->type = (int32_t)(uint32_t)f.v;
-			break;
-		case M_SOCKET_PROTOCOL:
-			if (f.wt != WT_VARINT)
-				return false;
-			m->has_socket_protocol = true;
-			m->socket_protocol = (int32_t)(uint32_t)f.v;
-			break;
-		case M_RESPONSE_PORT:
-			if (f.wt != WT_VARINT)
-				return false;
-			m->has_response_port = true;
-			m->response_port = (uint32_t)f.v;
-			break;
-		case M_RESPONSE_TIME_SEC:
-			if (f.wt != WT_VARINT)
-				return false;
-			m->has_response_time_sec = true;
-			m->response_time_sec = f.v;
-			break;
-		case M_RESPONSE_TIME_NSEC:
-			if (f.wt != WT_32BIT)
-				return false;
-			m->has_response_time_nsec = true;
-			m->response_time_nsec = (uint32_t)f.v;
-			break;
-		case M_QUERY_ADDRESS:
-			if (f.wt != WT_LEN)
-				return false;
-			take_bytes(&m->query_address, &f);
-			break;
-		case M_RESPONSE_ADDRESS:
-			if (f.wt != WT_LEN)
-				return false;
-			take_bytes(&m->response_address, &f);
-			break;
-		case M_RESPONSE_MESSAGE:
-			if (f.wt != WT_LEN)
-				return false;
-			take_bytes(&m->response_message, &f);
-			break;
-		case M_SOCKET_FAMILY:
-		case M_QUERY_PORT:
-		case M_QUERY_TIME_SEC:
-		case M_HTTP_PROTOCOL:
-			if (f.wt != WT_VARINT)
-				return false;
-			break;
-		case M_QUERY_TIME_NSEC:
-			if (f.wt != WT_32BIT)
-				return false;
-			break;
-		case M_QUERY_MESSAGE:
-		case M_QUERY_ZONE:
-			if (f.wt != WT_LEN)
-				return false;
-			break;
-		case M_POLICY:
-			if (f.wt != WT_LEN || !check_policy(f.p, f.len))
-				return false;
-			break;
-		default:
-			break;
-		}
-	}
 	return m->has_type;
 }
 
@@ -531,6 +395,53 @@ static bool take_addr(const struct pb_bytes *b, rv_addr *a)
 	return rv_addr_set(a, b->p, b->len) == 0;
 }
 
+/* The Dnstap fields the observation uses, after merging. */
+struct pb_dnstap {
+	struct pb_bytes identity;
+	struct pb_message m;
+	bool has_dtype, has_message;
+	int32_t dtype;
+};
+
+/* Stores the Dnstap field f into *d, as msg_store() does for a Message; a
+ * second Message is merged into the first, as protobuf-c does. */
+PB_INLINE bool dnstap_store(struct pb_dnstap *d, const struct pb_field *f)
+{
+	switch (f->num) {
+	case D_IDENTITY:
+		if (f->wt != WT_LEN)
+			return false;
+		take_bytes(&d->identity, f);
+		return true;
+	case D_VERSION:
+	case D_EXTRA:
+		return f->wt == WT_LEN;
+	case D_MESSAGE: {
+		struct pb_message one = {0};
+
+		if (f->wt != WT_LEN)
+			return false;
+		/* Most frames have one: read it in place. */
+		if (!d->has_message) {
+			d->has_message = true;
+			return read_message(f->p, f->len, &d->m);
+		}
+		if (!read_message(f->p, f->len, &one))
+			return false;
+		merge_message(&d->m, &one);
+		return true;
+	}
+	case D_TYPE:
+		if (f->wt != WT_VARINT)
+			return false;
+		d->has_dtype = true;
+		d->dtype = (int32_t)(uint32_t)f->v;
+		return true;
+	default:
+		return true;
+	}
+}
+
 /* rv_dnstap_decode() but for clearing the answer, which rv_dnsmsg_parse()
  * does itself: *parsed says whether it was called. */
 PB_INLINE int decode(const uint8_t *frame, size_t len, unsigned max_depth,
@@ -539,10 +450,9 @@ PB_INLINE int decode(const uint8_t *frame, size_t len, unsigned max_depth,
 	const uint8_t *at = frame;
 	size_t rem = len;
 	struct pb_field f = {0};
-	struct pb_bytes identity = {0}, f_msg;
-	struct pb_message m = {0};
-	bool has_dtype = false, has_message = false;
-	int32_t dtype = 0;
+	struct pb_dnstap d = {0};
+	const struct pb_message *m = &d.m;
+	const struct pb_bytes *identity = &d.identity;
 
 	/* Not memset(): obs is 2 KiB, nearly all of it the answer's buffers. */
 	memset(obs, 0, offsetof(rv_observation, answer));
@@ -550,111 +460,66 @@ PB_INLINE int decode(const uint8_t *frame, size_t len, unsigned max_depth,
 
 	if (frame == NULL && len > 0)
 		return -EBADMSG;
-	/* In number order first, as in read_message(). */
-	if (rem > 0 && at[0] == KEY(D_IDENTITY, WT_LEN) && !fast_len(&at, &rem, &identity))
-		return -EBADMSG;
-	if (rem > 0 && at[0] == KEY(D_VERSION, WT_LEN) && !fast_len(&at, &rem, &f_msg))
-		return -EBADMSG;
-	if (rem > 0 && at[0] == KEY(D_EXTRA, WT_LEN) && !fast_len(&at, &rem, &f_msg))
-		return -EBADMSG;
-	if (rem > 0 && at[0] == KEY(D_MESSAGE, WT_LEN)) {
-		if (!fast_len(&at, &rem, &f_msg) || !read_message(f_msg.p, f_msg.len, &m))
+	/* In number order first, then the rest, as in read_message(). */
+#define IN_ORDER(num, wt)                                                   \
+	do {                                                                \
+		if (rem > 0 && at[0] == KEY(num, wt) &&                     \
+		    (!pb_next(&at, &rem, &f) || !dnstap_store(&d, &f)))     \
+			return -EBADMSG;                                    \
+	} while (0)
+	IN_ORDER(D_IDENTITY, WT_LEN);
+	IN_ORDER(D_VERSION, WT_LEN);
+	IN_ORDER(D_EXTRA, WT_LEN);
+	IN_ORDER(D_MESSAGE, WT_LEN);
+	IN_ORDER(D_TYPE, WT_VARINT);
+#undef IN_ORDER
+	while (rem > 0)
+		if (!pb_next(&at, &rem, &f) || !dnstap_store(&d, &f))
 			return -EBADMSG;
-		has_message = true;
-	}
-	if (rem > 0 && at[0] == KEY(D_TYPE, WT_VARINT)) {
-		uint64_t v;
-
-		if (!fast_varint(&at, &rem, &v))
-			return -EBADMSG;
-		has_dtype = true;
-		dtype = (int32_t)(uint32_t)v;
-	}
-	while (rem > 0) {
-		if (!pb_next(&at, &rem, &f))
-			return -EBADMSG;
-		switch (f.num) {
-		case D_IDENTITY:
-			if (f.wt != WT_LEN)
-				return -EBADMSG;
-			take_bytes(&identity, &f);
-			break;
-		case D_VERSION:
-		case D_EXTRA:
-			if (f.wt != WT_LEN)
-				return -EBADMSG;
-			break;
-		case D_MESSAGE: {
-			/* Most frames have one: read it in place. */
-			struct pb_message one = {0};
-
-			if (f.wt != WT_LEN)
-				return -EBADMSG;
-			if (!has_message) {
-				if (!read_message(f.p, f.len, &m))
-					return -EBADMSG;
-				has_message = true;
-				break;
-			}
-			if (!read_message(f.p, f.len, &one))
-				return -EBADMSG;
-			merge_message(&m, &one);
-			break;
-		}
-		case D_TYPE:
-			if (f.wt != WT_VARINT)
-				return -EBADMSG;
-			has_dtype = true;
-			dtype = (int32_t)(uint32_t)f.v;
-			break;
-		default:
-			break;
-		}
-	}
 	/* Dnstap.type is required. */
-	if (!has_dtype)
+	if (!d.has_dtype)
 		return -EBADMSG;
 
 	/* MESSAGE (1) is the only Dnstap.Type the schema defines; enum values
 	 * are not checked, so a future type arrives here as a number. */
-	if (dtype != 1 || !has_message) {
+	if (d.dtype != 1 || !d.has_message) {
 		*why = RV_SKIP_NO_MESSAGE;
 		return -ENOENT;
 	}
-	obs->msg_type = (int)m.type;
+	obs->msg_type = (int)m->type;
 	/* BIND sends CLIENT_RESPONSE for RD=1 queries and AUTH_RESPONSE for
 	 * RD=0 ones (README "How it works"); RESOLVER_* are upstream traffic and
 	 * UPDATE_* our own writes, neither is what a client saw. */
-	if (m.type != RV_DNSTAP_CLIENT_RESPONSE && m.type != RV_DNSTAP_AUTH_RESPONSE) {
+	if (m->type != RV_DNSTAP_CLIENT_RESPONSE && m->type != RV_DNSTAP_AUTH_RESPONSE) {
 		*why = RV_SKIP_MSG_TYPE;
 		return -ENOENT;
 	}
 
-	if (m.has_socket_protocol && m.socket_protocol >= 1 && m.socket_protocol <= 4)
-		obs->socket_protocol = (int)m.socket_protocol;
-	if (identity.has && identity.len > 0) {
-		obs->identity = identity.p;
-		obs->identity_len = identity.len;
+	if (m->has_socket_protocol && m->socket_protocol >= 1 && m->socket_protocol <= 4)
+		obs->socket_protocol = (int)m->socket_protocol;
+	if (identity->has && identity->len > 0) {
+		obs->identity = identity->p;
+		obs->identity_len = identity->len;
 	}
-	obs->has_client = take_addr(&m.query_address, &obs->client);
-	obs->has_response_addr = take_addr(&m.response_address, &obs->response_addr);
-	if (m.has_response_port && m.response_port <= UINT16_MAX)
-		obs->response_port = (uint16_t)m.response_port;
-	if (m.has_response_time_sec && m.response_time_sec <= INT64_MAX) {
+	obs->has_client = take_addr(&m->query_address, &obs->client);
+	obs->has_response_addr = take_addr(&m->response_address, &obs->response_addr);
+	if (m->has_response_port && m->response_port <= UINT16_MAX)
+		obs->response_port = (uint16_t)m->response_port;
+	if (m->has_response_time_sec && m->response_time_sec <= INT64_MAX) {
 		obs->has_time = true;
-		obs->time_sec = (int64_t)m.response_time_sec;
-		if (m.has_response_time_nsec && m.response_time_nsec < NSEC_PER_SEC)
-			obs->time_nsec = m.response_time_nsec;
+		obs->time_sec = (int64_t)m->response_time_sec;
+		if (m->has_response_time_nsec && m->response_time_nsec < NSEC_PER_SEC)
+			obs->time_nsec = m->response_time_nsec;
 	}
 
 	/* An empty but present message is a broken one: dnsmsg says so. */
-	if (!m.response_message.has) {
+	if (!m->response_message.has) {
 		*why = RV_SKIP_NO_MESSAGE;
 		return -ENOENT;
 	}
 	*parsed = true;
-	return rv_dnsmsg_parse(m.response_message.len > 0 ? m.response_message.p : NULL,
-			       m.response_message.len, max_depth, &obs->answer, why);
+	return rv_dnsmsg_parse(m->response_message.len > 0 ? m->response_message.p : NULL,
+			       m->response_message.len, max_depth, &obs->answer, why);
 }
 
 int rv_dnstap_decode(const uint8_t *frame, size_t len, unsigned max_depth,
