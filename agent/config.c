@@ -27,6 +27,7 @@ enum opt_type { T_STR, T_LIST, T_BOOL, T_UINT, T_SIZE, T_MS, T_MODE, T_LOGLEVEL,
 enum name_kind {
 	N_NONE,
 	N_ZONE,       /* the RPZ: a name under which every reverse owner fits */
+	N_ZONE_OPT,   /* the same, or "" (none) */
 	N_KEY,        /* a key name, or "" */
 	N_SUFFIXES,   /* a list of names, each with an optional leading dot */
 };
@@ -125,6 +126,13 @@ static const struct opt options[] = {
 	 "period of the AXFR comparison that repairs drift in the zone; 0 = only at start", W(reconcile_interval_ms)},
 	{"rpz-zone", T_STR, R_RESTART, OFF(rpz_zone), "rpz.rearview",
 	 "the response policy zone the agent writes", 0, N_ZONE},
+	{"rpz-hot-zone", T_STR, R_RESTART, OFF(rpz_hot_zone), "\"\"",
+	 "a small policy zone that takes every write, listed first in the xray view; moved "
+	 "into rpz-zone in batches so named rebuilds the big zone rarely; \"\" = off", 0, N_ZONE_OPT},
+	{"rpz-hot-move-interval", T_MS, R_LIVE, NUM(rpz_hot_move_interval_ms, 1000, 86400000), "5m",
+	 "with rpz-hot-zone: move its addresses into rpz-zone this often...", W(rpz_hot_move_interval_ms)},
+	{"rpz-hot-max", T_UINT, R_LIVE, NUM(rpz_hot_max, 1, 100000000), "20000",
+	 "...or as soon as it holds this many addresses", W(rpz_hot_max)},
 	{"server", T_STR, R_RESTART, OFF(server), "127.0.0.1",
 	 "address of the BIND server that takes the UPDATEs", 0},
 	{"port", T_UINT, R_RESTART, NUM(server_port, 1, 65535), "53",
@@ -221,15 +229,15 @@ static const char *name_problem(enum name_kind k, const char *name)
 	size_t wl;
 	const char *why = NULL;
 
-	if (k == N_KEY && name[0] == '\0')
-		return NULL;            /* the only key in the file */
+	if ((k == N_KEY || k == N_ZONE_OPT) && name[0] == '\0')
+		return NULL;            /* the only key in the file; no hot zone */
 	if (k == N_SUFFIXES && name[0] == '.' && name[1] != '\0')
 		name++;                 /* ".example.com": what is under it */
 	if (rv_dname_from_text(name, strlen(name), 0, w, &wl, &why) < 0)
 		return why;
 	if (wl == 1)
 		return k == N_SUFFIXES ? "the root would ignore every name" : "the root";
-	if (k == N_ZONE && wl > RV_DNAME_WIRE_MAX - OWNER_PREFIX_MAX)
+	if ((k == N_ZONE || k == N_ZONE_OPT) && wl > RV_DNAME_WIRE_MAX - OWNER_PREFIX_MAX)
 		return "longer than 182 octets: reverse names under it would exceed 255";
 	return NULL;
 }
@@ -701,6 +709,15 @@ int rv_config_validate(const rv_config *cfg, const char *name, rv_config_err_fn 
 			rc = -EINVAL;
 		}
 		rv_guard_free(&g);
+	}
+	char hz[RV_NAME_MAX], mz[RV_NAME_MAX];
+	const char *why_unused;
+	if (cfg->rpz_hot_zone[0] != '\0' &&
+	    rv_dname_canon(cfg->rpz_hot_zone, hz, sizeof(hz), &why_unused) >= 0 &&
+	    rv_dname_canon(cfg->rpz_zone, mz, sizeof(mz), &why_unused) >= 0 && strcmp(hz, mz) == 0) {
+		report(err_fn, err_arg, name, cfg->set_line[opt_index("rpz-hot-zone")],
+				"rpz-hot-zone must differ from rpz-zone (%s)", cfg->rpz_zone);
+		rc = -EINVAL;
 	}
 	rv_addr a;
 	uint16_t port_unused;

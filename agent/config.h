@@ -52,6 +52,9 @@ typedef struct rv_config {
 	bool write_before_reconcile;  /* do not hold the writer until the zone was read */
 	/* RPZ output */
 	char *rpz_zone;
+	char *rpz_hot_zone;           /* "" = none (rpz_hot.h) */
+	unsigned rpz_hot_move_interval_ms;
+	unsigned rpz_hot_max;         /* addresses in the hot zone that start a move at once */
 	char *server;                 /* BIND address for UPDATEs */
 	uint16_t server_port;
 	char *key_file;               /* BIND-format TSIG key file */

@@ -35,6 +35,7 @@
 #include "ingest.h"
 #include "publish.h"
 #include "reload.h"
+#include "rpz_hot.h"
 #include "rpz.h"
 #include "rv_config.h"
 #include "persist.h"
@@ -61,6 +62,7 @@ typedef struct agent {
 	rv_publisher *publisher;
 	rv_ingest *ingest;
 	rv_rpz_writer *writer;
+	rv_hot *hot;                  /* the hot zone's mover; NULL with rpz-hot-zone "" */
 	rv_zonesync *zonesync;
 	rv_fs_server *server;
 	rv_guard *guard;
@@ -131,6 +133,15 @@ static void on_drained(void *arg, size_t left)
 	event_base_loopexit(ag->base, NULL);
 }
 
+/* The writer is drained: then the deletions the main zone owes (hot zone). */
+static void on_writer_drained(void *arg, size_t left)
+{
+	agent *ag = arg;
+	if (left > 0 || !ag->hot || rv_hot_drain(ag->hot, ag->cfg.shutdown_timeout_ms,
+			on_drained, ag) < 0)
+		on_drained(ag, left);
+}
+
 static void begin_shutdown(agent *ag, const char *why)
 {
 	if (ag->stopping)
@@ -151,7 +162,7 @@ static void begin_shutdown(agent *ag, const char *why)
 	if (ag->persist)
 		rv_persist_stop(ag->persist);
 	if (!ag->writer || rv_rpz_writer_drain(ag->writer, ag->cfg.shutdown_timeout_ms,
-			on_drained, ag) < 0)
+			on_writer_drained, ag) < 0)
 		event_base_loopexit(ag->base, NULL);
 }
 
@@ -174,6 +185,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			.dry_run_override = ag->dry_run_override,
 			.cfg = &ag->cfg, .key = &ag->key, .guard = &ag->guard,
 			.table = ag->table, .ingest = ag->ingest, .writer = ag->writer,
+			.hot = ag->hot,
 			.zonesync = ag->zonesync, .persist = ag->persist, .http = ag->http,
 			.stats_timer = ag->stats_timer,
 		};
@@ -399,10 +411,25 @@ static int make_writer(agent *ag)
 		.retry_max_ms = ag->cfg.retry_max_ms,
 		.max_rate = ag->cfg.max_update_rate,
 	};
-	ag->writer = rv_rpz_writer_new(ag->base, &wopts, &ag->key,
-			rv_publisher_feed(ag->publisher), &err);
+	const rv_change_feed *feed = rv_publisher_feed(ag->publisher);
+	if (ag->cfg.rpz_hot_zone[0]) {
+		/* Every write goes to the hot zone; the mover owns the main zone's
+		 * writer (rpz_hot.h). */
+		rv_hot_opts hopts = {
+			.move_interval_ms = ag->cfg.rpz_hot_move_interval_ms,
+			.max_addresses = ag->cfg.rpz_hot_max,
+		};
+		ag->hot = rv_hot_new(ag->base, &hopts, ag->table, feed, &wopts, &ag->key, &err);
+		if (!ag->hot)
+			return err ? err : -ENOMEM;
+		feed = rv_hot_feed(ag->hot);
+		wopts.zone = ag->cfg.rpz_hot_zone;
+	}
+	ag->writer = rv_rpz_writer_new(ag->base, &wopts, &ag->key, feed, &err);
 	if (!ag->writer)
 		return err ? err : -ENOMEM;
+	if (ag->hot)
+		rv_hot_set_hot_writer(ag->hot, ag->writer);
 	rv_publisher_set_sender(ag->publisher, kick_writer, ag->writer);
 	rv_zonesync_opts zopts = {
 		.server = ag->cfg.server,
@@ -412,6 +439,9 @@ static int make_writer(agent *ag)
 		.timeout_ms = ag->cfg.update_timeout_ms * 2,
 		.interval_ms = ag->cfg.reconcile_interval_ms,
 		.write_early = ag->cfg.write_before_reconcile,
+		.hot_zone = ag->hot ? ag->cfg.rpz_hot_zone : NULL,
+		.hot_owner = ag->hot ? rv_hot_owner : NULL,
+		.hot_arg = ag->hot,
 	};
 	ag->zonesync = rv_zonesync_new(ag->base, &zopts, ag->table, ag->writer, &err);
 	return ag->zonesync ? 0 : (err ? err : -ENOMEM);
@@ -517,6 +547,8 @@ static int open_geo(agent *ag)
 		return err;
 	}
 	rv_publisher_set_country_fn(ag->publisher, country_of, ag);
+	if (ag->hot)
+		rv_hot_set_country_fn(ag->hot, country_of, ag);
 	return 0;
 }
 
@@ -614,6 +646,7 @@ static void teardown(agent *ag)
 	rv_zonesync_free(&ag->zonesync);
 	rv_fs_server_free(&ag->server);
 	rv_rpz_writer_free(&ag->writer);
+	rv_hot_free(&ag->hot);
 	rv_publisher_free(&ag->publisher);
 	rv_ingest_free(&ag->ingest);
 	rv_history_free(&ag->history);

@@ -667,6 +667,13 @@ struct rv_reconcile {
 	rv_reconcile_done_fn done;
 	void *done_arg;
 	char zone[RV_NAME_MAX];        /* without trailing dot, as given: for messages */
+	char main_zone[RV_NAME_MAX];   /* the zone transferred last (zone, once hot is done) */
+	rv_tsig_key key;
+	bool has_key;
+	bool hot_phase;                /* transferring the hot zone (opts.hot_zone) */
+	void (*hot_owner)(void *arg, const rv_addr *addr);
+	void *hot_arg;
+	rv_reconcile_stats hot_st;     /* the hot zone's transfer, added to the main one's */
 	rv_axfr *axfr;
 	bool adopt;
 	bool begun;                    /* rv_table_reconcile_begin called */
@@ -703,6 +710,25 @@ static void close_conn(rv_reconcile *r)
 		evtimer_del(r->timer);
 }
 
+/* The hot zone's counters into the main zone's (serial and foreign example
+ * stay the main zone's, unless it has none). */
+static void add_stats(rv_reconcile_stats *st, const rv_reconcile_stats *hot)
+{
+	st->messages += hot->messages;
+	st->bytes += hot->bytes;
+	st->records += hot->records;
+	st->addresses += hot->addresses;
+	st->matched += hot->matched;
+	st->rewritten += hot->rewritten;
+	st->adopted += hot->adopted;
+	st->removed += hot->removed;
+	if (st->foreign == 0 && hot->foreign > 0)
+		memcpy(st->foreign_example, hot->foreign_example, sizeof(st->foreign_example));
+	st->foreign += hot->foreign;
+}
+
+static int open_transfer(rv_reconcile *r, const char *zone);
+
 /* Ends the reconcile and reports. r may be freed by the callback: callers
  * return at once. */
 static void finish(rv_reconcile *r, int result, const char *fmt, ...) RV_PRINTF(3, 4);
@@ -714,6 +740,7 @@ static void finish(rv_reconcile *r, int result, const char *fmt, ...)
 	close_conn(r);
 	r->finished = true;
 	r->st = *rv_axfr_stats(r->axfr);
+	add_stats(&r->st, &r->hot_st);
 	r->st.missing = r->missing;
 	r->st.seconds = elapsed(&r->t0);
 	va_start(ap, fmt);
@@ -735,6 +762,8 @@ static int on_owner(void *arg, const rv_addr *addr, const char *ptr, const rv_ca
 		rv_table_reconcile_begin(r->table);
 		r->begun = true;
 	}
+	if (r->hot_phase && r->hot_owner != NULL)
+		r->hot_owner(r->hot_arg, addr);
 	return rv_table_reconcile_record(r->table, addr, ptr, meta, r->adopt, (int64_t)time(NULL));
 }
 
@@ -750,6 +779,20 @@ static int on_message(rv_reconcile *r, const uint8_t *w, size_t len)
 	if (rc < 0) {
 		finish(r, rc, "%s", err);
 		return 1;
+	}
+	if (r->hot_phase) {
+		/* The hot zone is read: the main zone follows, same table pass. */
+		r->hot_st = *rv_axfr_stats(r->axfr);
+		close_conn(r);
+		rv_axfr_free(&r->axfr);
+		r->hot_phase = false;
+		memcpy(r->zone, r->main_zone, sizeof(r->zone));
+		int e = open_transfer(r, r->zone);
+		if (e < 0) {
+			finish(r, e, "cannot start the transfer: %s", strerror(-e));
+			return 1;
+		}
+		return 1;  /* the old connection is gone: stop reading it */
 	}
 	if (!r->begun) {
 		/* An empty zone: still a pass, so end() re-sends everything. */
@@ -833,11 +876,58 @@ static int send_query(rv_reconcile *r)
 	return evbuffer_add(bufferevent_get_output(r->bev), q, (size_t)n + 2) < 0 ? -ENOMEM : 0;
 }
 
+/* The transfer of zone on a new connection: 0 or -errno. The connect's
+ * outcome arrives through event_cb. */
+static int open_transfer(rv_reconcile *r, const char *zone)
+{
+	int e, fd, one = 1;
+
+	r->axfr = rv_axfr_new(zone, r->has_key ? &r->key : NULL, on_owner, r, &e);
+	if (r->axfr == NULL)
+		return e;
+	fd = socket(r->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	r->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (r->bev == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r->connected = false;
+	bufferevent_setcb(r->bev, read_cb, NULL, event_cb, r);
+	/* Fewer, larger reads: a big transfer is megabytes (libevent reads 4 KiB
+	 * per callback by default). */
+	(void)bufferevent_set_max_single_read(r->bev, 256 * 1024);
+	e = send_query(r);
+	if (e < 0)
+		return e;
+	if (bufferevent_enable(r->bev, EV_READ | EV_WRITE) < 0)
+		return -ENOMEM;
+	/* A refused connect is reported later through event_cb, from the loop;
+	 * -1 here means the socket itself is unusable: a start error. */
+	if (bufferevent_socket_connect(r->bev, (struct sockaddr *)&r->sa, (int)r->salen) < 0)
+		return errno ? -errno : -ECONNREFUSED;
+	arm_timer(r);
+	return 0;
+}
+
+/* zone without its trailing dot into out (RV_NAME_MAX): 0 or -EINVAL. */
+static int copy_zone(const char *zone, char *out)
+{
+	size_t zl = rv_dname_strip_dot(zone, strlen(zone));
+	if (zl == 0 || zl >= RV_NAME_MAX)
+		return -EINVAL;
+	memcpy(out, zone, zl);
+	out[zl] = '\0';
+	return 0;
+}
+
 rv_reconcile *rv_reconcile_start(struct event_base *base, const rv_reconcile_opts *opts,
 		rv_table *table, rv_reconcile_done_fn done, void *arg, int *err)
 {
 	rv_reconcile *r = NULL;
-	int e = -EINVAL, fd = -1, one = 1;
+	int e = -EINVAL;
 
 	if (base == NULL || opts == NULL || table == NULL || done == NULL || opts->zone == NULL ||
 	    opts->server == NULL || opts->timeout_ms == 0)
@@ -853,15 +943,22 @@ rv_reconcile *rv_reconcile_start(struct event_base *base, const rv_reconcile_opt
 	r->done_arg = arg;
 	r->adopt = opts->adopt;
 	r->timeout_ms = opts->timeout_ms;
-	e = -EINVAL;
-	size_t zl = rv_dname_strip_dot(opts->zone, strlen(opts->zone));
-	if (zl == 0 || zl >= sizeof(r->zone))
+	r->hot_owner = opts->hot_owner;
+	r->hot_arg = opts->hot_arg;
+	if (opts->key != NULL) {
+		r->key = *opts->key;
+		r->has_key = true;
+	}
+	e = copy_zone(opts->zone, r->main_zone);
+	if (e < 0)
 		goto fail;
-	memcpy(r->zone, opts->zone, zl);
-	r->zone[zl] = '\0';
-	r->axfr = rv_axfr_new(opts->zone, opts->key, on_owner, r, &e);
-	if (r->axfr == NULL)
-		goto fail;
+	memcpy(r->zone, r->main_zone, sizeof(r->zone));
+	if (opts->hot_zone != NULL) {
+		e = copy_zone(opts->hot_zone, r->zone);
+		if (e < 0)
+			goto fail;
+		r->hot_phase = true;
+	}
 	e = rv_dnstcp_peer(opts->server, opts->port, &r->sa, &r->salen, r->peer);
 	if (e < 0)
 		goto fail;
@@ -869,39 +966,12 @@ rv_reconcile *rv_reconcile_start(struct event_base *base, const rv_reconcile_opt
 	r->timer = evtimer_new(base, timeout_cb, r);
 	if (r->timer == NULL)
 		goto fail;
-
-	fd = socket(r->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		e = -errno;
-		goto fail;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (r->bev == NULL)
-		goto fail;
-	fd = -1;  /* owned by bev now */
-	bufferevent_setcb(r->bev, read_cb, NULL, event_cb, r);
-	/* Fewer, larger reads: a big transfer is megabytes (libevent reads 4 KiB
-	 * per callback by default). */
-	(void)bufferevent_set_max_single_read(r->bev, 256 * 1024);
-	e = send_query(r);
+	e = open_transfer(r, r->zone);
 	if (e < 0)
 		goto fail;
-	e = -ENOMEM;
-	if (bufferevent_enable(r->bev, EV_READ | EV_WRITE) < 0)
-		goto fail;
-	/* A refused connect is reported later through event_cb, from the loop;
-	 * -1 here means the socket itself is unusable: a start error. */
-	if (bufferevent_socket_connect(r->bev, (struct sockaddr *)&r->sa, (int)r->salen) < 0) {
-		e = errno ? -errno : -ECONNREFUSED;
-		goto fail;
-	}
-	arm_timer(r);
 	*err = 0;
 	return r;
 fail:
-	if (fd >= 0)
-		close(fd);
 	if (r != NULL) {
 		r->finished = true;
 		rv_reconcile_free(&r);
@@ -920,6 +990,7 @@ void rv_reconcile_free(rv_reconcile **rp)
 	if (r->timer != NULL)
 		event_free(r->timer);
 	rv_axfr_free(&r->axfr);
+	explicit_bzero(&r->key, sizeof(r->key));
 	free(r);
 	*rp = NULL;
 }

@@ -152,6 +152,15 @@ typedef struct rv_reconcile_opts {
 	const rv_tsig_key *key;   /* NULL: unsigned transfer (tests only) */
 	unsigned timeout_ms;      /* connect, and then at most this long without any byte */
 	bool adopt;               /* unknown addresses: adopt (startup) or remove (drift repair) */
+	/* The hot zone (rpz_hot.h), or NULL. When set, it is transferred first and
+	 * zone after it, in one pass of the table: an address in both is taken
+	 * from the hot zone (the newer copy; the main zone's older name is then
+	 * a rewrite the table finds already done). hot_owner(hot_arg, addr) is
+	 * told of every address owner of the hot zone, so the mover knows what it
+	 * holds after a restart. */
+	const char *hot_zone;
+	void (*hot_owner)(void *arg, const rv_addr *addr);
+	void *hot_arg;
 } rv_reconcile_opts;
 
 /*
@@ -176,7 +185,8 @@ typedef void (*rv_reconcile_done_fn)(void *arg, int result, const rv_reconcile_s
 typedef struct rv_reconcile rv_reconcile;
 
 /*
- * Starts an AXFR of opts->zone from opts->server#port: connects (non-blocking),
+ * Starts an AXFR of opts->zone (after opts->hot_zone, when set) from
+ * opts->server#port: connects (non-blocking),
  * sends the TSIG-signed query and processes the transfer as it arrives, calling
  * rv_table_reconcile_begin before the first record. Strings and the key are
  * copied; base and table are borrowed and must outlive the reconcile. Only one

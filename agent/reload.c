@@ -51,6 +51,10 @@ static int read_key(const rv_reload_targets *t, const rv_config *next, rv_tsig_k
 			next->key_file, key->name, key->algorithm, t->key->name);
 		return -1;
 	}
+	/* Same key, so it signs there too. */
+	if (t->hot && rv_rpz_writer_set_key(rv_hot_main_writer(t->hot), key) < 0)
+		rv_err(SUB, "%s: key %s: the hot zone's mover kept the running key",
+			next->key_file, key->name);
 	return 1;
 }
 
@@ -113,6 +117,16 @@ static void apply_live(const rv_reload_targets *t, const size_t *changed, size_t
 		rv_rpz_writer_set_opts(t->writer, &wopts);
 		/* Pacing changed: let the writer re-plan with the new values. */
 		rv_rpz_writer_kick(t->writer);
+		if (t->hot) {
+			rv_rpz_writer *mw = rv_hot_main_writer(t->hot);
+			rv_rpz_writer_set_opts(mw, &wopts);
+			rv_rpz_writer_kick(mw);
+			rv_hot_opts hopts = {
+				.move_interval_ms = c->rpz_hot_move_interval_ms,
+				.max_addresses = c->rpz_hot_max,
+			};
+			rv_hot_set_opts(t->hot, &hopts);
+		}
 	}
 	if (t->zonesync)
 		rv_zonesync_set_timing(t->zonesync, c->update_timeout_ms * 2, c->reconcile_interval_ms);

@@ -27,6 +27,7 @@
 #include "ingest.h"
 #include "persist.h"
 #include "rpz.h"
+#include "rpz_hot.h"
 #include "table.h"
 #include "tsig_key.h"
 #include "zonesync.h"
@@ -45,6 +46,7 @@ typedef struct rv_reload_targets {
 	rv_table *table;
 	rv_ingest *ingest;
 	rv_rpz_writer *writer;
+	rv_hot *hot;                   /* the hot zone's mover and its writer, or NULL */
 	rv_zonesync *zonesync;
 	rv_persist *persist;
 	rv_http *http;

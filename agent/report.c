@@ -158,6 +158,8 @@ typedef struct arena_chunk {
 
 struct rv_report {
 	char zone[RV_NAME_MAX];      /* canonical, no trailing dot */
+	char hot[RV_NAME_MAX];       /* the hot zone, while its records are added */
+	bool in_hot;                 /* between rv_report_hot_begin and _end */
 	const psl_ctx_t *psl;
 	rv_report_entry *e;
 	size_t n, cap;
@@ -387,33 +389,59 @@ static const char *txt_copy(rv_report *r, const uint8_t *t, size_t n)
 	return d;
 }
 
+int rv_report_hot_begin(rv_report *r, const char *hot)
+{
+	const char *why;
+	if (hot == NULL || rv_dname_canon(hot, r->hot, sizeof(r->hot), &why) < 0 ||
+	    strcmp(r->hot, ".") == 0 || strcmp(r->hot, r->zone) == 0)
+		return -EINVAL;
+	r->in_hot = true;
+	return 0;
+}
+
+void rv_report_hot_end(rv_report *r)
+{
+	r->in_hot = false;
+}
+
 int rv_report_add(rv_report *r, const char *owner, const char *type, const char *ptr,
 		const uint8_t *txt, size_t txtlen)
 {
 	char o[RV_NAME_MAX], t[RV_NAME_MAX];
-	const char *why;
+	const char *why, *zone = r->in_hot ? r->hot : r->zone;
+	rv_report_entry *e = NULL;
 	rv_addr a;
 
 	if (rv_dname_canon(owner, o, sizeof(o), &why) < 0)
 		return add_foreign(r, owner, type, "bad owner name");
-	bool apex = strcmp(o, r->zone) == 0;
+	bool apex = strcmp(o, zone) == 0;
 	if (strcasecmp(type, "TSIG") == 0)
 		return 0;
 	if (apex && (strcasecmp(type, "SOA") == 0 || strcasecmp(type, "NS") == 0))
 		return 0;
+	bool at_addr = rv_rpz_owner_to_addr(o, zone, &a) == 0;
+	/* Any record at an address owner of the hot zone makes named answer
+	 * that address from the hot zone: mark it, even if the record itself
+	 * is foreign (an entry left without PTR and TXT is dropped at finish). */
+	if (at_addr && r->in_hot) {
+		if ((e = entry_for(r, &a)) == NULL)
+			return -ENOMEM;
+		e->hot = true;
+	}
 	bool is_ptr = strcasecmp(type, "PTR") == 0 && ptr != NULL;
 	bool is_txt = strcasecmp(type, "TXT") == 0 && txt != NULL;
 	if (!is_ptr && !is_txt)
 		return add_foreign(r, o, type, apex ? "at the apex" : "not PTR or TXT");
-	if (rv_rpz_owner_to_addr(o, r->zone, &a) < 0)
+	if (!at_addr)
 		return add_foreign(r, o, type, "owner outside the reverse trees");
 	if (is_ptr && (rv_dname_canon(ptr, t, sizeof(t), &why) < 0 || strcmp(t, ".") == 0 ||
 			t[0] == '*'))
 		/* "." and "*." are RPZ actions (NXDOMAIN, NODATA), not names. */
 		return add_foreign(r, o, type, "PTR target is an RPZ action");
-	rv_report_entry *e = entry_for(r, &a);
-	if (e == NULL)
+	if (e == NULL && (e = entry_for(r, &a)) == NULL)
 		return -ENOMEM;
+	if (e->hot && !r->in_hot)
+		return 0;  /* the main zone's older copy of a hot address */
 	if (is_ptr) {
 		if (e->nptr++ == 0) {
 			if ((e->name = intern(r, t)) == NULL)

@@ -72,6 +72,7 @@ typedef struct rv_report_entry {
 	unsigned nptr, ntxt;
 	int cmp;              /* RV_CMP_* */
 	rv_addr addr;
+	bool hot;             /* the address has records in the hot zone (rv_report_hot_begin) */
 } rv_report_entry;
 
 /* The first TXT of e as printable text (in buf when rebuilt from meta; 160
@@ -93,6 +94,18 @@ void rv_report_free(rv_report **r);
  * is not a PTR or TXT at an address owner is foreign. 0 or -ENOMEM. */
 int rv_report_add(rv_report *r, const char *owner, const char *type, const char *ptr,
 		const uint8_t *txt, size_t txtlen) RV_MUST_CHECK;
+
+/* The agent's hot zone (its rpz-hot-zone option): a small policy zone that
+ * takes the newest records, listed before the main zone in response-policy,
+ * so named answers an address in both from it. Records added between
+ * rv_report_hot_begin and rv_report_hot_end are the hot zone's (owners under
+ * hot); add them before any of the main zone's. An address with any record
+ * in the hot zone is reported from there: the main zone's PTR and TXT at that
+ * address, added afterwards, are ignored (the hot copy is the newer).
+ * Foreign records of both zones are kept. 0, or -EINVAL (hot not a name, or
+ * the report's zone). */
+int rv_report_hot_begin(rv_report *r, const char *hot) RV_MUST_CHECK;
+void rv_report_hot_end(rv_report *r);
 
 /* All records added: owners with a TXT but no PTR become foreign, registered
  * domains are computed, entries sorted by address. 0 or -ENOMEM. */

@@ -38,6 +38,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: rearview-report (--server ADDR[#PORT] --zone NAME --key-file F [--key-name N]\n"
+	      "                         [--hot-zone NAME]\n"
 	      "                        | --zone-file F [--zone NAME])\n"
 	      "         [--format table|csv|json] [--html FILE] [--since T] [--until T]\n"
 	      "         [--domain D] [--cidr P/N] [--top N] [--weak-score S] [--list-foreign]\n"
@@ -338,7 +339,7 @@ int main(int argc, char **argv)
 {
 	enum { O_SERVER = 256, O_ZONE, O_KEYFILE, O_KEYNAME, O_ZONEFILE, O_FORMAT, O_HTML, O_SINCE,
 		O_UNTIL, O_DOMAIN, O_CIDR, O_TOP, O_WEAK, O_FOREIGN, O_CMP, O_CONC, O_TIMEOUT, O_RATE,
-		O_XTIMEOUT, O_HELP, O_VERSION };
+		O_XTIMEOUT, O_HOT, O_HELP, O_VERSION };
 	static const struct option lo[] = {
 		{"server", 1, 0, O_SERVER}, {"zone", 1, 0, O_ZONE}, {"key-file", 1, 0, O_KEYFILE},
 		{"key-name", 1, 0, O_KEYNAME}, {"zone-file", 1, 0, O_ZONEFILE},
@@ -347,15 +348,15 @@ int main(int argc, char **argv)
 		{"top", 1, 0, O_TOP}, {"weak-score", 1, 0, O_WEAK}, {"list-foreign", 0, 0, O_FOREIGN},
 		{"compare-ptr", 1, 0, O_CMP}, {"concurrency", 1, 0, O_CONC},
 		{"timeout", 1, 0, O_TIMEOUT}, {"rate", 1, 0, O_RATE},
-		{"transfer-timeout", 1, 0, O_XTIMEOUT}, {"help", 0, 0, O_HELP},
+		{"transfer-timeout", 1, 0, O_XTIMEOUT}, {"hot-zone", 1, 0, O_HOT}, {"help", 0, 0, O_HELP},
 		{"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
 	};
 	const char *server = NULL, *zone = NULL, *keyfile = NULL, *keyname = NULL, *zonefile = NULL;
-	const char *html = NULL, *cmp = NULL, *since = NULL, *until = NULL;
+	const char *html = NULL, *cmp = NULL, *since = NULL, *until = NULL, *hot = NULL;
 	int fmt = 't', c, status = 1;
 	unsigned conc = 64, timeout = 2000, rate = 0, xtimeout = 10000;
 	rv_report_opts o = {.now = (int64_t)time(NULL), .top = 10, .weak_score = 2.0};
-	char err[1024], src[RV_NAME_MAX + 200], note[200] = "";
+	char err[1024], src[2 * RV_NAME_MAX + 200], note[200] = "";
 	rv_report *rep = NULL;
 	psl_ctx_t *psl = NULL;
 	FILE *hf = NULL;
@@ -366,6 +367,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case O_SERVER: server = optarg; break;
 		case O_ZONE: zone = optarg; break;
+		case O_HOT: hot = optarg; break;
 		case O_KEYFILE: keyfile = optarg; break;
 		case O_KEYNAME: keyname = optarg; break;
 		case O_ZONEFILE: zonefile = optarg; break;
@@ -404,7 +406,8 @@ int main(int argc, char **argv)
 		default: goto bad_usage;
 		}
 	}
-	if (optind != argc || (!server == !zonefile) || (server && (!zone || !keyfile)))
+	if (optind != argc || (!server == !zonefile) || (server && (!zone || !keyfile)) ||
+	    (hot && !server))
 		goto bad_usage;
 	if ((since && rv_report_parse_time(since, o.now, &o.since) < 0) ||
 	    (until && rv_report_parse_time(until, o.now, &o.until) < 0)) {
@@ -430,12 +433,31 @@ int main(int argc, char **argv)
 			fprintf(stderr, "rearview-report: %s\n", err);
 			goto out;
 		}
+		/* The hot zone first: its addresses hide the main zone's (report.h). */
+		uint32_t hot_serial = 0;
+		if (hot) {
+			if (rv_report_hot_begin(rep, hot) < 0) {
+				fprintf(stderr, "rearview-report: --hot-zone '%s': not a zone name other "
+						"than --zone\n", hot);
+				goto out;
+			}
+			e = do_axfr(server, hot, &key, xtimeout, rep, &hot_serial, err, sizeof(err));
+			if (e < 0) {
+				fprintf(stderr, "rearview-report: %s\n", err);
+				goto out;
+			}
+			rv_report_hot_end(rep);
+		}
 		e = do_axfr(server, zone, &key, xtimeout, rep, &o.serial, err, sizeof(err));
 		if (e < 0) {
 			fprintf(stderr, "rearview-report: %s\n", err);
 			goto out;
 		}
-		snprintf(src, sizeof(src), "AXFR of %s from %s", zone, server);
+		if (hot)
+			snprintf(src, sizeof(src), "AXFR of %s (hot zone, serial %" PRIu32 ") and %s from %s",
+					hot, hot_serial, zone, server);
+		else
+			snprintf(src, sizeof(src), "AXFR of %s from %s", zone, server);
 	} else {
 		e = do_zonefile(zonefile, zone ? zone : NULL, rep, err, sizeof(err));
 		if (e < 0) {

@@ -1095,11 +1095,16 @@ rv_rpz_writer *rv_rpz_writer_new(struct event_base *base, const rv_rpz_writer_op
 		2500, 5000, 10000};
 	w->latency.nbounds = RV_ARRAY_LEN(latency_bounds);
 	w->latency.bounds_ms = latency_bounds;
-	if (rv_stats_register_histogram("rearview_rpz_update_duration_seconds",
-			"time from sending an UPDATE to its verified NOERROR reply",
+	if (rv_stats_register_histogram(opts->mover ? "rearview_rpz_move_update_duration_seconds"
+			: "rearview_rpz_update_duration_seconds", opts->mover
+			? "time from sending an UPDATE of the hot-zone move to its verified NOERROR reply"
+			: "time from sending an UPDATE to its verified NOERROR reply",
 			&w->latency, w) < 0 ||
-	    rv_stats_register(RV_GAUGE, NULL, "rearview_rpz_last_success_timestamp_seconds",
-			"epoch time of the last UPDATE the primary acknowledged (0: none yet)",
+	    rv_stats_register(RV_GAUGE, NULL, opts->mover
+			? "rearview_rpz_move_last_success_timestamp_seconds"
+			: "rearview_rpz_last_success_timestamp_seconds", opts->mover
+			? "epoch time of the last UPDATE of the hot-zone move the primary acknowledged (0: none yet)"
+			: "epoch time of the last UPDATE the primary acknowledged (0: none yet)",
 			read_last_ok, w) < 0)
 		goto out;
 

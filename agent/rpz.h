@@ -88,6 +88,8 @@ typedef struct rv_rpz_writer_opts {
 	unsigned retry_min_ms;       /* backoff after a failure, doubling up to retry_max_ms */
 	unsigned retry_max_ms;
 	unsigned max_rate;           /* addresses per second sent at most; 0 = no cap */
+	bool mover;                  /* the hot-zone mover's writer (rpz_hot.h): its own metric
+	                              * names (rearview_rpz_move_*), the main writer keeps the others */
 } rv_rpz_writer_opts;
 
 typedef struct rv_rpz_writer rv_rpz_writer;

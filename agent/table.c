@@ -920,6 +920,8 @@ static void fill_change(const rv_table *t, const entry *e, const cand *b, rv_cha
 	memset(out, 0, offsetof(rv_change, name));
 	out->addr = e->addr;
 	out->absent = (e->flags & F_ABSENT) != 0;
+	out->hot_move = false;
+	out->meta_only = e->committed == b->name && !(e->flags & F_ABSENT);
 	/* Interned names are < RV_NAME_MAX (the parser bounds them); memcpy is
 	 * measurably cheaper than snprintf on the ingest path. */
 	size_t len = strnlen(b->name->s, sizeof(out->name) - 1);
@@ -961,6 +963,19 @@ int rv_table_take(rv_table *t, const rv_addr *addr, rv_change *out)
 		return -EALREADY; /* flipped back to what the RPZ holds */
 	fill_change(t, e, b, out);
 	e->flags |= F_POPPED;
+	return 0;
+}
+
+int rv_table_describe(const rv_table *t, const rv_addr *addr, rv_change *out)
+{
+	const entry *e = find(t, addr);
+	if (!e)
+		return -ENOENT;
+	const cand *b = best_of(&t->opts, e);
+	if (!b)
+		return -ENOENT;
+	fill_change(t, e, b, out);
+	out->absent = false;
 	return 0;
 }
 

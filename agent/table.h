@@ -62,6 +62,9 @@ typedef struct rv_change {
 	double score;             /* score of the best name at pop time */
 	char country[3];          /* ISO 3166 code or "" (filled by the writer's owner) */
 	bool absent;              /* the zone holds nothing for addr: add without deleting */
+	bool meta_only;           /* the zone holds this name already: only the TXT changes */
+	bool hot_move;            /* a deletion the hot-zone mover asked for (rpz_hot.h), not the
+	                           * table: its outcome goes back to the mover; never set by the table */
 } rv_change;
 
 typedef struct rv_table rv_table;
@@ -136,6 +139,10 @@ size_t rv_table_names(const rv_table *t, size_t *bytes);
  * removal was reported if the zone may hold it); -EALREADY the zone already
  * holds that (the change flipped back while it waited). */
 int rv_table_take(rv_table *t, const rv_addr *addr, rv_change *out) RV_MUST_CHECK;
+/* What the zone should hold for addr now, like rv_table_take but with no
+ * bookkeeping (absent false, country ""): for the hot-zone mover's copy into
+ * the main zone. 0, or -ENOENT when addr is not in the table. */
+int rv_table_describe(const rv_table *t, const rv_addr *addr, rv_change *out) RV_MUST_CHECK;
 /* The publisher is about to remove addr's records. 0 = go ahead; -EEXIST =
  * addr is back in the table, whose own write (a full replace) supersedes the
  * removal (it is queued again if needed). */

@@ -18,6 +18,7 @@ struct rv_zonesync {
 	struct event_base *base;
 	rv_zonesync_opts opts;
 	char *server, *zone;
+	char *hot_zone;            /* NULL: none */
 	rv_tsig_key key;
 	bool has_key;
 	uint32_t serial;           /* of the last reconcile */
@@ -125,6 +126,9 @@ static void start_transfer(rv_zonesync *zs)
 		/* At start the zone may hold what a lost snapshot forgot: adopt it. Later
 		 * the table is the truth and unknown records are drift: remove them. */
 		.adopt = !zs->ready,
+		.hot_zone = zs->hot_zone,
+		.hot_owner = zs->opts.hot_owner,
+		.hot_arg = zs->opts.hot_arg,
 	};
 	int err = 0;
 	zs->rec = rv_reconcile_start(zs->base, &o, zs->table, on_done, zs, &err);
@@ -208,8 +212,10 @@ rv_zonesync *rv_zonesync_new(struct event_base *base, const rv_zonesync_opts *op
 	zs->writer = writer;
 	zs->server = strdup(opts->server);
 	zs->zone = strdup(opts->zone);
+	zs->hot_zone = opts->hot_zone ? strdup(opts->hot_zone) : NULL;
+	zs->opts.hot_zone = zs->hot_zone;
 	zs->timer = evtimer_new(base, on_timer, zs);
-	if (!zs->server || !zs->zone || !zs->timer)
+	if (!zs->server || !zs->zone || !zs->timer || (opts->hot_zone && !zs->hot_zone))
 		goto out;
 	if (opts->key) {
 		zs->key = *opts->key;
@@ -256,6 +262,7 @@ void rv_zonesync_free(rv_zonesync **zsp)
 	explicit_bzero(&zs->key, sizeof(zs->key));
 	free(zs->server);
 	free(zs->zone);
+	free(zs->hot_zone);
 	free(zs);
 	*zsp = NULL;
 }

@@ -39,6 +39,9 @@ typedef struct rv_zonesync_opts {
 	unsigned retry_max_ms;     /* ... doubling up to this (0 = 30 s) */
 	unsigned give_up_after;    /* refused start-up transfers before writing anyway (0 = 3) */
 	bool write_early;          /* never hold the writer before the first reconcile */
+	const char *hot_zone;      /* read first, with hot_owner (reconcile.h); NULL = none */
+	void (*hot_owner)(void *arg, const rv_addr *addr);
+	void *hot_arg;
 } rv_zonesync_opts;
 
 typedef struct rv_zonesync rv_zonesync;

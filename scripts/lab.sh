@@ -52,6 +52,12 @@
 #                              statistics.conf, on the resolver's address
 #   LAB_NAMED_WRAP             words before `named` when a named starts
 #                              (e.g. "chrt -i 0"; it must exec named)
+#   LAB_HOT_ZONE               the hot policy zone (e.g. hot.$LAB_RPZ): the
+#                              resolver renders it (HOT_ZONE), lab__bind_ready
+#                              waits for it, and lab_write_agent_conf writes
+#                              `rpz-hot-zone` (pass rpz-hot-move-interval,
+#                              rpz-hot-max as KEY VALUE). Fleet servers, lab_axfr
+#                              and lab_check_ixfr_served know only LAB_RPZ.
 #
 # Isolation: each lab claims a random 127.X.Y.0 block by adding 127.X.Y.1 to
 # lo (`ip addr add` fails if the address exists, which makes the claim
@@ -60,6 +66,7 @@
 
 LAB_SRCDIR=${LAB_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 LAB_RPZ=${LAB_RPZ:-rpz.rearview}
+LAB_HOT_ZONE=${LAB_HOT_ZONE:-}
 LAB_KEY_NAME=rearview-key
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
@@ -438,6 +445,7 @@ lab__write_resolver() {
     # ACLs, RPZ settings, key name).
     "$LAB_SRCDIR/scripts/render-bind-conf.sh" --out "$LAB/bind-conf" --no-check \
         RPZ_ZONE="$LAB_RPZ" \
+        HOT_ZONE="$LAB_HOT_ZONE" \
         KEY_FILE="$LAB/rearview.key" \
         DNSTAP_SOCKET="$LAB_SOCK" \
         ZONE_DIR="$d/zones" \
@@ -523,6 +531,7 @@ lab_new_key() { # ALG
 lab__bind_ready() {
     lab_rndc status >/dev/null 2>&1 \
         && lab__dig_ok "$LAB_XRAY" "$LAB_RPZ" \
+        && { [[ -z $LAB_HOT_ZONE ]] || lab__dig_ok "$LAB_XRAY" "$LAB_HOT_ZONE"; } \
         && lab__dig_ok "$LAB_CLIENT" example.test
 }
 
@@ -596,6 +605,11 @@ lab_write_agent_conf() {
     )
     local order=(dnstap-socket socket-mode socket-group rpz-zone server port key-file key-name
         flush-interval log-level snapshot-file http-listen history-database)
+    # LAB_HOT_ZONE: the agent writes new records there (same key, server).
+    if [[ -n $LAB_HOT_ZONE ]]; then
+        kv[rpz-hot-zone]=$LAB_HOT_ZONE
+        order+=(rpz-hot-zone)
+    fi
     local k
     while (($# >= 2)); do
         [[ -v "kv[$1]" ]] || order+=("$1")

@@ -16,12 +16,21 @@ Renders bind-conf/*.conf into DIR (default /etc/bind/rearview) and installs
 the zone files into ZONE_DIR:
   ZONE_DIR/<RPZ_ZONE>.db   from rpz/rpz.zone.in, only if missing (a live RPZ
                            and its journal are never overwritten)
+  ZONE_DIR/<HOT_ZONE>.db   with HOT_ZONE set: the same, for the hot zone
   ZONE_DIR/empty.db        the empty in-addr.arpa / ip6.arpa zone (rewritten)
 Then, if named-checkconf exists and KEY_FILE is readable, checks a
 named.conf that includes the fragments in the documented order.
 
 Variables (default):
   RPZ_ZONE=rpz.rearview                 response-policy zone the agent writes
+  HOT_ZONE=""                           a second, small policy zone that takes the agent's
+                                        new records (agent: rpz-hot-zone), which it moves
+                                        into RPZ_ZONE in batches: named's rebuild after an
+                                        UPDATE then walks the small zone. Listed before
+                                        RPZ_ZONE in response-policy (an address in both is
+                                        answered from it); its zone statement is RPZ_ZONE's
+                                        (update-policy, transfers, NOTIFY), in view-xray.conf
+                                        and view-xray-secondary.conf. "" = none
   KEY_NAME=rearview-key                 TSIG key name (tsig-keygen NAME)
   KEY_FILE=/etc/rearview/rearview.key   tsig-keygen output, read by named and agent
   DNSTAP_SOCKET=/run/rearview/dnstap.sock   the agent's Frame Streams socket
@@ -81,6 +90,7 @@ do_check=1
 
 declare -A val=(
     [RPZ_ZONE]=rpz.rearview
+    [HOT_ZONE]=""
     [KEY_NAME]=rearview-key
     [KEY_FILE]=/etc/rearview/rearview.key
     [DNSTAP_SOCKET]=/run/rearview/dnstap.sock
@@ -135,6 +145,12 @@ done
 val[RPZ_ZONE]=${val[RPZ_ZONE]%.}
 [[ ${val[RPZ_ZONE]} =~ ^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$ ]] \
     || die "RPZ_ZONE '${val[RPZ_ZONE]}' is not a domain name"
+val[HOT_ZONE]=${val[HOT_ZONE]%.}
+if [[ -n ${val[HOT_ZONE]} ]]; then
+    [[ ${val[HOT_ZONE]} =~ ^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$ ]] \
+        || die "HOT_ZONE '${val[HOT_ZONE]}' is not a domain name"
+    [[ ${val[HOT_ZONE],,} != "${val[RPZ_ZONE],,}" ]] || die "HOT_ZONE must differ from RPZ_ZONE"
+fi
 [[ ${val[KEY_NAME]} =~ ^[A-Za-z0-9_.-]+$ ]] || die "KEY_NAME '${val[KEY_NAME]}' is not a key name"
 [[ ${val[MAX_POLICY_TTL]} =~ ^[0-9]+$ ]] || die "MAX_POLICY_TTL must be a number of seconds"
 [[ ${val[XRAY_ADDR]} =~ ^[0-9A-Fa-f.:]+$ ]] || die "XRAY_ADDR must be one IP address"
@@ -208,6 +224,7 @@ for other in "${others[@]}"; do
         die "OTHER_ZONES: '$other' is not 'ZONE ADDR' or 'ZONE ADDR port P'"
     fi
     [[ ${w[0]} != "${val[RPZ_ZONE]}" ]] || die "OTHER_ZONES: ${w[0]} is RPZ_ZONE already"
+    [[ ${w[0],,} != "${val[HOT_ZONE],,}" ]] || die "OTHER_ZONES: ${w[0]} is HOT_ZONE already"
     oport=${w[3]:-53}
     val[OTHER_RPZ_POLICY]+="zone \"${w[0]}\" min-update-interval ${val[MIN_UPDATE_INTERVAL]} max-policy-ttl ${val[MAX_POLICY_TTL]} recursive-only no log no;
         "
@@ -224,12 +241,63 @@ done
 # sun_path is 108 bytes including the NUL.
 ((${#val[DNSTAP_SOCKET]} <= 107)) || die "DNSTAP_SOCKET path too long for a unix socket"
 
-render() { # render SRC DST
-    local text name
-    text=$(<"$1")
+# REPLY = $1 with every @VAR@ replaced.
+subst() { # TEXT
+    local name
+    REPLY=$1
     for name in "${!val[@]}"; do
-        text=${text//@"$name"@/"${val[$name]}"}
+        REPLY=${REPLY//@"$name"@/"${val[$name]}"}
     done
+}
+
+# HOT_ZONE: the fragments hold it in placeholders that are empty without it
+# (the output is then exactly as before): HOT_RPZ_POLICY before RPZ_ZONE's
+# response-policy entry, HOT_RPZ_ZONE / HOT_RPZ_SECONDARY right after the
+# `};` of RPZ_ZONE's zone statement. That statement is copied for the hot
+# zone from the fragment itself, comment lines left out, so both zones
+# always get the same update-policy, allow-transfer and NOTIFY settings.
+hot_zone_copy() { # FRAGMENT PLACEHOLDER COMMENT: REPLY = the hot zone's statement
+    local line text='' found=0
+    while IFS= read -r line; do
+        [[ -n $text || $line == '    zone "@RPZ_ZONE@" {' ]] || continue
+        if [[ $line == "    };@$2@" ]]; then
+            text+='    };'
+            found=1
+            break
+        fi
+        [[ $line =~ ^[[:space:]]*// ]] || text+=$line$'\n'
+    done <"$1"
+    ((found)) || die "$1: no 'zone \"@RPZ_ZONE@\" { ... };@$2@' to copy for HOT_ZONE"
+    text=${text//@RPZ_ZONE@/"${val[HOT_ZONE]}"}
+    subst $'\n\n'"$3"$'\n'"$text"
+}
+val[HOT_RPZ_POLICY]=
+val[HOT_RPZ_ZONE]=
+val[HOT_RPZ_SECONDARY]=
+if [[ -n ${val[HOT_ZONE]} ]]; then
+    hot_zone_copy "$srcdir/bind-conf/view-xray.conf" HOT_RPZ_ZONE \
+"    // HOT_ZONE: the small policy zone the agent writes new records to
+    // (rpz-hot-zone); it moves them into @RPZ_ZONE@ in batches. Same
+    // statements as @RPZ_ZONE@; its file is installed the same way."
+    hot_zone=$REPLY
+    hot_zone_copy "$srcdir/bind-conf/view-xray-secondary.conf" HOT_RPZ_SECONDARY \
+"    // HOT_ZONE: the primary's small policy zone of new records, copied
+    // like @RPZ_ZONE@."
+    val[HOT_RPZ_SECONDARY]=$REPLY
+    val[HOT_RPZ_ZONE]=$hot_zone
+    # Listed first: for an address in both zones named answers from the
+    # first zone listed, and the hot zone's record is the newer one.
+    val[HOT_RPZ_POLICY]="// HOT_ZONE first: an address in both zones is answered from
+        // the hot zone, whose record is the newer.
+        zone \"${val[HOT_ZONE]}\" min-update-interval ${val[MIN_UPDATE_INTERVAL]} max-policy-ttl ${val[MAX_POLICY_TTL]}
+            recursive-only no log no;
+        "
+fi
+
+render() { # render SRC DST
+    local text
+    subst "$(<"$1")"
+    text=$REPLY
     if [[ $text =~ @[A-Z_]+@ ]]; then
         die "$1: unknown placeholder ${BASH_REMATCH[0]}"
     fi
@@ -246,13 +314,15 @@ echo "render-bind-conf: wrote $out/{key,options,view-xray,view-xray-secondary,vi
 if ((do_zones)); then
     zdir=${val[ZONE_DIR]}
     mkdir -p "$zdir"
-    rpzfile="$zdir/${val[RPZ_ZONE]}.db"
-    if [[ -e $rpzfile ]]; then
-        echo "render-bind-conf: kept existing $rpzfile"
-    else
-        render "$srcdir/rpz/rpz.zone.in" "$rpzfile"
-        echo "render-bind-conf: wrote $rpzfile"
-    fi
+    for z in "${val[RPZ_ZONE]}" ${val[HOT_ZONE]:+"${val[HOT_ZONE]}"}; do
+        rpzfile="$zdir/$z.db"
+        if [[ -e $rpzfile ]]; then
+            echo "render-bind-conf: kept existing $rpzfile"
+        else
+            render "$srcdir/rpz/rpz.zone.in" "$rpzfile"
+            echo "render-bind-conf: wrote $rpzfile"
+        fi
+    done
     render "$srcdir/rpz/rpz.zone.in" "$zdir/empty.db"
     # named writes the journal (<file>.jnl) next to the zone file.
     if [[ -n ${val[ZONE_OWNER]} ]] && id -u "${val[ZONE_OWNER]}" >/dev/null 2>&1 && ((EUID == 0)); then

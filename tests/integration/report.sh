@@ -5,8 +5,10 @@
 #   against dig's AXFR); --compare-ptr through the client view against real
 #   reverse zones on the lab upstream (same / different / NXDOMAIN); bad
 #   transfers (wrong key, refused, not authoritative, nothing listening) fail
-#   with the cause named; the HTML renders in headless Chromium without console
-#   errors (screenshot kept as an artifact).
+#   with the cause named; --hot-zone: the hot zone (rendered with HOT_ZONE,
+#   listed first in the xray view) is read first and its addresses hide the
+#   main zone's, as named answers them; the HTML renders in headless Chromium
+#   without console errors (screenshot kept as an artifact).
 # Run by meson (suite "integration") with RV_AGENT, RV_REPORT and RV_SRCDIR.
 set -euo pipefail
 
@@ -32,8 +34,13 @@ printf '%s\n' '$TTL 300' \
     '2 PTR host2.hoster.test.' >"$LAB/rev198.db"
 LAB_UPSTREAM_EXTRA_CONF="zone \"100.51.198.in-addr.arpa\" { type primary; file \"$LAB/rev198.db\"; };"
 lab_start_upstream
+# The xray view gets a hot zone, listed before the RPZ (bind-conf HOT_ZONE).
+# The agent is not told of it: everything it writes goes to LAB_RPZ, which
+# the checks below compare with dig's AXFR; the --hot-zone phase writes the
+# hot zone with nsupdate.
+LAB_HOT_ZONE=hot.$LAB_RPZ
 lab_start_bind
-lab_write_agent_conf geoip-database "$srcdir/tests/data/test-country.mmdb"
+lab_write_agent_conf geoip-database "$srcdir/tests/data/test-country.mmdb" rpz-hot-zone -
 lab_start_agent
 
 lab_phase "lookups -> PTRs"
@@ -262,6 +269,63 @@ assert "evil.rpz.rearview PTR (owner outside the reverse trees)" in f and "TXT w
 ' "$nrows" <<<"$odd_json"
 }
 lab_check "duplicate PTRs, garbage TXT, TXT without PTR, owners outside the reverse trees: counted and shown, nothing fails" odd_ok
+
+lab_phase "--hot-zone: the hot zone first, its addresses hide the main zone's"
+# 192.0.2.10 gets a newer name in the hot zone (the main zone keeps the
+# agent's www.example.test), 10.0.99.95 is only there, and a record that is
+# not ours sits in it too.
+hot=$LAB_HOT_ZONE.
+nsupdate -k "$LAB/rearview.key" <<EOF
+server $LAB_XRAY $LAB_PORT
+zone $LAB_HOT_ZONE
+update add 10.2.0.192.in-addr.arpa.$hot 300 IN PTR newer.example.test.
+update add 10.2.0.192.in-addr.arpa.$hot 300 IN TXT "first=1000 last=2000 count=9 depth=0"
+update add 95.99.0.10.in-addr.arpa.$hot 300 IN PTR hot-only.example.test.
+update add 95.99.0.10.in-addr.arpa.$hot 300 IN TXT "first=1000 last=2000 count=1 depth=0"
+update add odd.$hot 300 IN TXT "not ours"
+send
+EOF
+lab_check "named answers 192.0.2.10 from the hot zone (listed first): newer.example.test" \
+    lab_wait_ptr 192.0.2.10 newer.example.test "$PTR_TIMEOUT"
+hot_json=$("${R[@]}" --hot-zone "$LAB_HOT_ZONE" --format json --list-foreign) && rc=0 || rc=$?
+lab_check "--hot-zone exits 0 (got $rc)" test "$rc" = 0
+hot_ok() {
+    python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+n, hot, main = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+t = j["totals"]
+# the agent rows, the 3 of the previous phase, and the hot-only address
+assert t["addresses"] == n + 4 and t["duplicate_ptr_owners"] == 1 and t["foreign"] == 4, t
+d = {r["address"]: r for r in j["addresses"]}
+w = d["192.0.2.10"]
+assert w["name"] == "newer.example.test" and w["count"] == 9 and w["ptr_count"] == 1, w
+assert w["other_ptrs"] is None and w["first"] == 1000, w
+assert d["10.0.99.95"]["name"] == "hot-only.example.test", d["10.0.99.95"]
+assert d["192.0.2.21"]["name"] == "shop.example.test", d["192.0.2.21"]  # main zone only
+f = " | ".join(j["foreign"])
+assert "odd." + hot + " TXT (owner outside the reverse trees)" in f, f
+assert "evil." + main + " PTR (owner outside the reverse trees)" in f, f
+assert j["source"].startswith("AXFR of " + hot + " (hot zone, serial "), j["source"]
+assert (" and " + main + " from ") in j["source"], j["source"]
+' "$nrows" "$LAB_HOT_ZONE" "$LAB_RPZ" <<<"$hot_json"
+}
+lab_check "hot address reported from the hot zone (name, TXT, one PTR), hot-only row, foreign of both zones" hot_ok
+main_only() {
+    python3 -c '
+import json, sys
+d = {r["address"]: r for r in json.load(sys.stdin)["addresses"]}
+assert d["192.0.2.10"]["name"] == "www.example.test" and "10.0.99.95" not in d, d["192.0.2.10"]
+' <<<"$("${R[@]}" --format json)"
+}
+lab_check "without --hot-zone: the main zone's own row for 192.0.2.10 (www.example.test)" main_only
+"$RV_REPORT" --zone-file "$LAB/rpz.zone" --hot-zone "$LAB_HOT_ZONE" >/dev/null 2>&1 && rc=0 || rc=$?
+lab_check "--hot-zone without --server: usage error, exit 2 (got $rc)" test "$rc" = 2
+lab_check "--hot-zone equal to --zone: fails, no report" \
+    fails_with "hot-zone '$LAB_RPZ': not a zone name other than --zone" "${R[@]:1}" --hot-zone "$LAB_RPZ"
+lab_check "--hot-zone the server does not serve: fails naming the hot zone's transfer" \
+    fails_with 'AXFR of hot\.example\.invalid from .*: (NOTAUTH|REFUSED|NOTIMP)' "${R[@]:1}" \
+    --hot-zone hot.example.invalid
 
 lab_phase "HTML in headless Chromium"
 html=$LAB/report.html

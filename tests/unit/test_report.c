@@ -310,6 +310,84 @@ static void test_compact_rows(void **state)
 	rv_report_free(&r);
 }
 
+/* --hot-zone: the hot zone is read first; an address with any record there
+ * is reported from it, the main zone's PTR and TXT at it are ignored, and
+ * foreign records of both zones are kept. */
+static void test_hot_zone(void **state)
+{
+	(void)state;
+	int e;
+	rv_report *r = rv_report_new("rpz.test", NULL, &e);
+	assert_non_null(r);
+	assert_int_equal(rv_report_hot_begin(r, "rpz.test."), -EINVAL);  /* the main zone */
+	assert_int_equal(rv_report_hot_begin(r, "."), -EINVAL);
+	assert_int_equal(rv_report_hot_begin(r, "hot.rpz.test."), 0);
+	const char *tnew = "first=900 last=1000 count=7 depth=0";
+	const char *told = "first=100 last=200 count=3 depth=1";
+	/* hot: 10.0.0.1 (also in main), 10.0.0.4 (hot only), 10.0.0.2 only a
+	 * record that is not ours (it still hides the main zone's PTR). */
+	assert_int_equal(rv_report_add(r, "hot.rpz.test", "SOA", NULL, NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "hot.rpz.test", "NS", NULL, NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "1.0.0.10.in-addr.arpa.hot.rpz.test", "PTR",
+			"new.example.test", NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "1.0.0.10.in-addr.arpa.hot.rpz.test", "TXT", NULL,
+			(const uint8_t *)tnew, strlen(tnew)), 0);
+	assert_int_equal(rv_report_add(r, "4.0.0.10.in-addr.arpa.hot.rpz.test", "PTR",
+			"hot-only.example.test", NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "2.0.0.10.in-addr.arpa.hot.rpz.test", "CNAME", NULL,
+			NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "hot.rpz.test", "MX", NULL, NULL, 0), 0);
+	rv_report_hot_end(r);
+	/* main */
+	assert_int_equal(rv_report_add(r, "rpz.test", "SOA", NULL, NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "1.0.0.10.in-addr.arpa.rpz.test", "PTR",
+			"old.example.test", NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "1.0.0.10.in-addr.arpa.rpz.test", "TXT", NULL,
+			(const uint8_t *)told, strlen(told)), 0);
+	assert_int_equal(rv_report_add(r, "1.0.0.10.in-addr.arpa.rpz.test", "CNAME", NULL, NULL, 0),
+			0);
+	assert_int_equal(rv_report_add(r, "2.0.0.10.in-addr.arpa.rpz.test", "PTR",
+			"hidden.example.test", NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "3.0.0.10.in-addr.arpa.rpz.test", "PTR",
+			"main-only.example.test", NULL, 0), 0);
+	assert_int_equal(rv_report_add(r, "3.0.0.10.in-addr.arpa.rpz.test", "TXT", NULL,
+			(const uint8_t *)told, strlen(told)), 0);
+	assert_int_equal(rv_report_add(r, "www.rpz.test", "PTR", "x.test", NULL, 0), 0);
+	assert_int_equal(rv_report_finish(r), 0);
+
+	assert_int_equal(rv_report_count(r), 3);
+	assert_int_equal(rv_report_dup_count(r), 0);
+	rv_report_entry *x = rv_report_entry_at(r, 0);
+	char a[RV_ADDR_STRLEN], buf[RV_REPORT_TXT_BUF];
+	assert_string_equal(rv_addr_str(&x->addr, a, sizeof(a)), "10.0.0.1");
+	assert_string_equal(x->name, "new.example.test");
+	assert_int_equal(x->nptr, 1);
+	assert_null(x->dups);
+	assert_int_equal(x->ntxt, 1);
+	assert_int_equal(x->meta.count, 7);
+	assert_string_equal(rv_report_entry_txt(x, buf, sizeof(buf)), tnew);
+	assert_true(x->hot);
+	x = rv_report_entry_at(r, 1);
+	assert_string_equal(rv_addr_str(&x->addr, a, sizeof(a)), "10.0.0.3");
+	assert_string_equal(x->name, "main-only.example.test");
+	assert_false(x->hot);
+	x = rv_report_entry_at(r, 2);
+	assert_string_equal(rv_addr_str(&x->addr, a, sizeof(a)), "10.0.0.4");
+	assert_string_equal(x->name, "hot-only.example.test");
+	assert_true(x->hot);
+	/* Foreign: both zones' (the main zone's CNAME at a hot address too). */
+	static const char *const fw[] = {
+		"2.0.0.10.in-addr.arpa.hot.rpz.test CNAME (not PTR or TXT)",
+		"hot.rpz.test MX (at the apex)",
+		"1.0.0.10.in-addr.arpa.rpz.test CNAME (not PTR or TXT)",
+		"www.rpz.test PTR (owner outside the reverse trees)",
+	};
+	assert_int_equal(rv_report_foreign_count(r), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(rv_report_foreign_at(r, i), fw[i]);
+	rv_report_free(&r);
+}
+
 static void test_revname(void **state)
 {
 	(void)state;
@@ -334,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_summaries),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_compact_rows),
+		cmocka_unit_test(test_hot_zone),
 		cmocka_unit_test(test_revname),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
