@@ -101,6 +101,14 @@ int rv_health_check(rv_health *h, char *why, size_t len)
 			return -EAGAIN;
 		}
 	}
+	if (h->src.mover != NULL && !rv_rpz_writer_idle(h->src.mover)) {
+		unsigned n = rv_rpz_writer_failures(h->src.mover, err, sizeof(err));
+		if (n > 0) {
+			snprintf(why, len, "the hot zone's move into the main zone: the last %u "
+				"UPDATE attempts failed; last: %s", n, err);
+			return -EAGAIN;
+		}
+	}
 	if (now - h->last_tick_ms > STALL_MS || h->lag_ms > STALL_MS) {
 		snprintf(why, len, "event loop stalled: heartbeat %llu ms ago, last one %llu ms late",
 			(unsigned long long)(now - h->last_tick_ms), (unsigned long long)h->lag_ms);

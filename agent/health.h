@@ -21,6 +21,7 @@ struct event_base;
 typedef struct rv_health_sources {
 	const rv_fs_server *dnstap;     /* NULL: not listening */
 	const rv_rpz_writer *writer;    /* NULL: dry-run, nothing is sent */
+	const rv_rpz_writer *mover;     /* the hot zone's moves into the main zone; NULL: none */
 	const rv_publisher *publisher;  /* NULL: pending count not shown */
 } rv_health_sources;
 

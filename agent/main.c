@@ -491,7 +491,8 @@ static int make_http(agent *ag)
 	char errbuf[512];
 	char *key = NULL;
 	int err = 0;
-	rv_health_sources hs = {ag->server, ag->writer, ag->publisher};
+	rv_health_sources hs = {ag->server, ag->writer, ag->hot ? rv_hot_main_writer(ag->hot) : NULL,
+		ag->publisher};
 	ag->health = rv_health_new(ag->base, &hs);
 	if (!ag->health)
 		return -ENOMEM;

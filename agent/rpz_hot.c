@@ -61,10 +61,12 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The next move in ms; 0 = none by time (only at max_addresses, or asked). */
 static void arm_timer(rv_hot *h, unsigned ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	evtimer_add(h->timer, &tv);
+	if (ms > 0)
+		evtimer_add(h->timer, &tv);
 }
 
 /* From the writers' callbacks: look again once they have returned. */
@@ -428,8 +430,7 @@ rv_hot *rv_hot_new(struct event_base *base, const rv_hot_opts *o, rv_table *tabl
 	    rv_stats_register(RV_GAUGE, "hot_refresh", "rearview_rpz_hot_pending_refreshes",
 			"main-zone addresses whose TXT the next move rewrites", m_refresh, h) < 0)
 		goto out;
-	if (h->opts.move_interval_ms > 0)
-		arm_timer(h, h->opts.move_interval_ms);
+	arm_timer(h, h->opts.move_interval_ms);
 	e = 0;
 out:
 	if (e < 0)
@@ -492,8 +493,7 @@ void rv_hot_set_opts(rv_hot *h, const rv_hot_opts *o)
 		h->opts.max_addresses = SIZE_MAX;
 	if (changed && h->phase == P_IDLE && !h->draining) {
 		event_del(h->timer);
-		if (h->opts.move_interval_ms > 0)
-			arm_timer(h, h->opts.move_interval_ms);
+		arm_timer(h, h->opts.move_interval_ms);
 	}
 	schedule_check(h);
 }

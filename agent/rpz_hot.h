@@ -49,7 +49,7 @@
 struct event_base;
 
 typedef struct rv_hot_opts {
-	unsigned move_interval_ms;   /* a move at most this long after the last one ends */
+	unsigned move_interval_ms;   /* a move this long after the last one ends (0: none by time) */
 	size_t max_addresses;        /* ...or as soon as the hot zone holds this many */
 } rv_hot_opts;
 

@@ -13,7 +13,8 @@
 # BENCH_AGENT_CONF_EXTRA="..." lines for the BIND lab agent's config;
 # BENCH_MIN_UPDATE_INTERVAL=S the xray view's min-update-interval (default 1);
 # LAB_HOT_ZONE=NAME the lab renders and the agent writes that hot zone
-# (rpz-hot-zone); BENCH_LOOKUP_WARM=1 part lookup starts on a full table;
+# (rpz-hot-zone), BENCH_HOT_MIN_UPDATE_INTERVAL=S its min-update-interval;
+# BENCH_LOOKUP_WARM=1 part lookup starts on a full table;
 # part drops: DROP_FLOOD=1 (names new to the agent throughout), DROP_SPLIT=1
 # (the RPZ on its own named, DROP_XRAY_NICE=N or DROP_XRAY_IDLE=1),
 # DROP_AGENT_DRY=1 (agent in dry-run), DROP_AGENT_WRAP="cmd" (agent under it).
@@ -790,6 +791,8 @@ lab_setup() {
 	# min-update-interval (shipped default 1 s) for every part.
 	LAB_RENDER_ARGS=()
 	[[ -z ${BENCH_MIN_UPDATE_INTERVAL:-} ]] || LAB_RENDER_ARGS=(MIN_UPDATE_INTERVAL="$BENCH_MIN_UPDATE_INTERVAL")
+	[[ -z ${BENCH_HOT_MIN_UPDATE_INTERVAL:-} ]] ||
+		LAB_RENDER_ARGS+=(HOT_MIN_UPDATE_INTERVAL="$BENCH_HOT_MIN_UPDATE_INTERVAL")
 	lab_start_upstream
 	# lab_start_upstream waits for the lab's own zones; the 200k-name
 	# bench.test zone loads for seconds more, and the first burst must not

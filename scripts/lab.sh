@@ -790,6 +790,32 @@ lab_axfr() {
     dig @"$LAB_XRAY" -p "$LAB_PORT" +time=3 +tries=1 "${auth[@]}" "$@" AXFR "$LAB_RPZ"
 }
 
+# lab_zone_ptrs [ZONE]: every PTR of ZONE (default LAB_RPZ) by AXFR with the
+# lab's key, one "ADDRESS<TAB>NAME" line each (name lower-case, no trailing
+# dot), sorted: what the tests compare with loadgen's --expect-out.
+lab_zone_ptrs() {
+    local zone=${1:-$LAB_RPZ}
+    dig @"$LAB_XRAY" -p "$LAB_PORT" +time=3 +tries=1 -k "$LAB/rearview.key" +nocmd +nostats \
+        +noall +answer AXFR "$zone" 2>/dev/null | python3 -c '
+import ipaddress, sys
+zone = sys.argv[1].rstrip(".").lower() + "."
+for line in sys.stdin:
+    f = line.split()
+    if len(f) < 5 or f[3] != "PTR":
+        continue
+    owner = f[0].lower()
+    if not owner.endswith("." + zone):
+        continue
+    rev = owner[: -len(zone) - 1]
+    if rev.endswith(".in-addr.arpa"):
+        a = ".".join(reversed(rev[: -len(".in-addr.arpa")].split(".")))
+    else:
+        n = "".join(reversed(rev[: -len(".ip6.arpa")].split(".")))
+        a = str(ipaddress.IPv6Address(int(n, 16)))
+    print(a + "\t" + f[4].rstrip(".").lower())
+' "$zone" | sort
+}
+
 # ---------------------------------------------------------------- test output
 
 # One line per check, "ok - ..." / "not ok - ...", and a summary; used by

@@ -51,6 +51,8 @@ Variables (default):
   STATS_ACL="127.0.0.1;"                who may read it
   MIN_UPDATE_INTERVAL=1                 seconds between two rebuilds of the policy
                                         data (response-policy min-update-interval)
+  HOT_MIN_UPDATE_INTERVAL=""            the same for HOT_ZONE ("" = MIN_UPDATE_INTERVAL); its
+                                        rebuilds walk only the small zone (~10 ms)
   XRAY_ALONE=no                         yes: view-xray.conf is for a named of its own
                                         (README "A busy resolver"), which has no
                                         dnstap-output, so the view has no `dnstap { }`
@@ -107,6 +109,7 @@ declare -A val=(
     [STATS_PORT]=8080
     [STATS_ACL]="127.0.0.1;"
     [MIN_UPDATE_INTERVAL]=1
+    [HOT_MIN_UPDATE_INTERVAL]=""
     [XRAY_ALONE]=no
     [SECONDARIES]=""
     [SECONDARIES_NOKEY]=""
@@ -171,6 +174,8 @@ case ${val[DNSTAP_IDENTITY]} in
         val[DNSTAP_IDENTITY]="\"${val[DNSTAP_IDENTITY]}\"" ;;
 esac
 [[ ${val[MIN_UPDATE_INTERVAL]} =~ ^[0-9]+$ ]] || die "MIN_UPDATE_INTERVAL must be a number of seconds"
+[[ -n ${val[HOT_MIN_UPDATE_INTERVAL]} ]] || val[HOT_MIN_UPDATE_INTERVAL]=${val[MIN_UPDATE_INTERVAL]}
+[[ ${val[HOT_MIN_UPDATE_INTERVAL]} =~ ^[0-9]+$ ]] || die "HOT_MIN_UPDATE_INTERVAL must be a number of seconds"
 [[ ${val[NOTIFY_DELAY]} =~ ^[0-9]+$ ]] || die "NOTIFY_DELAY must be a number of seconds"
 # named refuses a view's `dnstap { }` without a dnstap-output in options,
 # which a named serving only the xray view has no use for.
@@ -289,7 +294,7 @@ if [[ -n ${val[HOT_ZONE]} ]]; then
     # first zone listed, and the hot zone's record is the newer one.
     val[HOT_RPZ_POLICY]="// HOT_ZONE first: an address in both zones is answered from
         // the hot zone, whose record is the newer.
-        zone \"${val[HOT_ZONE]}\" min-update-interval ${val[MIN_UPDATE_INTERVAL]} max-policy-ttl ${val[MAX_POLICY_TTL]}
+        zone \"${val[HOT_ZONE]}\" min-update-interval ${val[HOT_MIN_UPDATE_INTERVAL]} max-policy-ttl ${val[MAX_POLICY_TTL]}
             recursive-only no log no;
         "
 fi

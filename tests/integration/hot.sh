@@ -30,35 +30,12 @@ lab_init
 lab_start_upstream
 lab_start_bind
 
-# "address name" for every PTR of ZONE, sorted.
-zone_pairs() { # ZONE
-    dig @"$LAB_XRAY" -p "$LAB_PORT" +time=3 +tries=1 -k "$LAB/rearview.key" +nocmd +nostats \
-        +noall +answer AXFR "$1" 2>/dev/null | python3 -c '
-import ipaddress, sys
-zone = sys.argv[1].rstrip(".").lower() + "."
-out = []
-for line in sys.stdin:
-    f = line.split()
-    if len(f) < 5 or f[3] != "PTR":
-        continue
-    owner = f[0].lower()
-    if not owner.endswith("." + zone):
-        continue
-    rev = owner[: -len(zone) - 1]
-    if rev.endswith(".in-addr.arpa"):
-        a = ".".join(reversed(rev[: -len(".in-addr.arpa")].split(".")))
-    else:
-        n = "".join(reversed(rev[: -len(".ip6.arpa")].split(".")))
-        a = str(ipaddress.IPv6Address(int(n, 16)))
-    out.append("%s %s" % (a, f[4].rstrip(".").lower()))
-for l in sorted(out):
-    print(l)
-' "$1"
-}
+# "address<TAB>name" for every PTR of ZONE, sorted.
+zone_pairs() { lab_zone_ptrs "$1"; }
 zone_count() { zone_pairs "$1" | wc -l; }
 hot_empty() { test "$(zone_count "$LAB_HOT_ZONE")" -eq 0; }
 want_pairs() { # EXPECT-FILES...: loadgen's address<TAB>name lines as zone_pairs prints them
-    cat "$@" | awk -F'\t' '{print $1 " " tolower($2)}' | sort
+    cat "$@" | awk -F'\t' -v OFS='\t' '{print $1, tolower($2)}' | sort
 }
 zone_is() { # ZONE FILE: the zone's pairs are exactly FILE's
     zone_pairs "$1" >"$LAB/got"
@@ -79,8 +56,8 @@ feed() { # OUT-EXPECT COUNT [loadgen args...]
 }
 xray_matches() { # FILE: the xray view answers the first 5 pairs of FILE
     local a n got
-    while read -r a n; do
-        got=$(lab_xray_ptr "$a" | tr 'A-Z' 'a-z')
+    while IFS=$'\t' read -r a n; do
+        got=$(lab_xray_ptr "$a" | tr '[:upper:]' '[:lower:]')
         [[ ${got%.} == "$n" ]] || { echo "# $a: xray says '$got', want '$n'"; return 1; }
     done < <(head -n 5 "$1")
 }

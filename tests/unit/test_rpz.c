@@ -29,6 +29,7 @@
 #include "rpz.h"
 #include "rv_test.h"
 #include "stats.h"
+#include "update_srv.h"
 
 static const rv_tsig_key test_key = {
 	.name = "rearview-key.",
@@ -1076,7 +1077,7 @@ struct fake_srv {
 struct delayed_reply {
 	struct fake_srv *s;
 	struct bufferevent *bev;
-	uint8_t *wire;
+	uint8_t *wire;              /* the framed reply (length octets first) */
 	size_t len;
 };
 
@@ -1086,11 +1087,8 @@ static void srv_send_delayed(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (unsigned i = 0; i < d->s->nconns; i++) {
-		if (d->s->conns[i] == d->bev) {   /* still connected */
-			uint8_t h[2] = { (uint8_t)(d->len >> 8), (uint8_t)d->len };
-			bufferevent_write(d->bev, h, 2);
+		if (d->s->conns[i] == d->bev)   /* still connected */
 			bufferevent_write(d->bev, d->wire, d->len);
-		}
 	}
 	free(d->wire);
 	free(d);
@@ -1100,29 +1098,17 @@ static void srv_read(struct bufferevent *bev, void *arg)
 {
 	struct fake_srv *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	const rv_tsig_key *sk = s->key ? s->key : &test_key;
+	ldns_pkt *req;
+	size_t len;
 
-	for (;;) {
-		uint8_t hdr[2];
-		if (evbuffer_copyout(in, hdr, 2) != 2)
-			return;
-		size_t len = (size_t)hdr[0] << 8 | hdr[1];
-		if (evbuffer_get_length(in) < len + 2)
-			return;
-		evbuffer_drain(in, 2);
-		uint8_t *q = malloc(len);
-		assert_non_null(q);
-		evbuffer_remove(in, q, len);
+	while ((req = update_srv_take(in, sk, &len)) != NULL) {
 		enum srv_mode mode = s->messages < s->nscript ? s->script[s->messages] : S_OK;
 		s->messages++;
 		if (len > s->max_len)
 			s->max_len = len;
 		if (s->full_len > 0 && len >= s->full_len)
 			s->full++;
-		ldns_pkt *req = NULL;
-		assert_int_equal(ldns_wire2pkt(&req, q, len), LDNS_STATUS_OK);
-		const rv_tsig_key *sk = s->key ? s->key : &test_key;
-		assert_true(ldns_pkt_tsig_verify(req, q, len, sk->name, sk->secret, NULL));
-		free(q);
 		if (mode == S_OK)
 			s->rrs += (unsigned)ldns_pkt_nscount(req);
 		if (mode == S_CLOSE) {
@@ -1137,35 +1123,21 @@ static void srv_read(struct bufferevent *bev, void *arg)
 			ldns_pkt_free(req);
 			continue;
 		}
-		ldns_pkt *p = ldns_pkt_new();
-		ldns_pkt_set_id(p, ldns_pkt_id(req));
-		ldns_pkt_set_qr(p, true);
-		ldns_pkt_set_opcode(p, LDNS_PACKET_UPDATE);
-		ldns_pkt_set_rcode(p, mode == S_REFUSED ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR);
-		ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION,
-				ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(req), 0)));
-		const rv_tsig_key *k = mode == S_BADSIG ? &wrong_key : sk;
-		assert_int_equal(ldns_pkt_tsig_sign(p, k->name, k->secret, 300, k->algorithm,
-				ldns_rr_rdf(ldns_pkt_tsig(req), 3)), LDNS_STATUS_OK);
-		uint8_t *w = NULL;
-		size_t wl;
-		assert_int_equal(ldns_pkt2wire(&w, p, &wl), LDNS_STATUS_OK);
+		size_t fl;
+		uint8_t *frame = update_srv_reply(req, mode == S_BADSIG ? &wrong_key : sk,
+				mode == S_REFUSED ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR, &fl);
+		ldns_pkt_free(req);
 		if (s->delay_ms > 0) {
 			struct delayed_reply *d = calloc(1, sizeof(*d));
 			assert_non_null(d);
-			*d = (struct delayed_reply){ .s = s, .bev = bev, .wire = w, .len = wl };
+			*d = (struct delayed_reply){ .s = s, .bev = bev, .wire = frame, .len = fl };
 			struct timeval tv = { 0, (suseconds_t)s->delay_ms * 1000 };
 			assert_int_equal(event_base_once(s->base, -1, EV_TIMEOUT, srv_send_delayed,
 					d, &tv), 0);
-			w = NULL;
 		} else {
-			uint8_t h[2] = { (uint8_t)(wl >> 8), (uint8_t)wl };
-			bufferevent_write(bev, h, 2);
-			bufferevent_write(bev, w, wl);
+			bufferevent_write(bev, frame, fl);
+			free(frame);
 		}
-		free(w);
-		ldns_pkt_free(p);
-		ldns_pkt_free(req);
 	}
 }
 
