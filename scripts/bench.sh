@@ -17,7 +17,8 @@
 # BENCH_LOOKUP_WARM=1 part lookup starts on a full table;
 # part drops: DROP_FLOOD=1 (names new to the agent throughout), DROP_SPLIT=1
 # (the RPZ on its own named, DROP_XRAY_NICE=N or DROP_XRAY_IDLE=1),
-# DROP_AGENT_DRY=1 (agent in dry-run), DROP_AGENT_WRAP="cmd" (agent under it).
+# DROP_AGENT_DRY=1 (agent in dry-run), DROP_AGENT_WRAP="cmd" (agent under it),
+# DROP_RATE=Q (cap the measured passes at Q q/s, not at the warm-up's ceiling).
 #
 # Needs root (the BIND lab adds loopback addresses). Installs what it needs
 # (dnsperf, valgrind, fstrm-bin, bind9, ...). Everything listens on 127.x only;
@@ -1381,12 +1382,18 @@ drops() {
 	read -r _ ceiling _ <<<"$r"
 	ceiling=${ceiling%.*}
 	log "drops: flat-out pass reached ${ceiling:-?} q/s; every measured pass is capped at that rate"
+	if [[ -n ${DROP_RATE:-} ]]; then
+		# The warm-up's ceiling depends on what the agent writes meanwhile;
+		# comparing two configurations wants one rate for both.
+		ceiling=$DROP_RATE
+		log "drops: DROP_RATE: the measured passes are capped at $ceiling q/s instead"
+	fi
 	if [[ -z ${DROP_FLOOD:-} ]]; then
 		drops_wait_drained
 		log "drops: the agent has written what the warm-up taught it"
 	fi
 	fig drop_test_qps_ceiling "${ceiling:-0}" \
-		"flat-out dnsperf q/s, agent reading and writing the RPZ$([[ -z ${DROP_SPLIT:-} ]] || echo " (split: to its own named at $(drops_xray_sched))"); every measured pass is capped (-Q) at this"
+		"flat-out dnsperf q/s, agent reading and writing the RPZ$([[ -z ${DROP_SPLIT:-} ]] || echo " (split: to its own named at $(drops_xray_sched))"); every measured pass is capped (-Q) at this$([[ -z ${DROP_RATE:-} ]] || echo " (DROP_RATE: set, not measured)")"
 	# DROP_AGENT_DRY=1: the measured passes with the agent in dry-run (it
 	# reads and learns, sends nothing to BIND): the reader's cost alone.
 	if [[ -n ${DROP_AGENT_WRAP:-} || -n ${DROP_AGENT_DRY:-} ]]; then
