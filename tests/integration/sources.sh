@@ -147,10 +147,13 @@ start_kresd || lab_die "kresd did not start"
 lab_start_agent
 lab_fresh
 n4=g$LAB_FRESH.example.test a4=198.51.100.$LAB_FRESH
-if until_ptr "$a4" "$n4" 20; then
+# 10 s: a connection kresd lost is reopened within ~4 s of lookups (the
+# restart phase above), so 10 s of lookups without a PTR says it never
+# connects.
+if until_ptr "$a4" "$n4" 10; then
     lab_not_ok "kresd started before the agent connected later (PTR after $KR_MS ms): the README says it never does"
 else
-    lab_ok "kresd started before the agent never connects: no PTR after 20 s of lookups through it"
+    lab_ok "kresd started before the agent never connects: no PTR after 10 s of lookups through it"
 fi
 lab__stop_pid kresd "$(<"$LAB/pids/kresd")" 20
 start_kresd || lab_die "kresd did not restart"
