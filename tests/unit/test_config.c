@@ -269,6 +269,27 @@ static void test_names(void **state)
 	memset(&e, 0, sizeof(e));
 	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
 	rv_config_clear(&cfg);
+
+	/* rpz-hot-zone: "" (off) is fine, a bad name is not, and it must not be
+	 * rpz-zone under another spelling (both would be written as one zone) */
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_string_equal(cfg.rpz_hot_zone, "");
+	assert_int_equal(parse(&cfg, "rpz-hot-zone hot..x\n", &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.text[0], "t.conf:1: rpz-hot-zone 'hot..x': not a usable DNS name: "
+			"empty label");
+	rv_config_clear(&cfg);
+	assert_int_equal(rv_config_defaults(&cfg), 0);
+	assert_int_equal(parse(&cfg, "rpz-zone rpz.example\nrpz-hot-zone RPZ.Example.\n", &e), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.text[0], "t.conf:2: rpz-hot-zone must differ from rpz-zone (rpz.example)");
+	free(cfg.rpz_hot_zone);
+	cfg.rpz_hot_zone = strdup("hot.rpz.example");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rv_config_validate(&cfg, "t.conf", collect, &e), 0);
+	rv_config_clear(&cfg);
 }
 
 static void test_load_missing_file(void **state)
