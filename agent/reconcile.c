@@ -739,7 +739,12 @@ static void finish(rv_reconcile *r, int result, const char *fmt, ...)
 
 	close_conn(r);
 	r->finished = true;
-	r->st = *rv_axfr_stats(r->axfr);
+	/* No transfer object when the main zone's could not be created after
+	 * the hot zone's: its counters are then the whole story. */
+	if (r->axfr != NULL)
+		r->st = *rv_axfr_stats(r->axfr);
+	else
+		memset(&r->st, 0, sizeof(r->st));
 	add_stats(&r->st, &r->hot_st);
 	r->st.missing = r->missing;
 	r->st.seconds = elapsed(&r->t0);
@@ -788,11 +793,9 @@ static int on_message(rv_reconcile *r, const uint8_t *w, size_t len)
 		r->hot_phase = false;
 		memcpy(r->zone, r->main_zone, sizeof(r->zone));
 		int e = open_transfer(r, r->zone);
-		if (e < 0) {
+		if (e < 0)
 			finish(r, e, "cannot start the transfer: %s", strerror(-e));
-			return 1;
-		}
-		return 1;  /* the old connection is gone: stop reading it */
+		return 1;  /* the old connection is gone (and r, after finish): stop reading */
 	}
 	if (!r->begun) {
 		/* An empty zone: still a pass, so end() re-sends everything. */

@@ -288,9 +288,9 @@ static size_t main_queued(void *arg)
 	return h->phase == P_MAIN ? n + rv_outbox_len(h->copy) + rv_outbox_len(h->refreshing) : 0;
 }
 
-/* The main zone's copy of a: what the table knows now. -ENOENT when the
- * table forgot it (its removal is on the way). */
-static int describe(rv_hot *h, const rv_addr *a, rv_change *out)
+/* Hands the main writer its copy of a (what the table knows now) and counts
+ * it in flight. -ENOENT when the table forgot a (its removal is on the way). */
+static int take_copy(rv_hot *h, const rv_addr *a, rv_change *out)
 {
 	if (rv_table_describe(h->table, a, out) < 0)
 		return -ENOENT;
@@ -319,11 +319,11 @@ static int main_pop(void *arg, rv_change *out)
 		 * address the table forgot has its removal on the way). */
 		if (rv_outbox_push(h->copied, &a, RV_OUTBOX_WRITE, false) < 0)
 			rv_err(SUB, "out of memory: a copy stays in the hot zone until the next move");
-		if (describe(h, &a, out) == 0)
+		if (take_copy(h, &a, out) == 0)
 			return 0;
 	}
 	while (rv_outbox_pop(h->refreshing, &a, &k) == 0)
-		if (describe(h, &a, out) == 0)
+		if (take_copy(h, &a, out) == 0)
 			return 0;
 	return -ENOENT;
 }

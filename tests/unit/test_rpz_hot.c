@@ -312,6 +312,16 @@ static void see(struct rig *g, unsigned i, const char *name, unsigned times)
 	}
 }
 
+/* Addresses 0..n-1, each seen once as "n<i>.example". */
+static void see_first(struct rig *g, unsigned n)
+{
+	char name[64];
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "n%u.example", i);
+		see(g, i, name, 1);
+	}
+}
+
 /* What the xray view answers for address i: the hot zone first. */
 static const struct rec *answer(unsigned i)
 {
@@ -364,13 +374,9 @@ static void test_move(void **state)
 {
 	(void)state;
 	struct rig g;
-	char name[64];
 	rig_new(&g, 1000);
 
-	for (unsigned i = 0; i < 50; i++) {
-		snprintf(name, sizeof(name), "n%u.example", i);
-		see(&g, i, name, 1);
-	}
+	see_first(&g, 50);
 	run(&g);
 	assert_int_equal(zone_size(true), 50);
 	assert_int_equal(zone_size(false), 0);
@@ -450,12 +456,8 @@ static void test_removal(void **state)
 {
 	(void)state;
 	struct rig g;
-	char name[64];
 	rig_new(&g, 10);
-	for (unsigned i = 0; i < 10; i++) {
-		snprintf(name, sizeof(name), "n%u.example", i);
-		see(&g, i, name, 1);
-	}
+	see_first(&g, 10);
 	run(&g);
 	assert_int_equal(rv_hot_move_now(g.hot), 0);
 	run(&g);
@@ -498,12 +500,8 @@ static void test_main_refuses(void **state)
 {
 	(void)state;
 	struct rig g;
-	char name[64];
 	rig_new(&g, 1000);
-	for (unsigned i = 0; i < 20; i++) {
-		snprintf(name, sizeof(name), "n%u.example", i);
-		see(&g, i, name, 1);
-	}
+	see_first(&g, 20);
 	run(&g);
 	S.refuse_main = true;
 	assert_int_equal(rv_hot_move_now(g.hot), 0);
@@ -536,12 +534,8 @@ static void test_drain_sends_owed(void **state)
 {
 	(void)state;
 	struct rig g;
-	char name[64];
 	rig_new(&g, 5);
-	for (unsigned i = 0; i < 5; i++) {
-		snprintf(name, sizeof(name), "n%u.example", i);
-		see(&g, i, name, 1);
-	}
+	see_first(&g, 5);
 	run(&g);
 	assert_int_equal(rv_hot_move_now(g.hot), 0);
 	run(&g);
