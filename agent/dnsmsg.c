@@ -33,11 +33,9 @@
  * label run, so more hops than that are never an honest encoding. */
 #define DNS_PTR_HOPS_MAX 128
 
-/* Inlined where it pays: a call per RR or per comparison (prologue,
- * epilogue, the struct rr through memory) cost more than the few loads the
- * helpers do (callgrind). */
-#define DNS_INLINE static inline __attribute__((always_inline))
-
+/* RV_ALWAYS_INLINE where it pays: a call per RR or per comparison
+ * (prologue, epilogue, the struct rr through memory) cost more than the few
+ * loads the helpers do (callgrind). */
 enum {
 	DNS_TYPE_A = 1,
 	DNS_TYPE_CNAME = 5,
@@ -158,7 +156,7 @@ static inline size_t name_deref(const uint8_t *w, size_t off)
  * themselves. Two label runs at the same offset are the same suffix: a
  * compressed message shares suffixes, so most comparisons end there early.
  */
-DNS_INLINE bool name_equal(const uint8_t *w, size_t a, size_t b)
+RV_ALWAYS_INLINE bool name_equal(const uint8_t *w, size_t a, size_t b)
 {
 	for (;;) {
 		uint8_t n;
@@ -199,7 +197,7 @@ static const bool prints_as_itself[256] = {
 
 /* The n octets of the label whose length octet is at off, printed at p;
  * returns the end of what it wrote. len bounds what may be read. */
-DNS_INLINE char *label_text(const uint8_t *w, size_t len, size_t off, uint8_t n, char *p)
+RV_ALWAYS_INLINE char *label_text(const uint8_t *w, size_t len, size_t off, uint8_t n, char *p)
 {
 	size_t i = 1;
 
@@ -310,7 +308,7 @@ struct rr {
 };
 
 /* Reads the fixed fields of the RR whose name ends at off. */
-DNS_INLINE size_t rr_fields(const uint8_t *w, size_t owner, size_t off,
+RV_ALWAYS_INLINE size_t rr_fields(const uint8_t *w, size_t owner, size_t off,
 			struct rr *rr)
 {
 	rr->owner = owner;
@@ -337,7 +335,7 @@ struct known_name {
 
 /* Checks the RR at *off (owner name, fixed fields, RDATA inside the message)
  * and moves *off past it. */
-DNS_INLINE int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr,
+RV_ALWAYS_INLINE int rr_check(const uint8_t *w, size_t len, size_t *off, struct rr *rr,
 		    bool q_checked, const struct known_name *target)
 {
 	size_t p, o = *off;

@@ -91,9 +91,7 @@ struct pb_message {
  * *at past it. false when the message ends inside the key or the value, or
  * on a key or wire type protobuf-c rejects (see the rules above).
  */
-#define PB_INLINE static inline __attribute__((always_inline))
-
-PB_INLINE bool pb_next(const uint8_t **at, size_t *rem, struct pb_field *f)
+RV_ALWAYS_INLINE bool pb_next(const uint8_t **at, size_t *rem, struct pb_field *f)
 {
 	const uint8_t *p = *at;
 	size_t n = *rem, i, used;
@@ -204,7 +202,7 @@ PB_INLINE bool pb_next(const uint8_t **at, size_t *rem, struct pb_field *f)
 	return true;
 }
 
-PB_INLINE void take_bytes(struct pb_bytes *b, const struct pb_field *f)
+RV_ALWAYS_INLINE void take_bytes(struct pb_bytes *b, const struct pb_field *f)
 {
 	b->has = true;
 	b->p = f->p;
@@ -248,7 +246,7 @@ static bool check_policy(const uint8_t *at, size_t rem)
  * skipped). The one place that knows the Message's fields: both paths of
  * read_message() go through it.
  */
-PB_INLINE bool msg_store(struct pb_message *m, const struct pb_field *f)
+RV_ALWAYS_INLINE bool msg_store(struct pb_message *m, const struct pb_field *f)
 {
 	switch (f->num) {
 	case M_TYPE:
@@ -314,7 +312,7 @@ PB_INLINE bool msg_store(struct pb_message *m, const struct pb_field *f)
 }
 
 /* One occurrence of Dnstap.message into *m (zeroed by the caller). */
-PB_INLINE bool read_message(const uint8_t *at, size_t rem, struct pb_message *m)
+RV_ALWAYS_INLINE bool read_message(const uint8_t *at, size_t rem, struct pb_message *m)
 {
 	struct pb_field f = {0};
 
@@ -405,7 +403,7 @@ struct pb_dnstap {
 
 /* Stores the Dnstap field f into *d, as msg_store() does for a Message; a
  * second Message is merged into the first, as protobuf-c does. */
-PB_INLINE bool dnstap_store(struct pb_dnstap *d, const struct pb_field *f)
+RV_ALWAYS_INLINE bool dnstap_store(struct pb_dnstap *d, const struct pb_field *f)
 {
 	switch (f->num) {
 	case D_IDENTITY:
@@ -444,7 +442,7 @@ PB_INLINE bool dnstap_store(struct pb_dnstap *d, const struct pb_field *f)
 
 /* rv_dnstap_decode() but for clearing the answer, which rv_dnsmsg_parse()
  * does itself: *parsed says whether it was called. */
-PB_INLINE int decode(const uint8_t *frame, size_t len, unsigned max_depth,
+RV_ALWAYS_INLINE int decode(const uint8_t *frame, size_t len, unsigned max_depth,
 		     rv_observation *obs, rv_verdict *why, bool *parsed)
 {
 	const uint8_t *at = frame;

@@ -66,10 +66,15 @@ struct rv_fs_session {
 	enum fs_state state;
 	int err;
 	rv_fs_frame_cb cb;
+	rv_fs_batch_cb batch_cb;
 	void *cb_arg;
 	rv_fs_peer *peer;
 	size_t max_frame;
 	char *ctype;
+	/* Data frames waiting for batch_cb: they point into the caller's buffer
+	 * or pbuf, so they go out before either can change (flush_batch()). */
+	rv_fs_frame batch[RV_FS_BATCH_MAX];
+	size_t nbatch;
 	size_t ctype_len;
 	/* Reused for every control frame we decode or encode. */
 	struct fstrm_control *ctl;
@@ -166,6 +171,21 @@ rv_fs_session *rv_fs_session_new(const char *content_type, size_t max_frame,
 fail:
 	rv_fs_session_free(&s);
 	return NULL;
+}
+
+void rv_fs_session_set_batch(rv_fs_session *s, rv_fs_batch_cb batch_cb)
+{
+	s->batch_cb = batch_cb;
+}
+
+static void flush_batch(rv_fs_session *s)
+{
+	if (s->nbatch > 0) {
+		size_t n = s->nbatch;
+
+		s->nbatch = 0;
+		s->batch_cb(s->cb_arg, s->peer, s->batch, n);
+	}
 }
 
 void rv_fs_session_free(rv_fs_session **sp)
@@ -319,12 +339,20 @@ static long frame_need(rv_fs_session *s, const uint8_t *p, size_t n)
 
 static inline int handle_frame(rv_fs_session *s, const uint8_t *f, size_t total)
 {
-	if (load_be32(f) == 0)
+	if (load_be32(f) == 0) {
+		/* Frames before a control frame are delivered before it acts. */
+		flush_batch(s);
 		return handle_control(s, f, total);
+	}
 	if (s->peer != NULL)
 		s->peer->frames++;
-	if (s->cb != NULL)
+	if (s->batch_cb != NULL) {
+		s->batch[s->nbatch++] = (rv_fs_frame){f + DATA_HDR, total - DATA_HDR};
+		if (s->nbatch == RV_FS_BATCH_MAX)
+			flush_batch(s);
+	} else if (s->cb != NULL) {
 		s->cb(s->cb_arg, s->peer, f + DATA_HDR, total - DATA_HDR);
+	}
 	return 0;
 }
 
@@ -353,7 +381,7 @@ static int pbuf_reserve(rv_fs_session *s, size_t need)
 	return 0;
 }
 
-int rv_fs_session_feed(rv_fs_session *s, const uint8_t *buf, size_t len)
+static int feed(rv_fs_session *s, const uint8_t *buf, size_t len)
 {
 	long need;
 	int rc;
@@ -378,6 +406,8 @@ int rv_fs_session_feed(rv_fs_session *s, const uint8_t *buf, size_t len)
 					continue;
 				}
 			}
+			/* pbuf is about to change: a frame batched from it goes first. */
+			flush_batch(s);
 			s->want = DATA_HDR;
 			s->frame_id++;
 		}
@@ -409,6 +439,16 @@ int rv_fs_session_feed(rv_fs_session *s, const uint8_t *buf, size_t len)
 			return rc;
 	}
 	return 0;
+}
+
+int rv_fs_session_feed(rv_fs_session *s, const uint8_t *buf, size_t len)
+{
+	int rc = feed(s, buf, len);
+
+	/* buf is the caller's: every frame in it is delivered before return,
+	 * those before an error included (as one at a time would have been). */
+	flush_batch(s);
+	return rc;
 }
 
 const uint8_t *rv_fs_session_output(const rv_fs_session *s, size_t *len)
@@ -579,6 +619,7 @@ struct rv_fs_server {
 	uid_t *trusted_uids;
 	size_t ntrusted_uids;
 	rv_fs_frame_cb cb;
+	rv_fs_batch_cb batch_cb;
 	void *cb_arg;
 	struct fs_listener ls[RV_FS_LISTEN_MAX];
 	size_t nls;
@@ -1137,6 +1178,8 @@ static int conn_new(rv_fs_server *srv, int fd, const char *label, bool trusted,
 	c->slot.progress = RV_FS_CONNECTED;
 	c->slot.since_ms = c->connected_ms;
 	c->sess = rv_fs_session_new(srv->ctype, srv->max_frame, srv->cb, srv->cb_arg, &c->peer);
+	if (c->sess != NULL && srv->batch_cb != NULL)
+		rv_fs_session_set_batch(c->sess, srv->batch_cb);
 	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->ev_write = event_new(srv->base, fd, EV_WRITE, conn_write_cb, c);
 	c->ev_timer = evtimer_new(srv->base, conn_timer_cb, c);
@@ -1654,6 +1697,7 @@ rv_fs_server *rv_fs_server_new(struct event_base *base, const rv_fs_server_opts 
 	srv->handshake_timeout_ms = opts->handshake_timeout_ms;
 	srv->log_suppressed_level = RV_LOG_DEBUG;
 	srv->cb = cb;
+	srv->batch_cb = opts->batch_cb;
 	srv->cb_arg = cb_arg;
 	srv->ctype = strdup(opts->content_type);
 	if (srv->ctype == NULL)

@@ -106,6 +106,20 @@ bool rv_fs_peer_log_identity_ok(rv_fs_peer *peer, int level);
  * in peer->bad_frames. */
 typedef void (*rv_fs_frame_cb)(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len);
 
+/*
+ * The batch form: the complete data frames of one read, in order, up to
+ * RV_FS_BATCH_MAX at a time. Every frame of a batch is valid for the whole
+ * call, so the callback may work on several at once (ingest decodes a frame
+ * ahead and prefetches what the next needs: BENCHMARKS.md, "Ingest across
+ * frames"). A batch never spans a control frame or a read.
+ */
+typedef struct rv_fs_frame {
+	const uint8_t *data;
+	size_t len;
+} rv_fs_frame;
+#define RV_FS_BATCH_MAX 32
+typedef void (*rv_fs_batch_cb)(void *arg, rv_fs_peer *peer, const rv_fs_frame *frames, size_t n);
+
 /* ---- pure state machine ---- */
 
 typedef struct rv_fs_session rv_fs_session;
@@ -115,6 +129,9 @@ typedef struct rv_fs_session rv_fs_session;
  * Returns NULL on allocation failure. */
 rv_fs_session *rv_fs_session_new(const char *content_type, size_t max_frame,
 		rv_fs_frame_cb cb, void *cb_arg, rv_fs_peer *peer);
+/* Delivers data frames to batch_cb (with the session's cb_arg) instead of cb
+ * from now on; NULL goes back to cb. */
+void rv_fs_session_set_batch(rv_fs_session *s, rv_fs_batch_cb batch_cb);
 void rv_fs_session_free(rv_fs_session **s);
 
 /*
@@ -212,6 +229,7 @@ typedef struct rv_fs_server_opts {
 	const uid_t *trusted_uids; /* writers' uids (copied); may be NULL */
 	size_t ntrusted_uids;
 	const char *content_type;  /* "protobuf:dnstap.Dnstap" */
+	rv_fs_batch_cb batch_cb;   /* if set, data frames go here (with cb_arg), not to cb */
 } rv_fs_server_opts;
 
 typedef struct rv_fs_server rv_fs_server;

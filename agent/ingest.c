@@ -15,7 +15,10 @@ struct rv_ingest {
 	const rv_guard *guard;
 	rv_sink sinks[RV_INGEST_MAX_SINKS];
 	size_t nsinks;
-	rv_observation obs; /* ~3 KiB: kept here, not on the stack per frame */
+	/* ~3 KiB each: kept here, not on the stack per frame. A ring: a batch
+	 * decodes into obs[k % RING] while obs[(k - AHEAD) % RING] is observed. */
+#define RING (RV_INGEST_AHEAD + 1)
+	rv_observation obs[RING];
 	/* Learnable observations per source (README "Fleets"): the first
 	 * SOURCE_MAX sources get their own label, later ones share "other". */
 	struct {
@@ -139,7 +142,7 @@ static size_t source_index(rv_ingest *in, const uint8_t *label, size_t len)
 
 /* Counts the observation under its source; a connection's source is looked
  * up once (its first learnable frame) and cached in the peer. */
-static void count_source(rv_ingest *in, rv_fs_peer *peer, const rv_observation *obs)
+RV_ALWAYS_INLINE void count_source(rv_ingest *in, rv_fs_peer *peer, const rv_observation *obs)
 {
 	size_t i;
 
@@ -156,7 +159,7 @@ static void count_source(rv_ingest *in, rv_fs_peer *peer, const rv_observation *
 		peer->source_slot = (unsigned)i + 1;
 }
 
-static void note_source(rv_fs_peer *peer, rv_observation *obs)
+RV_ALWAYS_INLINE void note_source(rv_fs_peer *peer, rv_observation *obs)
 {
 	if (obs->identity != NULL && obs->identity_len > 0) {
 		if (peer->identity[0] == '\0') {
@@ -180,9 +183,11 @@ static void note_source(rv_fs_peer *peer, rv_observation *obs)
 	}
 }
 
-int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t len)
+/* Everything before the sinks: decode, verdict, guards, source, clock,
+ * ignored addresses. 0 when obs is ready for the sinks; as rv_ingest_frame. */
+RV_ALWAYS_INLINE int prepare(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t len,
+		int64_t now, rv_observation *obs)
 {
-	rv_observation *obs = &in->obs;
 	rv_verdict why = RV_BAD_PROTOBUF;
 	int rc = rv_dnstap_decode(data, len, in->opts.max_chain_depth, obs, &why);
 
@@ -208,7 +213,6 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 		note_source(peer, obs);
 	count_source(in, peer, obs);
 
-	int64_t now = in->opts.clock();
 	if (!obs->has_time || obs->time_sec <= 0) {
 		obs->time_sec = now;
 	} else if (obs->time_sec > now + in->opts.max_skew_s ||
@@ -232,13 +236,50 @@ int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t
 	}
 	obs->answer.naddrs = kept;
 	rv_stats.addresses_seen += kept;
+	return 0;
+}
 
+static inline void dispatch(rv_ingest *in, const rv_observation *obs)
+{
 	for (size_t i = 0; i < in->nsinks; i++)
 		in->sinks[i].observe(in->sinks[i].arg, obs);
-	return 0;
+}
+
+int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t len)
+{
+	int rc = prepare(in, peer, data, len, in->opts.clock(), &in->obs[0]);
+
+	if (rc == 0)
+		dispatch(in, &in->obs[0]);
+	return rc;
 }
 
 void rv_ingest_frame_cb(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len)
 {
 	(void)rv_ingest_frame(arg, peer, data, len);
+}
+
+void rv_ingest_batch_cb(void *arg, rv_fs_peer *peer, const rv_fs_frame *frames, size_t n)
+{
+	rv_ingest *in = arg;
+	/* head: observations prepared; tail: observed. Only frames the sinks
+	 * get take a slot, so a run of skipped frames (the query half of each
+	 * exchange, most of a stream) does not shorten the lead. */
+	size_t head = 0, tail = 0;
+	/* One read's frames arrived together: one clock reading for all. */
+	int64_t now = in->opts.clock();
+
+	for (size_t f = 0; f < n; f++) {
+		rv_observation *obs = &in->obs[head % RING];
+
+		if (prepare(in, peer, frames[f].data, frames[f].len, now, obs) < 0)
+			continue;
+		for (size_t i = 0; i < in->nsinks; i++)
+			if (in->sinks[i].prefetch != NULL)
+				in->sinks[i].prefetch(in->sinks[i].arg, obs);
+		if (++head - tail > RV_INGEST_AHEAD)
+			dispatch(in, &in->obs[tail++ % RING]);
+	}
+	while (tail < head)
+		dispatch(in, &in->obs[tail++ % RING]);
 }

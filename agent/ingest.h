@@ -51,5 +51,14 @@ int rv_ingest_add_sink(rv_ingest *in, const rv_sink *s) RV_MUST_CHECK;
 int rv_ingest_frame(rv_ingest *in, rv_fs_peer *peer, const uint8_t *data, size_t len);
 /* rv_fs_frame_cb adapter: arg is the rv_ingest. */
 void rv_ingest_frame_cb(void *arg, rv_fs_peer *peer, const uint8_t *data, size_t len);
+/*
+ * The frames of one read, as rv_ingest_frame() would take them one by one
+ * (same verdicts, same observations, in the same order), but pipelined: each
+ * frame is decoded and announced to the sinks (rv_sink.prefetch) while the
+ * one RV_INGEST_AHEAD before it is observed, so the table's cache misses
+ * overlap the decoding. Matches rv_fs_batch_cb; arg is the rv_ingest.
+ */
+#define RV_INGEST_AHEAD 3
+void rv_ingest_batch_cb(void *arg, rv_fs_peer *peer, const rv_fs_frame *frames, size_t n);
 
 #endif

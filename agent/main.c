@@ -479,6 +479,7 @@ static int make_server(agent *ag)
 		.trusted_uids = writers,
 		.ntrusted_uids = nwriters,
 		.content_type = CONTENT_TYPE,
+		.batch_cb = rv_ingest_batch_cb,
 	};
 	ag->server = rv_fs_server_new(ag->base, &sopts, rv_ingest_frame_cb, ag->ingest, &err);
 	return ag->server ? 0 : (err ? err : -ENOMEM);

@@ -47,9 +47,8 @@
 #define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
 #endif
 
-/* The small helpers of the per-observation path, inlined: their calls cost
- * more than their bodies (callgrind). */
-#define TABLE_INLINE static inline __attribute__((always_inline))
+/* The small helpers of the per-observation path are RV_ALWAYS_INLINE: their
+ * calls cost more than their bodies (callgrind). */
 
 /* ---- interned names ---- */
 
@@ -126,6 +125,11 @@ struct slab {
 	entry e[ENTRY_SLAB];
 };
 
+/* Prefetch ring (rv_table_prefetch): the announcements in flight, and the
+ * addresses of each whose hashes are kept (an answer has 1.6 on average). */
+#define PF_RING (RV_TABLE_AHEAD + 1)
+#define PF_ADDRS 8
+
 struct rv_table {
 	rv_table_opts opts;
 	uint64_t seed;
@@ -148,6 +152,17 @@ struct rv_table {
 	rv_table_counters counters;
 	slab *slabs;
 	entry *free_entries;
+	/* Announced observations (rv_table_prefetch), oldest at pf_tail, and
+	 * their hashes. An observe of the same addresses takes them: the same
+	 * array, count and first address (a cheap guard against a caller that
+	 * reuses the array for other addresses without announcing them). */
+	struct pf {
+		const rv_addr *addrs;
+		size_t n;              /* hashes held: min(n, PF_ADDRS) */
+		rv_addr first;
+		uint32_t h[PF_ADDRS];
+	} pf[PF_RING];
+	unsigned pf_head, pf_tail;
 };
 
 static uint32_t clamp_time(int64_t t)
@@ -245,7 +260,7 @@ static uint32_t addr_hash(const rv_table *t, const rv_addr *a)
 	return (uint32_t)XXH3_64bits_withSeed(a->bytes, sizeof(a->bytes), t->seed ^ a->family);
 }
 
-TABLE_INLINE entry *find_h(const rv_table *t, const rv_addr *a, uint32_t h)
+RV_ALWAYS_INLINE entry *find_h(const rv_table *t, const rv_addr *a, uint32_t h)
 {
 	for (entry *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->hnext)
 		if (e->hash == h && rv_addr_equal(&e->addr, a))
@@ -302,7 +317,7 @@ static struct lru *seg_of(rv_table *t, const entry *e)
 	return &t->lru[(e->flags & F_PROTECTED) ? 1 : 0];
 }
 
-TABLE_INLINE void lru_unlink(rv_table *t, entry *e)
+RV_ALWAYS_INLINE void lru_unlink(rv_table *t, entry *e)
 {
 	struct lru *l = seg_of(t, e);
 	if (e->lru_prev)
@@ -317,7 +332,7 @@ TABLE_INLINE void lru_unlink(rv_table *t, entry *e)
 	l->n--;
 }
 
-TABLE_INLINE void lru_push_head(rv_table *t, entry *e)
+RV_ALWAYS_INLINE void lru_push_head(rv_table *t, entry *e)
 {
 	struct lru *l = seg_of(t, e);
 	e->lru_prev = NULL;
@@ -454,7 +469,7 @@ static bool better(const rv_table_opts *o, const cand *a, const cand *b)
 	return strcmp(a->name->s, b->name->s) < 0;
 }
 
-TABLE_INLINE const cand *best_of(const rv_table_opts *o, const entry *e)
+RV_ALWAYS_INLINE const cand *best_of(const rv_table_opts *o, const entry *e)
 {
 	const cand *best = NULL;
 	for (unsigned i = 0; i < e->ncand; i++) {
@@ -477,7 +492,7 @@ static uint32_t entry_last(const entry *e)
 /* Does the RPZ need a write for e, whose best candidate is b (best_of(), which
  * the caller has at hand): another best name, or metadata that moved
  * materially (bounded: at most every txt_refresh_s or per growth by txt_refresh_ratio). */
-TABLE_INLINE bool needs_write_best(const rv_table *t, const entry *e, const cand *b)
+RV_ALWAYS_INLINE bool needs_write_best(const rv_table *t, const entry *e, const cand *b)
 {
 	if (!b)
 		return false;
@@ -777,8 +792,59 @@ static uint16_t client_bit(const rv_table *t, const rv_addr *client)
 				t->seed ^ 0x9e3779b97f4a7c15ull ^ client->family) & 15));
 }
 
-static int observe_one(rv_table *t, const rv_addr *addr, const char *name, size_t name_len,
-		unsigned depth, uint32_t ttl, uint32_t ts, uint16_t cbit);
+static int observe_one(rv_table *t, const rv_addr *addr, uint32_t ah, const char *name,
+		size_t name_len, unsigned depth, uint32_t ttl, uint32_t ts, uint16_t cbit);
+
+void rv_table_prefetch(rv_table *t, const rv_addr *addrs, size_t n)
+{
+	entry *const *b = t->buckets;
+	size_t mask = t->nbuckets - 1;
+	unsigned head = t->pf_head, pending = head - t->pf_tail;
+	struct pf *p = &t->pf[head % PF_RING];
+
+	if (n == 0)
+		return;
+	if (pending == PF_RING) {
+		t->pf_tail++; /* never observed: the caller broke the contract; forget it */
+		pending--;
+	}
+	t->pf_head = head + 1;
+	p->addrs = addrs;
+	p->n = n < PF_ADDRS ? n : PF_ADDRS;
+	p->first = addrs[0];
+	for (size_t i = 0; i < p->n; i++) {
+		p->h[i] = addr_hash(t, &addrs[i]);
+		__builtin_prefetch(&b[p->h[i] & mask]);
+	}
+	/* The one announced before: its index slots have had a frame's time to
+	 * arrive; fetch the entries they point at (104 bytes: two lines). */
+	if (pending >= 1) {
+		const struct pf *q = &t->pf[(head - 1) % PF_RING];
+
+		for (size_t i = 0; i < q->n; i++) {
+			const entry *e = b[q->h[i] & mask];
+
+			__builtin_prefetch(e);
+			__builtin_prefetch((const char *)e + 64);
+		}
+	}
+	/* The one before that: what observe will touch through the entry, its
+	 * best candidate's name (compared, referenced) and its LRU neighbours
+	 * (relinked). Prefetching NULL is harmless. */
+	if (pending >= 2) {
+		const struct pf *q = &t->pf[(head - 2) % PF_RING];
+
+		for (size_t i = 0; i < q->n; i++) {
+			const entry *e = b[q->h[i] & mask];
+
+			if (e != NULL) {
+				__builtin_prefetch(e->c0.name, 1);
+				__builtin_prefetch(e->lru_prev, 1);
+				__builtin_prefetch(e->lru_next, 1);
+			}
+		}
+	}
+}
 
 int rv_table_observe_addrs(rv_table *t, const rv_addr *addrs, size_t n, const char *name,
 		unsigned depth, uint32_t ttl, int64_t now, const rv_addr *client,
@@ -790,10 +856,27 @@ int rv_table_observe_addrs(rv_table *t, const rv_addr *addrs, size_t n, const ch
 	uint16_t cbit = client_bit(t, client);
 	size_t name_len = strlen(name);
 	int queued = 0, rc = 0;
+	const struct pf *p = NULL;
 
 	*nfull = 0;
+	if (n == 0)
+		return 0;
+	/* Announced (rv_table_prefetch): take its hashes. */
+	if (t->pf_head != t->pf_tail) {
+		p = &t->pf[t->pf_tail % PF_RING];
+		if (p->addrs == addrs && p->n == (n < PF_ADDRS ? n : PF_ADDRS) &&
+		    rv_addr_equal(&p->first, &addrs[0])) {
+			t->pf_tail++;
+		} else {
+			/* Not what was announced next: the caller is not following
+			 * the contract, so none of the pending hints is trusted. */
+			t->pf_tail = t->pf_head;
+			p = NULL;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
-		int r = observe_one(t, &addrs[i], name, name_len, depth, ttl, ts, cbit);
+		uint32_t ah = p != NULL && i < p->n ? p->h[i] : addr_hash(t, &addrs[i]);
+		int r = observe_one(t, &addrs[i], ah, name, name_len, depth, ttl, ts, cbit);
 
 		if (r < 0) {
 			(*nfull)++;
@@ -805,10 +888,9 @@ int rv_table_observe_addrs(rv_table *t, const rv_addr *addrs, size_t n, const ch
 	return rc < 0 ? rc : queued;
 }
 
-static int observe_one(rv_table *t, const rv_addr *addr, const char *name, size_t name_len,
-		unsigned depth, uint32_t ttl, uint32_t ts, uint16_t cbit)
+static int observe_one(rv_table *t, const rv_addr *addr, uint32_t ah, const char *name,
+		size_t name_len, unsigned depth, uint32_t ttl, uint32_t ts, uint16_t cbit)
 {
-	uint32_t ah = addr_hash(t, addr);
 	entry *e = find_h(t, addr, ah);
 	if (!e) {
 		e = entry_new(t, addr, ah);

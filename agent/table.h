@@ -115,6 +115,19 @@ int rv_table_observe_addrs(rv_table *t, const rv_addr *addrs, size_t n, const ch
 		unsigned depth, uint32_t ttl, int64_t now, const rv_addr *client,
 		size_t *nfull) RV_MUST_CHECK;
 
+/*
+ * A hint that rv_table_observe_addrs(t, addrs, n, ...) is coming, with the
+ * same addresses, after at most RV_TABLE_AHEAD other announcements: the
+ * table hashes the addresses now (observe takes the hashes instead of
+ * computing them again) and prefetches their index slots; each later
+ * announcement takes the pending ones a step further (the entries, then
+ * their names and LRU neighbours), so the misses overlap the caller's work
+ * (ingest decoding the next frames). Purely a hint: an observe that was not
+ * announced, or whose addresses differ, works the same, only slower.
+ */
+#define RV_TABLE_AHEAD 3
+void rv_table_prefetch(rv_table *t, const rv_addr *addrs, size_t n);
+
 size_t rv_table_size(const rv_table *t);
 /* Sizes the hash tables for n addresses (and about as many names) at once.
  * Optional: they grow by themselves. -ENOMEM leaves the table as it was. */

@@ -13,7 +13,12 @@ static void observe(void *arg, const rv_observation *obs)
 		rv_stats.table_full += nfull;
 }
 
+static void prefetch(void *arg, const rv_observation *obs)
+{
+	rv_table_prefetch(arg, obs->answer.addrs, obs->answer.naddrs);
+}
+
 rv_sink rv_table_sink(rv_table *t)
 {
-	return (rv_sink){.name = "table", .observe = observe, .arg = t};
+	return (rv_sink){.name = "table", .observe = observe, .prefetch = prefetch, .arg = t};
 }

@@ -581,7 +581,7 @@ hist_part() {
 	fig history_ingest_ratio "$(calc "$on / $off" 3)" "on / off (target >= 0.8)"
 	fig history_rss_added_mb "$(calc "($r_on - $r_off) / 1024" 1)" "VmRSS after the stream, history on minus off (steady state, writer idle)"
 
-	# Load-independent: callgrind instructions inside rv_ingest_frame (the
+	# Load-independent: callgrind instructions inside rv_ingest_batch_cb (the
 	# ingest path, sinks included; the writer thread is not in it) per frame,
 	# history off and on, same stream of CG_N * 10 frames.
 	local mode ir_off ir_on n=$((CG_N * 10))
@@ -591,14 +591,14 @@ hist_part() {
 history-flush-interval 1h
 history-max-pending $((n * 4))"
 		rm -f "$W"/hcg.db*
-		start_dry_agent hcg "$extra" valgrind --tool=callgrind --toggle-collect=rv_ingest_frame \
+		start_dry_agent hcg "$extra" valgrind --tool=callgrind --toggle-collect=rv_ingest_batch_cb \
 			--callgrind-out-file="$W/hcg.$mode.out"
 		"$LOADGEN" --seed $SEED --count $n --names 100000 --unix "$W/hcg.sock" --timeout 1200 >/dev/null 2>&1
 		stop_pid "$APID" 120
 	done
 	ir_off=$(sed -n 's/^summary: //p' "$W/hcg.off.out")
 	ir_on=$(sed -n 's/^summary: //p' "$W/hcg.on.out")
-	fig history_ingest_instructions_off "$(calc "$ir_off / $n" 0)" "callgrind Ir in rv_ingest_frame per frame, history off ($n frames)"
+	fig history_ingest_instructions_off "$(calc "$ir_off / $n" 0)" "callgrind Ir in rv_ingest_batch_cb per frame, history off ($n frames)"
 	fig history_ingest_instructions_on "$(calc "$ir_on / $n" 0)" "the same with the history on (its sink's cost on the loop)"
 	fig history_ingest_instructions_ratio "$(calc "$ir_off / $ir_on" 3)" "off / on: the share of the loop's ingest speed kept (load-independent)"
 

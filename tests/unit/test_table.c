@@ -713,6 +713,48 @@ static void test_interning(void **state)
 	tbl_free(&t);
 }
 
+/* rv_table_prefetch is only a hint: observes that were never announced,
+ * announcements never observed (more than the ring holds), and an observe
+ * of other addresses than the one announced all leave the table exactly as
+ * plain observes do. */
+static void test_prefetch_is_only_a_hint(void **state)
+{
+	(void)state;
+	rv_table *t = mk(1000, 4), *ref = mk(1000, 4);
+	rv_addr a[3] = {A("192.0.2.1"), A("192.0.2.2"), A("2001:db8::3")};
+	rv_addr b[2] = {A("192.0.2.9"), A("192.0.2.1")};
+	size_t nf = 0;
+
+	/* Announced more often than the ring holds, never observed. */
+	for (int i = 0; i < 2 * RV_TABLE_AHEAD + 3; i++)
+		rv_table_prefetch(t, a, 3);
+	/* Announced a, observed b (another array): b's own hashes are used. */
+	rv_table_prefetch(t, a, 3);
+	assert_true(rv_table_observe_addrs(t, b, 2, "b.example", 0, 60, 1000, NULL, &nf) >= 0);
+	assert_true(rv_table_observe_addrs(ref, b, 2, "b.example", 0, 60, 1000, NULL, &nf) >= 0);
+	/* Announced, then observed in order. */
+	rv_table_prefetch(t, b, 2);
+	assert_true(rv_table_observe_addrs(t, a, 3, "a.example", 0, 60, 1001, NULL, &nf) >= 0);
+	assert_true(rv_table_observe_addrs(t, b, 2, "b.example", 0, 60, 1002, NULL, &nf) >= 0);
+	assert_true(rv_table_observe_addrs(ref, a, 3, "a.example", 0, 60, 1001, NULL, &nf) >= 0);
+	assert_true(rv_table_observe_addrs(ref, b, 2, "b.example", 0, 60, 1002, NULL, &nf) >= 0);
+	assert_int_equal(rv_table_size(t), 4);
+	assert_int_equal(rv_table_size(ref), 4);
+	for (size_t i = 0; i < 3; i++) {
+		rv_change c, r;
+		assert_int_equal(rv_table_describe(t, &a[i], &c), 0);
+		assert_int_equal(rv_table_describe(ref, &a[i], &r), 0);
+		assert_string_equal(c.name, r.name);
+		assert_int_equal(c.count, r.count);
+	}
+	assert_string_equal(rv_table_best(t, &b[0]), "b.example");
+	rv_change c;
+	assert_int_equal(rv_table_describe(t, &b[1], &c), 0);
+	assert_int_equal(c.count, 2);
+	rv_table_free(&t);
+	rv_table_free(&ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -740,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_interning),
 		cmocka_unit_test(test_absent_only_when_known),
+		cmocka_unit_test(test_prefetch_is_only_a_hint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
