@@ -152,6 +152,7 @@ struct rv_table {
 	rv_table_counters counters;
 	slab *slabs;
 	entry *free_entries;
+	double depth_factor;         /* exp2(opts.depth_weight): a change's score, no libm call */
 	/* Announced observations (rv_table_prefetch), oldest at pf_tail, and
 	 * their hashes. An observe of the same addresses takes them: the same
 	 * array, count and first address (a cheap guard against a caller that
@@ -689,6 +690,7 @@ void rv_table_set_scoring(rv_table *t, const rv_table_opts *opts)
 	t->opts.txt_refresh_s = opts->txt_refresh_s;
 	t->opts.txt_refresh_ratio = opts->txt_refresh_ratio;
 	t->opts.name_budget = opts->name_budget ? opts->name_budget : RV_TABLE_NAME_BUDGET;
+	t->depth_factor = exp2(t->opts.depth_weight);
 }
 
 rv_table *rv_table_new(const rv_table_opts *opts)
@@ -707,6 +709,7 @@ rv_table *rv_table_new(const rv_table_opts *opts)
 		t->opts.half_life_s = 86400;
 	if (t->opts.name_budget == 0)
 		t->opts.name_budget = RV_TABLE_NAME_BUDGET;
+	t->depth_factor = exp2(t->opts.depth_weight);
 	/* 80 % for addresses seen more than once, as segmented LRU caches do. */
 	t->protected_max = t->opts.max_addresses - t->opts.max_addresses / 5;
 	t->nbuckets = 1024;
@@ -756,16 +759,24 @@ void rv_table_free(rv_table **tp)
 	*tp = NULL;
 }
 
-double rv_table_score(const rv_table_opts *o, const rv_candidate *c, int64_t now)
+/* rv_table_score with exp2 of the depth bonus given (depth_factor). */
+static double score_with(const rv_table_opts *o, const rv_candidate *c, int64_t now,
+		double depth_factor)
 {
 	double idle = now > c->last ? (double)(now - c->last) : 0.0;
 	double h = o->half_life_s ? (double)o->half_life_s : 86400.0;
-	double bonus = depth_bonus(o, c->depth);
 	/* exp2(0) is exactly 1: every change is scored as of its last sighting
-	 * (idle 0), most without a depth bonus, and two libm calls per change
-	 * were a tenth of the acknowledgement path (callgrind). */
+	 * (idle 0), and libm calls were a tenth of the acknowledgement path
+	 * (callgrind). */
 	return capped_freq(c->freq, c->clients) * (idle == 0.0 ? 1.0 : exp2(-idle / h)) *
-	       (bonus == 0.0 ? 1.0 : exp2(bonus));
+	       depth_factor;
+}
+
+double rv_table_score(const rv_table_opts *o, const rv_candidate *c, int64_t now)
+{
+	double bonus = depth_bonus(o, c->depth);
+
+	return score_with(o, c, now, bonus == 0.0 ? 1.0 : exp2(bonus));
 }
 
 int rv_table_observe(rv_table *t, const rv_addr *addr, const char *name, unsigned depth,
@@ -1015,8 +1026,10 @@ static void fill_change(const rv_table *t, const entry *e, const cand *b, rv_cha
 	out->depth = b->depth;
 	rv_candidate rc = {.freq = b->freq, .last = b->last, .depth = b->depth,
 			   .clients = sketch_clients(b->clients)};
-	/* Score as of the last sighting: deterministic, independent of write time. */
-	out->score = rv_table_score(&t->opts, &rc, b->last);
+	/* Score as of the last sighting: deterministic, independent of write time.
+	 * The bonus is 0 or depth_weight, whose exp2 the table keeps. */
+	out->score = score_with(&t->opts, &rc, b->last,
+			depth_bonus(&t->opts, b->depth) == 0.0 ? 1.0 : t->depth_factor);
 	memset(out->country, 0, sizeof(out->country));
 }
 
