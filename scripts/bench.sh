@@ -217,17 +217,29 @@ log "machine: $(nproc) x $CPU, $MEM_GB GiB; agent $AGENT ($AGENT_VER); smoke=$SM
 # on this machine, so its figures mostly measure itself). Time = first data
 # byte .. FINISH from the reader, which a reader sends only after consuming
 # every frame before STOP; the agent's frame counter is checked too.
+# CPU time a process has used, ns, all its threads (/proc/PID/task/*/schedstat:
+# the scheduler's own count, finer than clock ticks).
+cpu_ns() {
+	local s=0 f v
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r v _ <"$f" 2>/dev/null && s=$((s + v))
+	done
+	echo "$s"
+}
+
 ingest() {
-	local f=$W/ingest.fstrm i out el frames
+	local f=$W/ingest.fstrm i out el frames c0
 	"$LOADGEN" --seed $SEED --count $INGEST_N --names 100000 --file "$f" \
 		--expect-out "$W/ingest.expect" >"$W/ingest.gen" 2>&1
-	local -a a_lg=() c_lg=() a_rp=() c_rp=()
+	local -a a_lg=() c_lg=() a_rp=() c_rp=() a_cpu=() c_cpu=()
 	for ((i = 0; i < INGEST_REPS; i++)); do
 		# agent, rv-loadgen
 		start_dry_agent ingest ""
+		c0=$(cpu_ns "$APID")
 		out=$("$LOADGEN" --seed $SEED --count $INGEST_N --names 100000 --unix "$W/ingest.sock" 2>/dev/null)
 		a_lg+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
 		frames=$(agent_stat "$APID" "$W/ingest.log" frames)
+		a_cpu+=("$(calc "($(cpu_ns "$APID") - $c0) / $INGEST_N" 0)")
 		[[ $frames == "$INGEST_N" ]] || log "warning: agent counted $frames frames, sent $INGEST_N"
 		stop_pid "$APID"
 		# agent, fstrm_replay
@@ -243,15 +255,17 @@ ingest() {
 		local cpid=$!
 		PIDS+=("$cpid")
 		wait_sock "$W/cap.sock" "$cpid" 10
+		c0=$(cpu_ns "$cpid")
 		out=$("$LOADGEN" --seed $SEED --count $INGEST_N --names 100000 --unix "$W/cap.sock" 2>/dev/null)
 		c_lg+=("$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")")
+		c_cpu+=("$(calc "($(cpu_ns "$cpid") - $c0) / $INGEST_N" 0)")
 		el=$(timed fstrm_replay -t protobuf:dnstap.Dnstap -u "$W/cap.sock" -r "$f")
 		c_rp+=("$(calc "$INGEST_N / $el" 0)")
 		stop_pid "$cpid"
 		# Two streams of N, plus the START and STOP it counts for its own file.
 		grep -q "wrote $((2 * INGEST_N + 2)) frames" "$W/cap.log" ||
 			log "warning: fstrm_capture: $(grep -o 'wrote [0-9]* frames' "$W/cap.log"), want $((2 * INGEST_N + 2))"
-		log "ingest rep $((i + 1)): agent ${a_lg[-1]}/${a_rp[-1]} fps, fstrm_capture ${c_lg[-1]}/${c_rp[-1]} fps (rv-loadgen/fstrm_replay)"
+		log "ingest rep $((i + 1)): agent ${a_lg[-1]}/${a_rp[-1]} fps, fstrm_capture ${c_lg[-1]}/${c_rp[-1]} fps (rv-loadgen/fstrm_replay); CPU ${a_cpu[-1]} / ${c_cpu[-1]} ns per frame"
 	done
 	local ag cp agr cpr
 	ag=$(printf '%s\n' "${a_lg[@]}" | median)
@@ -261,6 +275,14 @@ ingest() {
 	fig ingest_fps "$ag" "frames/s, dry-run agent fed by rv-loadgen, median of $INGEST_REPS x $INGEST_N frames"
 	fig fstrm_capture_fps "$cp" "frames/s, fstrm_capture -w /dev/null, same stream and writer"
 	fig ingest_ratio "$(calc "$ag / $cp" 3)" "ingest_fps / fstrm_capture_fps"
+	local acpu ccpu
+	acpu=$(printf '%s\n' "${a_cpu[@]}" | median)
+	ccpu=$(printf '%s\n' "${c_cpu[@]}" | median)
+	fig ingest_cpu_ns_per_frame "$acpu" "the agent's CPU time (all threads) per frame, rv-loadgen leg, median"
+	fig fstrm_capture_cpu_ns_per_frame "$ccpu" "fstrm_capture's, same stream and writer"
+	# Frames per CPU second, agent / fstrm_capture: ingest_ratio without the
+	# scheduling between writer and reader on a small machine.
+	fig ingest_cpu_ratio "$(calc "$ccpu / $acpu" 3)" "fstrm_capture_cpu_ns_per_frame / ingest_cpu_ns_per_frame"
 	fig ingest_fps_replay "$agr" "frames/s, agent fed by fstrm_replay"
 	fig fstrm_capture_fps_replay "$cpr" "frames/s, fstrm_capture fed by fstrm_replay"
 	fig ingest_ratio_replay "$(calc "$agr / $cpr" 3)" "with fstrm_replay as the writer"
