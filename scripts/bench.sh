@@ -202,7 +202,9 @@ timed() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # The median of a space-separated list of numbers.
-median_words() { local -a v; read -ra v <<<"$1"; printf '%s\n' "${v[@]}" | median; }
+# The median of the arguments.
+median_of() { printf '%s\n' "$@" | median; }
+median_words() { local -a v; read -ra v <<<"$1"; median_of "${v[@]}"; }
 
 # ------------------------------------------------------------------ machine
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -267,21 +269,20 @@ ingest() {
 			log "warning: fstrm_capture: $(grep -o 'wrote [0-9]* frames' "$W/cap.log"), want $((2 * INGEST_N + 2))"
 		log "ingest rep $((i + 1)): agent ${a_lg[-1]}/${a_rp[-1]} fps, fstrm_capture ${c_lg[-1]}/${c_rp[-1]} fps (rv-loadgen/fstrm_replay); CPU ${a_cpu[-1]} / ${c_cpu[-1]} ns per frame"
 	done
-	local ag cp agr cpr
-	ag=$(printf '%s\n' "${a_lg[@]}" | median)
-	cp=$(printf '%s\n' "${c_lg[@]}" | median)
-	agr=$(printf '%s\n' "${a_rp[@]}" | median)
-	cpr=$(printf '%s\n' "${c_rp[@]}" | median)
+	local ag cp agr cpr acpu ccpu
+	ag=$(median_of "${a_lg[@]}")
+	cp=$(median_of "${c_lg[@]}")
+	agr=$(median_of "${a_rp[@]}")
+	cpr=$(median_of "${c_rp[@]}")
+	acpu=$(median_of "${a_cpu[@]}")
+	ccpu=$(median_of "${c_cpu[@]}")
 	fig ingest_fps "$ag" "frames/s, dry-run agent fed by rv-loadgen, median of $INGEST_REPS x $INGEST_N frames"
 	fig fstrm_capture_fps "$cp" "frames/s, fstrm_capture -w /dev/null, same stream and writer"
 	fig ingest_ratio "$(calc "$ag / $cp" 3)" "ingest_fps / fstrm_capture_fps"
-	local acpu ccpu
-	acpu=$(printf '%s\n' "${a_cpu[@]}" | median)
-	ccpu=$(printf '%s\n' "${c_cpu[@]}" | median)
-	fig ingest_cpu_ns_per_frame "$acpu" "the agent's CPU time (all threads) per frame, rv-loadgen leg, median"
-	fig fstrm_capture_cpu_ns_per_frame "$ccpu" "fstrm_capture's, same stream and writer"
 	# Frames per CPU second, agent / fstrm_capture: ingest_ratio without the
 	# scheduling between writer and reader on a small machine.
+	fig ingest_cpu_ns_per_frame "$acpu" "the agent's CPU time (all threads) per frame, rv-loadgen leg, median"
+	fig fstrm_capture_cpu_ns_per_frame "$ccpu" "fstrm_capture's, same stream and writer"
 	fig ingest_cpu_ratio "$(calc "$ccpu / $acpu" 3)" "fstrm_capture_cpu_ns_per_frame / ingest_cpu_ns_per_frame"
 	fig ingest_fps_replay "$agr" "frames/s, agent fed by fstrm_replay"
 	fig fstrm_capture_fps_replay "$cpr" "frames/s, fstrm_capture fed by fstrm_replay"
@@ -596,8 +597,8 @@ hist_part() {
 		stop_pid "$APID"
 		log "history rep $((i + 1)): ingest ${a_on[-1]} fps with the history, ${a_off[-1]} without"
 	done
-	on=$(printf '%s\n' "${a_on[@]}" | median)
-	off=$(printf '%s\n' "${a_off[@]}" | median)
+	on=$(median_of "${a_on[@]}")
+	off=$(median_of "${a_off[@]}")
 	fig history_ingest_fps_on "$on" "frames/s with the history on (rv-loadgen, $HIST_N frames, median of $INGEST_REPS)"
 	fig history_ingest_fps_off "$off" "frames/s with it off, same stream, same run"
 	fig history_ingest_ratio "$(calc "$on / $off" 3)" "on / off (target >= 0.8)"
@@ -711,8 +712,8 @@ while True:
 		log "scrape rep $((i + 1)): ingest ${with[-1]} fps while scraped ($scrapes scrapes), ${without[-1]} without"
 	done
 	local a b
-	a=$(printf '%s\n' "${with[@]}" | median)
-	b=$(printf '%s\n' "${without[@]}" | median)
+	a=$(median_of "${with[@]}")
+	b=$(median_of "${without[@]}")
 	fig scrape_ingest_fps_scraped "$a" "frames/s while /metrics is fetched every 50 ms"
 	fig scrape_ingest_fps_quiet "$b" "frames/s without scrapes, same stream, same run"
 	fig scrape_ingest_ratio "$(calc "$a / $b" 3)" "scraped / quiet"
