@@ -23,9 +23,9 @@ typedef struct rv_sink {
 	 * accept (possibly none); obs->time_sec is the sighting time in epoch
 	 * seconds, already checked against the agent's clock. */
 	void (*observe)(void *arg, const rv_observation *obs);
-	/* Optional. Ingest may announce an observation a frame or two before
-	 * observe() gets it, so the sink can prefetch what it will touch (the
-	 * table's buckets and entries miss the cache). Every announced
+	/* Optional. Ingest may announce an observation up to RV_INGEST_AHEAD
+	 * (3) others before observe() gets it, so the sink can prefetch what it
+	 * will touch (the table's slots and entries miss the cache). Every announced
 	 * observation then reaches observe() in the same order, the same
 	 * rv_observation object unchanged; observe() may also come unannounced. */
 	void (*prefetch)(void *arg, const rv_observation *obs);
