@@ -1,6 +1,11 @@
 /* table_sink.c - observations -> the candidate table. */
+#include "ingest.h"
 #include "stats.h"
 #include "table_sink.h"
+
+/* The table keeps hints for RV_TABLE_AHEAD announcements beyond the one being
+ * observed; ingest must not run further ahead, or the oldest hints are lost. */
+_Static_assert(RV_INGEST_AHEAD <= RV_TABLE_AHEAD, "ingest runs ahead of the table's prefetch ring");
 
 static void observe(void *arg, const rv_observation *obs)
 {
